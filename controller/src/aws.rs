@@ -1,0 +1,25 @@
+//! AWS configuration, loaded once: the standard credential chain (IRSA, Pod Identity,
+//! environment), `AWS_ENDPOINT_URL` for emulators, standard retries and bounded timeouts.
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Loads the shared AWS configuration. `region` is the default for clients that are not
+/// given one; every lake's clients are built for `spec.region`.
+pub async fn load(region: Option<String>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
+}

@@ -1,0 +1,187 @@
+//! The `lakeops` command line.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::context::Config;
+
+/// lakeops: secure AWS data lakes from Kubernetes manifests.
+#[derive(Debug, Parser)]
+#[command(name = "lakeops", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller.
+    Controller(ControllerArgs),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+    /// Check manifests offline (no cluster, no AWS).
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ControllerArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "LAKEOPS_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Periodic resync interval for drift detection, e.g. 10m.
+    #[arg(long, env = "LAKEOPS_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_interval)]
+    resync_interval: Duration,
+    /// Objects of one kind reconciled concurrently.
+    #[arg(long, env = "LAKEOPS_CONCURRENCY", default_value_t = 8)]
+    concurrency: u16,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "LAKEOPS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Default AWS region (each lake's resources go to its spec.region).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Log format.
+    #[arg(long, env = "LAKEOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    /// Files or directories of YAML; `-` reads standard input.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Treat warnings (protections explicitly turned off) as errors.
+    #[arg(long)]
+    strict: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    crate::reconcile::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 30s, 10m or 1h"))
+}
+
+impl Cli {
+    /// Runs the chosen subcommand and returns the process exit code.
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            Command::Crds => {
+                print!("{}", lakeops_crds::crds_yaml());
+                ExitCode::SUCCESS
+            }
+            Command::Validate(args) => validate(args),
+            Command::Controller(args) => controller(args),
+        }
+    }
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    let loaded = match crate::manifests::load(&args.paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("lakeops validate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut problems = loaded.problems;
+    problems.extend(crate::manifests::check(&loaded.documents));
+    let failed = problems.iter().any(|p| p.severity == "error" || args.strict);
+    match args.output {
+        OutputFormat::Json => match serde_json::to_string_pretty(&problems) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("lakeops validate: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        OutputFormat::Text => {
+            for p in &problems {
+                println!("{p}");
+            }
+            let errors = problems.iter().filter(|p| p.severity == "error").count();
+            eprintln!(
+                "{} object(s) checked: {errors} error(s), {} warning(s)",
+                loaded.documents.len(),
+                problems.len() - errors
+            );
+        }
+    }
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn controller(args: ControllerArgs) -> ExitCode {
+    init_tracing(args.log_format);
+    let config = Config {
+        watch_namespace: args.watch_namespace,
+        resync_interval: args.resync_interval,
+        concurrency: args.concurrency,
+        metrics_addr: args.metrics_addr,
+        region: args.region,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lakeops: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let client = kube::Client::try_default().await?;
+        crate::controller::run(client, config, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "controller failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn,aws=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,159 @@
+//! Wires the three kinds into kube-runtime controllers sharing one context.
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
+use kube::api::Api;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction};
+use serde::de::DeserializeOwned;
+
+use crate::context::{Config, Context, Stores};
+use crate::error::Error;
+use crate::metrics::{ErrorLabels, Metrics};
+use crate::reconcile;
+use crate::status::static_kind;
+
+type Shutdown = Shared<BoxFuture<'static, ()>>;
+
+fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` resolves, then finishes in-flight reconciles.
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let shutdown: Shutdown = shutdown.boxed().shared();
+    let metrics = Arc::new(Metrics::default());
+    let listener = tokio::net::TcpListener::bind(config.metrics_addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone(), shutdown.clone()));
+
+    let ns = config.watch_namespace.as_deref();
+    let ctrl_config = controller::Config::default().concurrency(config.concurrency);
+    let wc = watcher::Config::default().any_semantic();
+
+    let lakes = Controller::new(api::<DataLake>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
+    let functions = Controller::new(api::<EtlFunction>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
+    let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config);
+    let stores = Stores { lakes: lakes.store(), functions: functions.store(), policies: policies.store() };
+
+    // A lake's changes re-queue what depends on it, so nothing polls for readiness.
+    let fstore = stores.functions.clone();
+    let functions = functions.watches(api::<DataLake>(&client, ns), wc.clone(), move |lake| {
+        dependents(&fstore.state(), &lake, |f: &EtlFunction| &f.spec.data_lake_ref.name)
+    });
+    let pstore = stores.policies.clone();
+    let policies = policies.watches(api::<DataLake>(&client, ns), wc, move |lake| {
+        dependents(&pstore.state(), &lake, |p: &BackupPolicy| &p.spec.data_lake_ref.name)
+    });
+
+    let reporter = Reporter { controller: "lakeops".into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        aws: crate::aws::load(config.region.clone()).await,
+        config,
+        metrics: metrics.clone(),
+        stores: stores.clone(),
+    });
+
+    let readiness = {
+        let metrics = metrics.clone();
+        let stores = stores.clone();
+        tokio::spawn(async move {
+            let synced = stores.lakes.wait_until_ready().await.is_ok()
+                && stores.functions.wait_until_ready().await.is_ok()
+                && stores.policies.wait_until_ready().await.is_ok();
+            metrics.set_ready(synced);
+        })
+    };
+
+    let lakes = lakes
+        .graceful_shutdown_on(shutdown.clone())
+        .run(instrumented(reconcile::datalake::reconcile), error_policy, ctx.clone())
+        .for_each(log_result);
+    let functions = functions
+        .graceful_shutdown_on(shutdown.clone())
+        .run(instrumented(reconcile::etlfunction::reconcile), error_policy, ctx.clone())
+        .for_each(log_result);
+    let policies = policies
+        .graceful_shutdown_on(shutdown.clone())
+        .run(instrumented(reconcile::backuppolicy::reconcile), error_policy, ctx.clone())
+        .for_each(log_result);
+    tokio::join!(lakes, functions, policies);
+    metrics.set_ready(false);
+    readiness.abort();
+    server.await??;
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+fn dependents<K>(all: &[Arc<K>], lake: &DataLake, lake_ref: impl Fn(&K) -> &String) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + ResourceExt,
+{
+    all.iter()
+        .filter(|o| o.namespace() == lake.namespace() && lake_ref(o) == &lake.name_any())
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+/// Wraps a reconciler with timing, a span and metrics; the reconcilers stay plain.
+fn instrumented<K, F, Fut>(f: F) -> impl Fn(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, Error>>
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    move |obj, ctx| {
+        let f = f.clone();
+        async move {
+            let kind = static_kind(&K::kind(&()));
+            let span = tracing::info_span!(
+                "reconcile",
+                kind,
+                namespace = obj.namespace().unwrap_or_default(),
+                name = obj.name_any()
+            );
+            let started = Instant::now();
+            let metrics = ctx.metrics.clone();
+            let result = tracing::Instrument::instrument(f(obj, ctx), span).await;
+            metrics.observe_reconcile(kind, started.elapsed());
+            if let Err(e) = &result {
+                metrics.reconcile_errors.get_or_create(&ErrorLabels { kind, reason: e.metric_label() }).inc();
+            }
+            result
+        }
+        .boxed()
+    }
+}
+
+fn error_policy<K: ResourceExt>(obj: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = obj.name_any(), namespace = obj.namespace().unwrap_or_default(), %error, "reconcile failed");
+    Action::requeue(error.retry_after())
+}
+
+async fn log_result<K: Resource, E: std::fmt::Display>(res: Result<(ObjectRef<K>, Action), E>) {
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "controller event");
+    }
+}

@@ -1,0 +1,317 @@
+//! Reading lakeops manifests from files and checking them offline, with the same rules the
+//! controller applies: what `lakeops validate` runs.
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kube::ResourceExt;
+use lakeops_crds::names::{GROUP, VERSION};
+use lakeops_crds::references::{
+    check_function_against_lake, check_policy_against_lake, check_trigger_overlaps, owning_policy,
+};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, FieldError, Findings, Severity};
+use serde::Serialize;
+
+/// One lakeops object read from a file.
+#[derive(Clone, Debug)]
+pub enum Object {
+    DataLake(DataLake),
+    EtlFunction(EtlFunction),
+    BackupPolicy(BackupPolicy),
+}
+
+/// An object and where it was read.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub file: String,
+    /// First line of the YAML document (1-based).
+    pub line: usize,
+    pub object: Object,
+}
+
+/// A finding tied to a place in a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub path: String,
+    pub message: String,
+    pub severity: &'static str,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = if self.severity == "warning" { "warning: " } else { "" };
+        write!(
+            f,
+            "{}:{}: {sev}{}/{}/{}: {}: {}",
+            self.file, self.line, self.kind, self.namespace, self.name, self.path, self.message
+        )
+    }
+}
+
+/// Everything read from a set of paths.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub documents: Vec<Document>,
+    /// Documents that are not valid lakeops objects at all (bad YAML, wrong types).
+    pub problems: Vec<Problem>,
+}
+
+/// Reads every `.yaml`/`.yml` file under `paths` (`-` is standard input). Non-lakeops
+/// kinds are skipped. Errors only for unreadable paths.
+pub fn load(paths: &[PathBuf]) -> std::io::Result<Loaded> {
+    let mut loaded = Loaded::default();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            parse_stream("<stdin>", &text, &mut loaded);
+            continue;
+        }
+        for file in yaml_files(path)? {
+            let text = std::fs::read_to_string(&file)?;
+            parse_stream(&file.display().to_string(), &text, &mut loaded);
+        }
+    }
+    Ok(loaded)
+}
+
+fn yaml_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(yaml_files(&p)?);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Splits a multi-document YAML stream, remembering where each document starts.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("---") && line[3..].trim().is_empty() {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            continue;
+        }
+        if current.trim().is_empty() && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
+            start = i + 2;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs.into_iter().filter(|(_, d)| !d.trim().is_empty()).collect()
+}
+
+/// Parses one stream of documents into `loaded`.
+pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
+    for (line, doc) in split_documents(text) {
+        let problem = |kind: &str, namespace: &str, name: &str, path: &str, message: String| Problem {
+            file: file.to_string(),
+            line,
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            path: path.to_string(),
+            message,
+            severity: "error",
+        };
+        let value: serde_yaml::Value = match serde_yaml::from_str(&doc) {
+            Ok(v) => v,
+            Err(e) => {
+                loaded.problems.push(problem("?", "?", "?", "(document)", format!("not valid YAML: {e}")));
+                continue;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+        let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let meta = value.get("metadata");
+        let name = meta.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        let namespace = meta.and_then(|m| m.get("namespace")).and_then(|v| v.as_str()).unwrap_or("default").to_string();
+        let Some(version) = api_version.strip_prefix(&format!("{GROUP}/")) else { continue };
+        if version != VERSION {
+            loaded.problems.push(problem(
+                &kind,
+                &namespace,
+                &name,
+                "apiVersion",
+                format!("unknown version {api_version:?}; this lakeops serves {GROUP}/{VERSION}"),
+            ));
+            continue;
+        }
+        let object = match kind.as_str() {
+            // From the text, not the Value: serde_yaml then names the failing field's path.
+            "DataLake" => serde_yaml::from_str(&doc).map(Object::DataLake),
+            "EtlFunction" => serde_yaml::from_str(&doc).map(Object::EtlFunction),
+            "BackupPolicy" => serde_yaml::from_str(&doc).map(Object::BackupPolicy),
+            other => {
+                loaded.problems.push(problem(
+                    other,
+                    &namespace,
+                    &name,
+                    "kind",
+                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy)"),
+                ));
+                continue;
+            }
+        };
+        match object {
+            Ok(mut object) => {
+                set_default_namespace(&mut object, &namespace);
+                loaded.documents.push(Document { file: file.to_string(), line, object });
+            }
+            Err(e) => {
+                let (path, message) = split_serde_error(&e.to_string());
+                loaded.problems.push(problem(&kind, &namespace, &name, &path, message));
+            }
+        }
+    }
+}
+
+fn set_default_namespace(object: &mut Object, namespace: &str) {
+    let meta = match object {
+        Object::DataLake(o) => &mut o.metadata,
+        Object::EtlFunction(o) => &mut o.metadata,
+        Object::BackupPolicy(o) => &mut o.metadata,
+    };
+    meta.namespace.get_or_insert_with(|| namespace.to_string());
+}
+
+/// serde_yaml says `spec.zones[0]: missing field `name``; keep the path apart.
+fn split_serde_error(msg: &str) -> (String, String) {
+    match msg.split_once(": ") {
+        Some((path, rest)) if path.starts_with("spec") || path.starts_with("metadata") => {
+            (path.to_string(), rest.to_string())
+        }
+        _ => ("(document)".to_string(), msg.to_string()),
+    }
+}
+
+impl Object {
+    fn identity(&self) -> (&'static str, String, String) {
+        match self {
+            Object::DataLake(o) => ("DataLake", o.namespace().unwrap_or_default(), o.name_any()),
+            Object::EtlFunction(o) => ("EtlFunction", o.namespace().unwrap_or_default(), o.name_any()),
+            Object::BackupPolicy(o) => ("BackupPolicy", o.namespace().unwrap_or_default(), o.name_any()),
+        }
+    }
+}
+
+/// Checks every document on its own and against the others in the set.
+pub fn check(documents: &[Document]) -> Vec<Problem> {
+    let lakes: BTreeMap<(String, String), &DataLake> = documents
+        .iter()
+        .filter_map(|d| match &d.object {
+            Object::DataLake(l) => Some(((l.namespace().unwrap_or_default(), l.name_any()), l)),
+            _ => None,
+        })
+        .collect();
+    let functions: Vec<&EtlFunction> =
+        documents.iter().filter_map(|d| if let Object::EtlFunction(f) = &d.object { Some(f) } else { None }).collect();
+    let policies: Vec<&BackupPolicy> =
+        documents.iter().filter_map(|d| if let Object::BackupPolicy(p) = &d.object { Some(p) } else { None }).collect();
+
+    let mut out = Vec::new();
+    for doc in documents {
+        let mut findings = Findings::default();
+        let lake_of = |ns: Option<String>, name: &str| lakes.get(&(ns.unwrap_or_default(), name.to_string())).copied();
+        match &doc.object {
+            Object::DataLake(l) => findings.extend(l.validate()),
+            Object::EtlFunction(f) => {
+                findings.extend(f.validate());
+                findings.extend(check_trigger_overlaps(f, functions.iter().copied()));
+                match lake_of(f.namespace(), &f.spec.data_lake_ref.name) {
+                    Some(lake) => findings.extend(check_function_against_lake(f, lake)),
+                    None => findings.0.push(missing_lake(&f.spec.data_lake_ref.name)),
+                }
+            }
+            Object::BackupPolicy(p) => {
+                findings.extend(p.validate());
+                match lake_of(p.namespace(), &p.spec.data_lake_ref.name) {
+                    Some(lake) => findings.extend(check_policy_against_lake(p, lake)),
+                    None => findings.0.push(missing_lake(&p.spec.data_lake_ref.name)),
+                }
+                let same: Vec<&BackupPolicy> = policies
+                    .iter()
+                    .copied()
+                    .filter(|o| o.namespace() == p.namespace() && o.spec.data_lake_ref == p.spec.data_lake_ref)
+                    .collect();
+                // Files carry no creation time; the first in reading order owns the lake.
+                if same.len() > 1
+                    && let Some(first) = owning_policy(same.iter().copied().take(1))
+                    && first.name_any() != p.name_any()
+                {
+                    findings.0.push(FieldError::error(
+                        "spec.dataLakeRef.name",
+                        format!(
+                            "DataLake {:?} is already protected by BackupPolicy {:?}; a lake has one BackupPolicy",
+                            p.spec.data_lake_ref.name,
+                            first.name_any()
+                        ),
+                    ));
+                }
+            }
+        }
+        let (kind, namespace, name) = doc.object.identity();
+        out.extend(findings.0.into_iter().map(|e| Problem {
+            file: doc.file.clone(),
+            line: doc.line,
+            kind: kind.to_string(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            path: e.path,
+            message: e.message,
+            severity: if e.severity == Severity::Error { "error" } else { "warning" },
+        }));
+    }
+    out
+}
+
+fn missing_lake(name: &str) -> FieldError {
+    // Offline, a lake outside the files may well exist in the cluster: a warning, not an error.
+    FieldError::warning("spec.dataLakeRef.name", format!("DataLake {name:?} is not among the files checked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_their_starting_lines_and_other_kinds_are_skipped() {
+        let text = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: n}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n";
+        let mut loaded = Loaded::default();
+        parse_stream("f.yaml", text, &mut loaded);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert_eq!(loaded.documents.len(), 1);
+        assert_eq!(loaded.documents[0].line, 6);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let text = "apiVersion: lakeops.dev/v1alpha1\nkind: EtlFunction\nmetadata: {name: f}\nspec:\n  dataLakeRef: {name: l}\n  source: {zone: raw, prefix: in/}\n  destination: {zone: cur, prefix: out/}\n  code: {s3Bucket: code-bucket, s3Key: f.zip}\n  runtime: python2.7\n  handler: app.handler\n";
+        let mut loaded = Loaded::default();
+        parse_stream("f.yaml", text, &mut loaded);
+        let p = &loaded.problems[0];
+        assert_eq!(p.path, "spec.runtime");
+        assert!(p.message.contains("unknown variant `python2.7`"), "{}", p.message);
+    }
+}

@@ -1,0 +1,58 @@
+//! One module per kind, each with the same shape: validate, (converge), write status.
+pub mod backuppolicy;
+pub mod datalake;
+pub mod etlfunction;
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use lakeops_crds::names::annotation;
+
+/// The resync interval of one object: its annotation if valid, else the controller's.
+pub fn resync_interval<K: ResourceExt>(obj: &K, default: Duration) -> Duration {
+    obj.annotations().get(annotation::RESYNC_INTERVAL).and_then(|v| parse_duration(v)).unwrap_or(default)
+}
+
+/// Parses `90s`, `5m`, `1h`, `1h30m`. Intervals under 30 s are raised to 30 s so a typo
+/// cannot turn a resync into an AWS request storm.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut seen_unit = false;
+    for ch in s.trim().chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total = total.checked_add(match ch {
+            's' => n,
+            'm' => n.checked_mul(60)?,
+            'h' => n.checked_mul(3600)?,
+            'd' => n.checked_mul(86400)?,
+            _ => return None,
+        })?;
+        seen_unit = true;
+    }
+    if !num.is_empty() || !seen_unit {
+        return None;
+    }
+    Some(Duration::from_secs(total.max(30)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_usual_units() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(30)), "floored to 30 s");
+        for bad in ["", "5", "m", "5x", "-1m", "99999999999999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The BackupPolicy kind: retention, replication and table replicas for one DataLake.
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{DataLakeRef, HasConditions, default_true};
+use crate::validation::{Findings, REGION_PATTERN, check_region};
+
+/// Object Lock retention, cross-region replication and DynamoDB replicas for a DataLake,
+/// with guards against weakening any of it.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lakeops.dev",
+    version = "v1alpha1",
+    kind = "BackupPolicy",
+    namespaced,
+    status = "BackupPolicyStatus",
+    shortname = "bkp",
+    category = "lakeops",
+    derive = "PartialEq",
+    doc = "Backup and retention of a DataLake, guarded against weakening.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Lake", type_ = "string", json_path = ".spec.dataLakeRef.name"),
+    printcolumn(name = "Backup-Region", type_ = "string", json_path = ".spec.replication.region"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupPolicySpec {
+    /// The DataLake this policy protects (one policy per lake).
+    pub data_lake_ref: DataLakeRef,
+    /// Object Lock default retention on every zone bucket (the lake needs `objectLock: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Cross-region replication of every zone bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
+    /// Point-in-time recovery and replicas of the catalog tables.
+    #[serde(default)]
+    pub tables: TablesBackup,
+    /// Noncurrent object versions kept in the zone buckets before they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_version_retention: Option<NoncurrentVersionRetention>,
+    /// Must be true in the same manifest for any change that weakens protection
+    /// (shorter retention, dropping replication or replicas, turning off PITR, deleting
+    /// this policy). COMPLIANCE retention can never be shortened, whatever this says.
+    #[serde(default)]
+    pub allow_protection_downgrade: bool,
+}
+
+/// Object Lock default retention.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    /// GOVERNANCE (privileged users can bypass) or COMPLIANCE (nobody can, not even root).
+    pub mode: RetentionMode,
+    /// Days each new object version is locked.
+    #[schemars(range(min = 1, max = 36500))]
+    pub days: i32,
+}
+
+/// Object Lock retention modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RetentionMode {
+    Governance,
+    Compliance,
+}
+
+impl RetentionMode {
+    /// The identifier S3 uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// Cross-region replication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replication {
+    /// Backup region; replica buckets `<prefix>-<zone>-replica` and a replica key live there.
+    #[schemars(regex(pattern = REGION_PATTERN))]
+    pub region: String,
+    /// Replicate delete markers too (off: a delete in the lake does not hide the replica).
+    #[serde(default)]
+    pub replicate_delete_markers: bool,
+    /// Storage class of the replicas.
+    #[serde(default)]
+    pub storage_class: StorageClass,
+    /// S3 Replication Time Control (15-minute SLA) with replication metrics.
+    #[serde(default)]
+    pub replication_time_control: bool,
+}
+
+/// S3 storage classes valid for replicas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StorageClass {
+    #[default]
+    Standard,
+    StandardIa,
+    OnezoneIa,
+    IntelligentTiering,
+    GlacierIr,
+    Glacier,
+    DeepArchive,
+}
+
+/// Catalog table protection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TablesBackup {
+    /// Point-in-time recovery on every catalog table.
+    #[serde(default = "default_true")]
+    pub point_in_time_recovery: bool,
+    /// Regions that hold a global-table replica of every catalog table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10), extend("x-kubernetes-list-type" = "set"))]
+    pub replica_regions: Vec<String>,
+}
+
+impl Default for TablesBackup {
+    fn default() -> Self {
+        Self { point_in_time_recovery: true, replica_regions: Vec::new() }
+    }
+}
+
+/// Noncurrent-version retention.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NoncurrentVersionRetention {
+    /// Days a noncurrent version is kept before it expires.
+    #[schemars(range(min = 1, max = 36500))]
+    pub days: i32,
+    /// Keep at least this many noncurrent versions regardless of age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub newer_noncurrent_versions: Option<i32>,
+}
+
+/// What lakeops observed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupPolicyStatus {
+    /// The generation the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The protection last applied, the baseline that later changes are compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<BackupPolicySpec>,
+    /// Replication state per zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZoneReplicationStatus>,
+    /// Replicas per table, as AWS reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableReplicaStatus>,
+    /// The last `lakeops.dev/reconcile-requested-at` annotation value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+}
+
+/// Replication of one zone.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneReplicationStatus {
+    /// Zone name.
+    pub name: String,
+    /// Replica bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_bucket: Option<String>,
+    /// Replication rule state as S3 reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<String>,
+}
+
+/// Replicas of one table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TableReplicaStatus {
+    /// DynamoDB table name.
+    pub table_name: String,
+    /// Regions whose replica AWS reports ACTIVE.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_replicas: Vec<String>,
+    /// Whether point-in-time recovery is on.
+    #[serde(default)]
+    pub point_in_time_recovery: bool,
+}
+
+impl HasConditions for BackupPolicyStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+}
+
+impl BackupPolicy {
+    /// Every rule the schema cannot express, on this object alone.
+    pub fn validate(&self) -> Findings {
+        let mut f = Findings::default();
+        let s = &self.spec;
+        if s.data_lake_ref.name.is_empty() {
+            f.error("spec.dataLakeRef.name", "must name a DataLake in this namespace");
+        }
+        if let Some(r) = &s.retention
+            && !(1..=36500).contains(&r.days)
+        {
+            f.error("spec.retention.days", "must be between 1 and 36500");
+        }
+        if let Some(r) = &s.replication {
+            check_region(&mut f, "spec.replication.region", &r.region);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, region) in s.tables.replica_regions.iter().enumerate() {
+            let path = format!("spec.tables.replicaRegions[{i}]");
+            check_region(&mut f, &path, region);
+            if !seen.insert(region) {
+                f.error(&path, format!("duplicate region {region:?}"));
+            }
+        }
+        if let Some(n) = &s.noncurrent_version_retention
+            && !(1..=36500).contains(&n.days)
+        {
+            f.error("spec.noncurrentVersionRetention.days", "must be between 1 and 36500");
+        }
+        if !s.tables.point_in_time_recovery {
+            f.warning("spec.tables.pointInTimeRecovery", "point-in-time recovery is off (DynamoDB.2)");
+        }
+        if s.replication.is_none() {
+            f.warning("spec.replication", "no cross-region replication (S3.7)");
+        }
+        f
+    }
+
+    /// Changes from `old` to this spec that weaken protection, each as
+    /// `(field path, message with old and new values)`. COMPLIANCE shortening is reported by
+    /// [`BackupPolicy::forbidden_changes`] instead, since no flag can allow it.
+    pub fn downgrades_from(&self, old: &BackupPolicySpec) -> Vec<(String, String)> {
+        let new = &self.spec;
+        let mut out = Vec::new();
+        match (&old.retention, &new.retention) {
+            (Some(o), None) => out.push((
+                "spec.retention".into(),
+                format!("retention removed (was {} {} days)", o.mode.as_str(), o.days),
+            )),
+            (Some(o), Some(n)) => {
+                if n.days < o.days {
+                    out.push((
+                        "spec.retention.days".into(),
+                        format!("retention shortened from {} to {} days", o.days, n.days),
+                    ));
+                }
+                if o.mode == RetentionMode::Compliance && n.mode == RetentionMode::Governance {
+                    out.push((
+                        "spec.retention.mode".into(),
+                        "retention mode relaxed from COMPLIANCE to GOVERNANCE".into(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        match (&old.replication, &new.replication) {
+            (Some(o), None) => out.push(("spec.replication".into(), format!("replication to {} removed", o.region))),
+            (Some(o), Some(n)) if o.region != n.region => out.push((
+                "spec.replication.region".into(),
+                format!("replication moved from {} to {} (the old replicas stop receiving data)", o.region, n.region),
+            )),
+            _ => {}
+        }
+        for region in &old.tables.replica_regions {
+            if !new.tables.replica_regions.contains(region) {
+                out.push(("spec.tables.replicaRegions".into(), format!("table replica region {region} removed")));
+            }
+        }
+        if old.tables.point_in_time_recovery && !new.tables.point_in_time_recovery {
+            out.push(("spec.tables.pointInTimeRecovery".into(), "point-in-time recovery turned off (was on)".into()));
+        }
+        match (&old.noncurrent_version_retention, &new.noncurrent_version_retention) {
+            (Some(o), Some(n)) if n.days < o.days => out.push((
+                "spec.noncurrentVersionRetention.days".into(),
+                format!("noncurrent-version retention shortened from {} to {} days", o.days, n.days),
+            )),
+            (Some(o), None) => out.push((
+                "spec.noncurrentVersionRetention".into(),
+                format!("noncurrent-version retention removed (was {} days)", o.days),
+            )),
+            _ => {}
+        }
+        out
+    }
+
+    /// Changes S3 itself forbids, which no flag can allow: COMPLIANCE retention shortened,
+    /// relaxed or removed.
+    pub fn forbidden_changes(&self, old: &BackupPolicySpec) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(o) = &old.retention
+            && o.mode == RetentionMode::Compliance
+        {
+            let msg = "COMPLIANCE retention can never be shortened or relaxed, not even with allowProtectionDowngrade: S3 forbids it for locked versions";
+            match &self.spec.retention {
+                None => {
+                    out.push(("spec.retention".into(), format!("{msg} (was COMPLIANCE {} days, now removed)", o.days)))
+                }
+                Some(n) if n.days < o.days || n.mode != RetentionMode::Compliance => out.push((
+                    "spec.retention".into(),
+                    format!("{msg} (was COMPLIANCE {} days, now {} {} days)", o.days, n.mode.as_str(), n.days),
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,21 @@
+//! The `lakeops.dev/v1alpha1` API: DataLake, EtlFunction and BackupPolicy, their
+//! validation, and the CRDs that serve them. No tokio, no AWS: everything here is data
+//! and pure rules, shared by the controller and the offline tools.
+#![forbid(unsafe_code)]
+
+pub mod backuppolicy;
+pub mod common;
+pub mod datalake;
+pub mod etlfunction;
+pub mod names;
+pub mod references;
+pub mod validation;
+
+mod crd;
+
+pub use backuppolicy::{BackupPolicy, BackupPolicySpec, BackupPolicyStatus};
+pub use common::{DataLakeRef, DeletionPolicy, HasConditions};
+pub use crd::{crds, crds_yaml};
+pub use datalake::{DataLake, DataLakeSpec, DataLakeStatus};
+pub use etlfunction::{EtlFunction, EtlFunctionSpec, EtlFunctionStatus};
+pub use validation::{FieldError, Findings, Severity};

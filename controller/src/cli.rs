@@ -127,6 +127,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
 
 fn controller(args: ControllerArgs) -> ExitCode {
     init_tracing(args.log_format);
+    crate::install_crypto_provider();
     let config = Config {
         watch_namespace: args.watch_namespace,
         resync_interval: args.resync_interval,
@@ -143,7 +144,8 @@ fn controller(args: ControllerArgs) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let client = kube::Client::try_default().await?;
-        crate::controller::run(client, config, shutdown_signal()).await
+        let aws = crate::aws::load(config.region.clone()).await;
+        crate::controller::run(client, aws, config, shutdown_signal()).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

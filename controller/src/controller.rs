@@ -38,6 +38,7 @@ where
 /// Runs the controller until `shutdown` resolves, then finishes in-flight reconciles.
 pub async fn run(
     client: Client,
+    aws: aws_config::SdkConfig,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -47,7 +48,8 @@ pub async fn run(
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
     let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone(), shutdown.clone()));
 
-    let ns = config.watch_namespace.as_deref();
+    let ns_owned = config.watch_namespace.clone();
+    let ns = ns_owned.as_deref();
     let ctrl_config = controller::Config::default().concurrency(config.concurrency);
     let wc = watcher::Config::default().any_semantic();
 
@@ -70,20 +72,33 @@ pub async fn run(
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
-        aws: crate::aws::load(config.region.clone()).await,
+        aws,
         config,
         metrics: metrics.clone(),
         stores: stores.clone(),
     });
 
+    // Ready once every kind can be listed: the CRDs are served and RBAC lets us watch.
+    // (The stores' own wait_until_ready never resolved under kube-runtime 5 here, though
+    // the controllers reconciled; a list probe says the same thing without depending on it.)
     let readiness = {
         let metrics = metrics.clone();
-        let stores = stores.clone();
+        let probes = (
+            api::<DataLake>(&ctx.client, ns),
+            api::<EtlFunction>(&ctx.client, ns),
+            api::<BackupPolicy>(&ctx.client, ns),
+        );
         tokio::spawn(async move {
-            let synced = stores.lakes.wait_until_ready().await.is_ok()
-                && stores.functions.wait_until_ready().await.is_ok()
-                && stores.policies.wait_until_ready().await.is_ok();
-            metrics.set_ready(synced);
+            let lp = kube::api::ListParams::default().limit(1);
+            loop {
+                let (a, b, c) =
+                    tokio::join!(probes.0.list_metadata(&lp), probes.1.list_metadata(&lp), probes.2.list_metadata(&lp));
+                if a.is_ok() && b.is_ok() && c.is_ok() {
+                    metrics.set_ready(true);
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
         })
     };
 

@@ -12,3 +12,11 @@ pub mod manifests;
 pub mod metrics;
 pub mod reconcile;
 pub mod status;
+
+/// Makes aws-lc-rs the process-wide rustls provider. kube and the AWS SDK both compile a
+/// provider in, and with two available rustls refuses to pick one, so the first TLS
+/// connection would panic. Call once before building any client; later calls are no-ops.
+pub fn install_crypto_provider() {
+    // Err only means a provider is already installed, which is just as good.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

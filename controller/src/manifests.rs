@@ -103,14 +103,19 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut start = 1;
+    let mut content = false;
     for (i, line) in text.lines().enumerate() {
         if line.starts_with("---") && line[3..].trim().is_empty() {
             docs.push((start, std::mem::take(&mut current)));
             start = i + 2;
+            content = false;
             continue;
         }
-        if current.trim().is_empty() && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
+        // A document "starts" at its first line of content, not at leading comments.
+        if !content && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
             start = i + 2;
+        } else {
+            content = true;
         }
         current.push_str(line);
         current.push('\n');
@@ -198,11 +203,15 @@ fn set_default_namespace(object: &mut Object, namespace: &str) {
 
 /// serde_yaml says `spec.zones[0]: missing field `name``; keep the path apart.
 fn split_serde_error(msg: &str) -> (String, String) {
-    match msg.split_once(": ") {
-        Some((path, rest)) if path.starts_with("spec") || path.starts_with("metadata") => {
-            (path.to_string(), rest.to_string())
-        }
-        _ => ("(document)".to_string(), msg.to_string()),
+    let (path, rest) = match msg.split_once(": ") {
+        Some((path, rest)) if path.starts_with("spec") || path.starts_with("metadata") => (path.to_string(), rest),
+        _ => return ("(document)".to_string(), msg.to_string()),
+    };
+    // Name the missing field itself, as the API server does.
+    let missing = rest.strip_prefix("missing field `").and_then(|r| r.split_once('`')).map(|(field, _)| field);
+    match missing {
+        Some(field) => (format!("{path}.{field}"), rest.to_string()),
+        None => (path, rest.to_string()),
     }
 }
 

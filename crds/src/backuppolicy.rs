@@ -9,6 +9,8 @@ use crate::validation::{Findings, REGION_PATTERN, check_region};
 
 /// Object Lock retention, cross-region replication and DynamoDB replicas for a DataLake,
 /// with guards against weakening any of it.
+// Several printer columns share `type_ = "string"`, which clippy takes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lakeops.dev",

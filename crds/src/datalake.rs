@@ -17,6 +17,8 @@ use crate::validation::{
 
 /// A secure-by-default AWS data lake: one S3 bucket per zone plus a log bucket, a
 /// customer-managed KMS key, DynamoDB catalog tables and an optional CloudTrail trail.
+// Several printer columns share `type_ = "string"`, which clippy takes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lakeops.dev",
@@ -235,7 +237,8 @@ pub struct KeyAttribute {
     /// Attribute name.
     #[schemars(length(min = 1, max = 255))]
     pub name: String,
-    /// Attribute type: S (string), N (number) or B (binary).
+    /// Attribute type: S (string), N (number) or B (binary). Quote it (`"N"`): YAML 1.1
+    /// parsers such as kubectl's read a bare N as the boolean false.
     #[serde(rename = "type")]
     pub type_: KeyType,
 }

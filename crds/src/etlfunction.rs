@@ -14,6 +14,8 @@ use crate::validation::{
 
 /// A Lambda ETL step: code from S3, a least-privilege role generated from the declared
 /// zones and prefixes, and an S3 trigger on the source zone.
+// Several printer columns share `type_ = "string"`, which clippy takes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lakeops.dev",

@@ -44,7 +44,7 @@ pub fn plan_outcome<'a>(
         return Outcome::Stalled {
             reason: reason::CONFLICT,
             message: format!(
-                "BackupPolicy {:?} already protects DataLake {:?}; a lake has one BackupPolicy",
+                "spec.dataLakeRef.name: BackupPolicy {:?} already protects DataLake {:?}; a lake has one BackupPolicy",
                 owner.name_any(),
                 policy.spec.data_lake_ref.name
             ),

@@ -1,0 +1,137 @@
+//! Helpers the end-to-end tests share: an in-process controller scoped to one namespace,
+//! polling for a state, and a plain HTTP GET.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use kube::Api;
+use lakeops::context::Config;
+use lakeops_testenv::TestEnv;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// A controller running in this process, watching one namespace.
+pub struct RunningController {
+    pub metrics_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl RunningController {
+    /// Starts the controller for `namespace` with the given resync interval.
+    pub async fn start(env: &TestEnv, namespace: &str, resync: Duration) -> Result<Self> {
+        lakeops::install_crypto_provider();
+        let client = env.kube_client().await?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let metrics_addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let config = Config {
+            watch_namespace: Some(namespace.to_string()),
+            resync_interval: resync,
+            concurrency: 4,
+            metrics_addr,
+            region: Some("eu-west-1".into()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let aws = env.aws_config("eu-west-1");
+        let task = tokio::spawn(lakeops::controller::run(client, aws, config, async move {
+            let _ = rx.await;
+        }));
+        Ok(Self { metrics_addr, stop: Some(tx), task: Some(task) })
+    }
+
+    /// Signals shutdown and waits for the controller to return.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let task = self.task.take().context("controller already stopped")?;
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .context("controller did not stop within 20 s")???;
+        Ok(())
+    }
+
+    /// GETs a path of the metrics server.
+    pub async fn get(&self, path: &str) -> Result<(u16, String)> {
+        http_get(self.metrics_addr, path).await
+    }
+}
+
+impl Drop for RunningController {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET, enough for the controller's own endpoints.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+    let mut buf = String::new();
+    stream.read_to_string(&mut buf).await?;
+    let status = buf.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status line")?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if tokio::time::Instant::now() > deadline {
+            match last_err {
+                Some(e) => bail!("timed out waiting for {what}; last error: {e:#}"),
+                None => bail!("timed out waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reads a metric's value from a Prometheus exposition (0 when absent).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
+}
+
+/// Applies YAML with `kubectl apply --server-side` into `namespace`; returns (success, stderr).
+/// Client-side validation is off so that the API server, not kubectl, judges the objects.
+pub fn kubectl_apply(env: &TestEnv, namespace: &str, path: &std::path::Path) -> Result<(bool, String)> {
+    let out = env
+        .kubectl()
+        .args(["apply", "--server-side", "--validate=false", "--field-manager=e2e", "-n", namespace, "-f"])
+        .arg(path)
+        .output()
+        .context("running kubectl")?;
+    Ok((
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    ))
+}
+
+/// A typed namespaced API.
+pub async fn api<K>(env: &TestEnv, namespace: &str) -> Result<Api<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Ok(Api::namespaced(env.kube_client().await?, namespace))
+}
+
+/// The workspace root (tests run with the package directory as working directory).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default()
+}

@@ -1,0 +1,33 @@
+//! The CRDs: generated, committed, and served by a real API server.
+use crate::common::repo_root;
+
+#[test]
+fn committed_chart_crds_match_lakeops_crds() {
+    let path = repo_root().join("charts/lakeops/crds/lakeops.dev.yaml");
+    let committed = std::fs::read_to_string(&path).expect("chart CRDs are committed");
+    assert!(
+        committed == lakeops_crds::crds_yaml(),
+        "{} is stale: regenerate it with `make crds` (cargo run -p lakeops -- crds)",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn crds_are_served_with_short_names_category_and_explain() {
+    let env = lakeops_testenv::shared().await;
+    let out = env.kubectl().args(["api-resources", "--api-group=lakeops.dev", "-o", "wide"]).output().expect("kubectl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (name, short) in [("datalakes", "dl"), ("etlfunctions", "etl"), ("backuppolicies", "bkp")] {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not served:\n{text}"));
+        assert!(line.split_whitespace().any(|w| w == short), "{name} lacks short name {short}: {line}");
+        assert!(line.contains("lakeops"), "{name} lacks the lakeops category: {line}");
+    }
+    // The API server publishes a new CRD's OpenAPI a few seconds after it is established.
+    let explained = crate::common::eventually(std::time::Duration::from_secs(30), "kubectl explain", || async {
+        let out = env.kubectl().args(["explain", "datalake.spec.zones"]).output()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        Ok(text.contains("Storage zones").then_some(text))
+    })
+    .await;
+    assert!(explained.is_ok(), "kubectl explain shows the field description: {explained:?}");
+}

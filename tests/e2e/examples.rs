@@ -1,0 +1,39 @@
+//! The manifests users copy must work as they are.
+use crate::common::{kubectl_apply, repo_root};
+
+#[test]
+fn examples_pass_lakeops_validate_without_errors_or_warnings() {
+    let loaded = lakeops::manifests::load(&[repo_root().join("examples")]).expect("examples are readable");
+    assert_eq!(loaded.documents.len(), 3, "one DataLake, one EtlFunction, one BackupPolicy");
+    let mut problems = loaded.problems;
+    problems.extend(lakeops::manifests::check(&loaded.documents));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test]
+async fn every_example_applies_server_side_and_is_listed_as_lakeops() {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("examples").await.expect("namespace");
+    let dir = repo_root().join("examples");
+    let (ok, out) = kubectl_apply(env, &ns, &dir).expect("kubectl");
+    assert!(ok, "kubectl apply failed:\n{out}");
+
+    let out = env.kubectl().args(["get", "lakeops", "-n", &ns, "-o", "name"]).output().expect("kubectl");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "backuppolicy.lakeops.dev/sales-backup",
+            "datalake.lakeops.dev/sales",
+            "etlfunction.lakeops.dev/orders-to-curated"
+        ]
+    );
+
+    // Defaults from the schema are applied by the API server itself.
+    let lakes = crate::common::api::<lakeops_crds::DataLake>(env, &ns).await.expect("api");
+    let lake = lakes.get("sales").await.expect("lake stored");
+    assert!(lake.spec.object_lock && lake.spec.access_logs);
+    assert_eq!(lake.spec.encryption.key_rotation_days, 365);
+    assert_eq!(lake.spec.lifecycle.noncurrent_version_expiration_days, 90);
+}

@@ -1,0 +1,14 @@
+# Entry points; each script installs what it needs (see tests/env/install.sh).
+.PHONY: demo test crds
+
+# A local control plane + AWS emulator, the controller, the examples applied and converging.
+demo:
+	./tests/env/demo.sh
+
+# The whole test suite: fmt, clippy, helm lint, unit and end-to-end tests.
+test:
+	./tests/env/test.sh
+
+# Regenerates the chart's CRDs from the Rust API types.
+crds:
+	cargo run --quiet -p lakeops -- crds > charts/lakeops/crds/lakeops.dev.yaml

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The main job: a local control plane (etcd + kube-apiserver) and the moto AWS emulator,
+# the lakeops controller running against them, the examples applied, and what they turn
+# into shown as it converges. Stays up until Ctrl-C when run from a terminal; set
+# LAKEOPS_DEMO_ONCE=1 (or CI) to show the result and stop.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN="$(bash tests/env/install.sh | tail -n1)"
+export PATH="$BIN:$PATH" LAKEOPS_BIN_DIR="$BIN"
+TARGET="${CARGO_TARGET_DIR:-target}"
+STATE="${LAKEOPS_DEMO_DIR:-$HOME/.cache/lakeops/demo}"
+NS=lakeops-demo
+
+echo "==> building lakeops"
+cargo build --quiet --locked -p lakeops -p lakeops-testenv --bins
+
+rm -rf "$STATE" && mkdir -p "$STATE"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+echo "==> starting etcd, kube-apiserver and moto"
+"$TARGET/debug/lakeops-testenv" --dir "$STATE/env" --env-file "$STATE/env.sh" >"$STATE/testenv.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 120); do [ -s "$STATE/env.sh" ] && break; sleep 0.5; done
+[ -s "$STATE/env.sh" ] || { echo "the control plane did not start; see $STATE/testenv.log" >&2; tail -20 "$STATE/testenv.log" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$STATE/env.sh"
+
+metrics_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+echo "==> starting the lakeops controller (log: $STATE/controller.log, metrics: http://127.0.0.1:$metrics_port/metrics)"
+"$TARGET/debug/lakeops" controller --metrics-addr "127.0.0.1:$metrics_port" >"$STATE/controller.log" 2>&1 &
+pids+=($!)
+
+echo "==> lakeops validate examples/"
+"$TARGET/debug/lakeops" validate examples/
+
+echo "==> kubectl apply --server-side -n $NS -f examples/"
+kubectl create namespace "$NS" >/dev/null
+kubectl apply --server-side -n "$NS" -f examples/
+
+echo "==> kubectl get lakeops -n $NS"
+for _ in $(seq 1 15); do
+  out="$(kubectl get lakeops -n "$NS" 2>/dev/null || true)"
+  if ! grep -q '<none>' <<<"$out" && [ "$(grep -c . <<<"$out")" -ge 4 ]; then break; fi
+  sleep 1
+done
+kubectl get lakeops -n "$NS"
+
+echo
+echo "==> conditions"
+kubectl get lakeops -n "$NS" -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}: {range .status.conditions[*]}{.type}={.status} ({.reason}) {end}{"\n"}  {.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}'
+
+echo
+echo "==> what exists in AWS (moto at $AWS_ENDPOINT_URL)"
+"$HOME/.cache/lakeops/venv/bin/python" - <<'PY'
+import boto3
+region = "eu-west-1"
+s3 = boto3.client("s3", region_name=region)
+kms = boto3.client("kms", region_name=region)
+ddb = boto3.client("dynamodb", region_name=region)
+buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+aliases = [a["AliasName"] for a in kms.list_aliases().get("Aliases", []) if a["AliasName"].startswith("alias/lakeops/")]
+tables = ddb.list_tables().get("TableNames", [])
+print(f"  S3 buckets:      {', '.join(buckets) or '(none)'}")
+print(f"  KMS aliases:     {', '.join(aliases) or '(none)'}")
+print(f"  DynamoDB tables: {', '.join(tables) or '(none)'}")
+PY
+
+if [ -t 0 ] && [ -z "${CI:-}" ] && [ -z "${LAKEOPS_DEMO_ONCE:-}" ]; then
+  cat <<MSG
+
+The control plane, moto and the controller keep running. In another shell:
+  source $STATE/env.sh
+  kubectl get lakeops -A -w
+Press Ctrl-C here to stop everything.
+MSG
+  wait "${pids[1]}"
+fi

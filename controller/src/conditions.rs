@@ -154,7 +154,8 @@ mod tests {
             observed_generation: None,
             last_transition_time: at(1),
         };
-        let c = next_conditions(std::slice::from_ref(&foreign), &Outcome::Ready { message: "ok".into() }, Some(1), &at(5));
+        let c =
+            next_conditions(std::slice::from_ref(&foreign), &Outcome::Ready { message: "ok".into() }, Some(1), &at(5));
         assert!(c.contains(&foreign));
     }
 }

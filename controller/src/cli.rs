@@ -21,7 +21,11 @@ enum Command {
     /// Run the controller.
     Controller(ControllerArgs),
     /// Print the CustomResourceDefinitions as YAML.
-    Crds,
+    Crds {
+        /// Leave out CEL rules, for API servers before 1.25 (the controller enforces them anyway).
+        #[arg(long)]
+        without_cel: bool,
+    },
     /// Check manifests offline (no cluster, no AWS).
     Validate(ValidateArgs),
 }
@@ -81,8 +85,12 @@ impl Cli {
     /// Runs the chosen subcommand and returns the process exit code.
     pub fn run(self) -> ExitCode {
         match self.command {
-            Command::Crds => {
-                print!("{}", lakeops_crds::crds_yaml());
+            Command::Crds { without_cel } => {
+                if without_cel {
+                    print!("{}", lakeops_crds::crds_yaml_without_cel());
+                } else {
+                    print!("{}", lakeops_crds::crds_yaml());
+                }
                 ExitCode::SUCCESS
             }
             Command::Validate(args) => validate(args),

@@ -36,10 +36,39 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![datalake, etl, backup]
 }
 
+/// The CRDs without CEL rules, for API servers before 1.25: they reject
+/// `x-kubernetes-validations` in a server-side apply, and kubectl refuses it client-side.
+/// Nothing is lost in enforcement: the controller checks every one of these rules itself.
+pub fn crds_without_cel() -> Vec<CustomResourceDefinition> {
+    fn strip(s: &mut JSONSchemaProps) {
+        s.x_kubernetes_validations = None;
+        for p in s.properties.iter_mut().flat_map(|m| m.values_mut()) {
+            strip(p);
+        }
+    }
+    let mut all = crds();
+    for crd in &mut all {
+        for v in &mut crd.spec.versions {
+            if let Some(schema) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+                strip(schema);
+            }
+        }
+    }
+    all
+}
+
 /// All CRDs as one multi-document YAML stream (what `lakeops crds` prints and the chart ships).
 pub fn crds_yaml() -> String {
-    crds()
-        .iter()
+    to_yaml(&crds())
+}
+
+/// [`crds_without_cel`] as YAML (`lakeops crds --without-cel`).
+pub fn crds_yaml_without_cel() -> String {
+    to_yaml(&crds_without_cel())
+}
+
+fn to_yaml(crds: &[CustomResourceDefinition]) -> String {
+    crds.iter()
         .map(|c| serde_yaml::to_string(c).expect("a CRD always serialises to YAML"))
         .map(|y| format!("---\n{y}"))
         .collect()
@@ -73,6 +102,14 @@ fn rule(spec: &mut JSONSchemaProps, field: &str, rule: &str, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cel_free_variant_differs_only_by_its_rules() {
+        let with = crds_yaml();
+        let without = crds_yaml_without_cel();
+        assert!(with.contains("x-kubernetes-validations") && !without.contains("x-kubernetes-validations"));
+        assert!(without.contains("bucketPrefix") && without.contains("additionalPrinterColumns"));
+    }
 
     #[test]
     fn crds_carry_names_columns_and_status_subresource() {

@@ -31,3 +31,19 @@ async fn crds_are_served_with_short_names_category_and_explain() {
     .await;
     assert!(explained.is_ok(), "kubectl explain shows the field description: {explained:?}");
 }
+
+#[tokio::test]
+async fn lakeops_crds_without_cel_applies_server_side_to_a_1_20_api_server() {
+    let env = lakeops_testenv::shared().await;
+    let file = env.dir.join("crds-without-cel.yaml");
+    std::fs::write(&file, lakeops_crds::crds_yaml_without_cel()).expect("written");
+    let out = env
+        .kubectl()
+        .args(["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f"])
+        .arg(&file)
+        .output()
+        .expect("kubectl");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("serverside-applied").count(), 3, "{text}");
+}

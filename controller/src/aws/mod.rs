@@ -1,13 +1,21 @@
-//! AWS configuration, loaded once: the standard credential chain (IRSA, Pod Identity,
-//! environment), `AWS_ENDPOINT_URL` for emulators, standard retries and bounded timeouts.
+//! AWS access: configuration loaded once, one adapter per service behind a narrow trait,
+//! and a recorder that counts every request (metrics, call budgets in tests, fault hook).
+pub mod dynamodb;
+pub mod error;
+pub mod kms;
+pub mod recorder;
+pub mod s3;
+
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-/// Loads the shared AWS configuration. `region` is the default for clients that are not
-/// given one; every lake's clients are built for `spec.region`.
+/// Loads the shared AWS configuration: the standard credential chain (IRSA, Pod Identity,
+/// environment), `AWS_ENDPOINT_URL` for emulators, standard retries and bounded timeouts.
+/// `region` is the default for clients that are not given one; every lake's clients are
+/// built for `spec.region`.
 pub async fn load(region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(4))

@@ -1,0 +1,150 @@
+//! AWS failures, classified once in the adapters so the engine never sees SDK types.
+use std::fmt;
+
+/// How the controller should react to a failed AWS call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The thing asked for does not exist.
+    NotFound,
+    /// Throttled or a 5xx after the SDK's own retries: back off and retry.
+    Retryable,
+    /// The caller lacks permission: stall, naming the action and resource.
+    AccessDenied,
+    /// AWS refused the request as invalid: stall with AWS's message.
+    Invalid,
+    /// The name is taken by someone else (e.g. a bucket in another account).
+    Conflict,
+    /// Anything else: retry.
+    Other,
+}
+
+/// A failed AWS call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsError {
+    pub kind: ErrorKind,
+    /// e.g. `s3`.
+    pub service: &'static str,
+    /// e.g. `PutBucketPolicy`.
+    pub operation: &'static str,
+    /// The resource the call was about (bucket name, key id, table name).
+    pub resource: String,
+    /// AWS's error code, e.g. `AccessDenied`.
+    pub code: Option<String>,
+    /// AWS's message.
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} on {} failed", self.service, self.operation, self.resource)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl AwsError {
+    /// Builds an error from an SDK error's code and message, classifying it.
+    pub fn classify(
+        service: &'static str,
+        operation: &'static str,
+        resource: impl Into<String>,
+        code: Option<&str>,
+        message: Option<&str>,
+        http_status: Option<u16>,
+    ) -> Self {
+        let kind = match (code, http_status) {
+            (
+                Some(
+                    "NoSuchBucket"
+                    | "NotFoundException"
+                    | "ResourceNotFoundException"
+                    | "NoSuchKey"
+                    | "NoSuchEntity"
+                    | "TableNotFoundException"
+                    | "TrailNotFoundException",
+                ),
+                _,
+            ) => ErrorKind::NotFound,
+            (
+                Some(
+                    "AccessDenied"
+                    | "AccessDeniedException"
+                    | "UnauthorizedOperation"
+                    | "UnrecognizedClientException"
+                    | "InvalidClientTokenId"
+                    | "ExpiredToken",
+                ),
+                _,
+            ) => ErrorKind::AccessDenied,
+            (Some("BucketAlreadyExists"), _) => ErrorKind::Conflict,
+            (
+                Some(
+                    "Throttling"
+                    | "ThrottlingException"
+                    | "ThrottledException"
+                    | "TooManyRequestsException"
+                    | "SlowDown"
+                    | "RequestLimitExceeded"
+                    | "ProvisionedThroughputExceededException"
+                    | "LimitExceededException"
+                    | "ResourceInUseException"
+                    | "OperationAborted"
+                    | "InternalError"
+                    | "ServiceUnavailable",
+                ),
+                _,
+            ) => ErrorKind::Retryable,
+            (_, Some(s)) if s >= 500 || s == 429 => ErrorKind::Retryable,
+            (_, Some(403)) => ErrorKind::AccessDenied,
+            (_, Some(404)) => ErrorKind::NotFound,
+            (Some(_), Some(400)) => ErrorKind::Invalid,
+            (Some(c), _) if c.starts_with("Invalid") || c.starts_with("Malformed") || c == "ValidationException" => {
+                ErrorKind::Invalid
+            }
+            _ => ErrorKind::Other,
+        };
+        Self {
+            kind,
+            service,
+            operation,
+            resource: resource.into(),
+            code: code.map(str::to_string),
+            message: message.unwrap_or_default().to_string(),
+        }
+    }
+
+    /// True for [`ErrorKind::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+}
+
+/// Result of an AWS call.
+pub type AwsResult<T> = Result<T, AwsError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+        AwsError::classify("s3", "GetBucketPolicy", "b", code, None, status).kind
+    }
+
+    #[test]
+    fn errors_are_classified_by_code_then_status() {
+        assert_eq!(kind(Some("NoSuchBucket"), Some(404)), ErrorKind::NotFound);
+        assert_eq!(kind(Some("AccessDenied"), Some(403)), ErrorKind::AccessDenied);
+        assert_eq!(kind(Some("SlowDown"), Some(503)), ErrorKind::Retryable);
+        assert_eq!(kind(Some("BucketAlreadyExists"), Some(409)), ErrorKind::Conflict);
+        assert_eq!(kind(Some("MalformedPolicy"), Some(400)), ErrorKind::Invalid);
+        assert_eq!(kind(None, Some(500)), ErrorKind::Retryable);
+        assert_eq!(kind(None, None), ErrorKind::Other);
+    }
+}

@@ -152,7 +152,8 @@ fn controller(args: ControllerArgs) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let client = kube::Client::try_default().await?;
-        let aws = crate::aws::load(config.region.clone()).await;
+        let sdk = crate::aws::load(config.region.clone()).await;
+        let aws = crate::aws::clients::AwsClients::new(sdk, crate::aws::recorder::RequestRecorder::new());
         crate::controller::run(client, aws, config, shutdown_signal()).await
     });
     match result {

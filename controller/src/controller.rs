@@ -38,12 +38,12 @@ where
 /// Runs the controller until `shutdown` resolves, then finishes in-flight reconciles.
 pub async fn run(
     client: Client,
-    aws: aws_config::SdkConfig,
+    aws: crate::aws::clients::AwsClients,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown: Shutdown = shutdown.boxed().shared();
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(aws.recorder().family()));
     let listener = tokio::net::TcpListener::bind(config.metrics_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
     let server = tokio::spawn(crate::metrics::serve(listener, metrics.clone(), shutdown.clone()));

@@ -13,6 +13,15 @@ pub enum Error {
     /// Serialising a status or patch failed.
     #[error("serialisation error: {0}")]
     Serde(#[from] serde_json::Error),
+    /// An AWS call failed outside the convergence path (clean-up).
+    #[error("{0}")]
+    Aws(#[from] crate::aws::error::AwsError),
+    /// Adding or removing the finalizer failed, or the wrapped reconcile did.
+    #[error("{0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// Deletion waits until what holds data is emptied.
+    #[error("deletion blocked: {0}")]
+    DeletionBlocked(String),
 }
 
 impl Error {
@@ -22,6 +31,9 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::MissingField(..) => "missing_field",
             Error::Serde(_) => "serde",
+            Error::Aws(_) => "aws",
+            Error::Finalizer(_) => "finalizer",
+            Error::DeletionBlocked(_) => "deletion_blocked",
         }
     }
 
@@ -31,6 +43,14 @@ impl Error {
             Error::Kube(kube::Error::Api(status)) if status.code == 409 => Duration::from_secs(1),
             Error::Kube(_) => Duration::from_secs(15),
             Error::MissingField(..) | Error::Serde(_) => Duration::from_secs(300),
+            Error::Aws(_) => Duration::from_secs(15),
+            Error::DeletionBlocked(_) => Duration::from_secs(60),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
+                    e.retry_after()
+                }
+                _ => Duration::from_secs(5),
+            },
         }
     }
 }

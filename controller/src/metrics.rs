@@ -45,6 +45,7 @@ pub struct Metrics {
     pub reconcile_duration: Family<KindLabels, Histogram>,
     pub aws_requests: Family<AwsLabels, Counter>,
     pub status_writes: Family<WriteLabels, Counter>,
+    pub drift_corrections: Family<KindLabels, Counter>,
     ready: AtomicBool,
 }
 
@@ -56,13 +57,20 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(Family::default())
+    }
+}
+
+impl Metrics {
+    /// Metrics exporting `aws_requests` (the request recorder's family) with the rest.
+    pub fn new(aws_requests: Family<AwsLabels, Counter>) -> Self {
         let mut registry = Registry::with_prefix("lakeops");
         let reconciles = Family::<KindLabels, Counter>::default();
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
         let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.01, 2.0, 12))
         });
-        let aws_requests = Family::<AwsLabels, Counter>::default();
+        let drift_corrections = Family::<KindLabels, Counter>::default();
         let status_writes = Family::<WriteLabels, Counter>::default();
         registry.register("reconciles", "Reconciles started, by kind", reconciles.clone());
         registry.register(
@@ -77,6 +85,11 @@ impl Default for Metrics {
         );
         registry.register("aws_requests", "AWS requests sent, by service, operation and outcome", aws_requests.clone());
         registry.register(
+            "drift_corrections",
+            "Settings found changed out of band and corrected, by kind",
+            drift_corrections.clone(),
+        );
+        registry.register(
             "status_writes",
             "Status patches sent (written=true) or skipped because nothing changed (written=false)",
             status_writes.clone(),
@@ -88,12 +101,11 @@ impl Default for Metrics {
             reconcile_duration,
             aws_requests,
             status_writes,
+            drift_corrections,
             ready: AtomicBool::new(false),
         }
     }
-}
 
-impl Metrics {
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

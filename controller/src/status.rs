@@ -128,6 +128,17 @@ pub async fn apply<K: HasStatus>(ctx: &Context, obj: &K, mut next: K::Status, ou
     Ok(true)
 }
 
+/// Writes `next` as it is (conditions untouched) at once: used to record an AWS identity
+/// the moment it exists (a new key's ARN), so a crash before the end of the reconcile
+/// cannot lead to a second one.
+pub async fn record_progress<K: HasStatus>(ctx: &Context, obj: &K, next: &K::Status) -> Result<()> {
+    let ns = obj.namespace().ok_or_else(|| Error::MissingField(obj.name_any(), "metadata.namespace"))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": next });
+    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}
+
 /// Kind names as `'static` metric labels (the set is closed).
 pub fn static_kind(kind: &str) -> &'static str {
     match kind {

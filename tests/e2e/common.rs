@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use kube::Api;
+use lakeops::aws::clients::AwsClients;
+use lakeops::aws::recorder::RequestRecorder;
 use lakeops::context::Config;
 use lakeops_testenv::TestEnv;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -13,6 +15,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// A controller running in this process, watching one namespace.
 pub struct RunningController {
     pub metrics_addr: SocketAddr,
+    /// Counts every AWS request this controller sends; also its fault hook.
+    pub recorder: RequestRecorder,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<()>>>,
 }
@@ -20,6 +24,11 @@ pub struct RunningController {
 impl RunningController {
     /// Starts the controller for `namespace` with the given resync interval.
     pub async fn start(env: &TestEnv, namespace: &str, resync: Duration) -> Result<Self> {
+        Self::start_with(env, namespace, resync, RequestRecorder::new()).await
+    }
+
+    /// Starts the controller with a given request recorder (to arm its fault hook first).
+    pub async fn start_with(env: &TestEnv, namespace: &str, resync: Duration, recorder: RequestRecorder) -> Result<Self> {
         lakeops::install_crypto_provider();
         let client = env.kube_client().await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -32,11 +41,11 @@ impl RunningController {
             region: Some("eu-west-1".into()),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let aws = env.aws_config("eu-west-1");
+        let aws = AwsClients::new(env.aws_config("eu-west-1"), recorder.clone());
         let task = tokio::spawn(lakeops::controller::run(client, aws, config, async move {
             let _ = rx.await;
         }));
-        Ok(Self { metrics_addr, stop: Some(tx), task: Some(task) })
+        Ok(Self { metrics_addr, recorder, stop: Some(tx), task: Some(task) })
     }
 
     /// Signals shutdown and waits for the controller to return.

@@ -28,27 +28,27 @@ fn ready(lake: &DataLake) -> Option<(String, String, String)> {
 }
 
 #[tokio::test]
-async fn first_sight_records_observed_generation_reconciling_and_the_bucket_prefix() {
+async fn a_valid_lake_records_observed_generation_and_its_prefix_and_becomes_ready() {
     let env = lakeops_testenv::shared().await;
     let ns = env.create_namespace("first").await.expect("namespace");
     let lakes = api::<DataLake>(env, &ns).await.expect("api");
     lakes.create(&PostParams::default(), &lake("sales", &["raw", "curated"])).await.expect("created");
     let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
 
-    let seen = eventually(TIMEOUT, "status written", || async {
+    let seen = eventually(TIMEOUT, "Ready=True", || async {
         let l = lakes.get("sales").await?;
-        Ok(l.status.as_ref().and_then(|s| s.observed_generation).is_some().then_some(l))
+        Ok(ready(&l).filter(|r| r.0 == "True").map(|_| l))
     })
     .await
-    .expect("status");
+    .expect("ready");
     let status = seen.status.as_ref().expect("status");
     assert_eq!(status.observed_generation, seen.metadata.generation);
     assert_eq!(status.bucket_prefix.as_deref(), Some(format!("{ns}-sales").as_str()));
     assert_eq!(status.object_lock, Some(true));
-    let reconciling = find_condition(&status.conditions, condition::RECONCILING).expect("Reconciling");
-    assert_eq!((reconciling.status.as_str(), reconciling.reason.as_str()), ("True", reason::PROGRESSING));
-    assert_eq!(ready(&seen).map(|r| r.0), Some("False".to_string()));
+    assert_eq!(ready(&seen).map(|r| r.1), Some(reason::RECONCILED.to_string()));
+    assert!(find_condition(&status.conditions, condition::RECONCILING).is_none());
     assert!(find_condition(&status.conditions, condition::STALLED).is_none());
+    assert!(seen.metadata.finalizers.iter().flatten().any(|f| f == lakeops_crds::names::FINALIZER));
     ctrl.stop().await.expect("graceful stop");
 }
 

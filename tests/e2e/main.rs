@@ -1,7 +1,10 @@
 //! End-to-end tests: the real kube-apiserver + etcd + moto from `lakeops_testenv`.
+mod aws_adapters;
+mod aws_s3;
 mod common;
 mod controller;
 mod crds;
+mod datalake;
 mod examples;
 mod invalid;
 mod testenv;

@@ -148,3 +148,27 @@ mod tests {
         assert_eq!(kind(None, None), ErrorKind::Other);
     }
 }
+
+/// A short message for an SDK error without one of AWS's own: what kind of failure it was
+/// and the HTTP status, never the raw response (it can be long, and headers and bodies do
+/// not belong in conditions or events).
+pub(crate) fn describe_sdk_error<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>, status: Option<u16>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    // The source chain of a failure that happened on our side (build, send, timeout) is
+    // short and useful; a service error's chain would carry the raw response.
+    let cause = || std::error::Error::source(err).map(|c| format!(": {}", DisplayErrorContext(c))).unwrap_or_default();
+    match err {
+        SdkError::ConstructionFailure(_) => format!("the request could not be built{}", cause()),
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        SdkError::DispatchFailure(_) => format!("the request could not be sent{}", cause()),
+        SdkError::ResponseError(_) => format!("the response could not be read{status}"),
+        SdkError::ServiceError(_) => format!("the service answered with an error{status}"),
+        _ => format!("the request failed{status}"),
+    }
+}

@@ -5,6 +5,7 @@ pub mod error;
 pub mod kms;
 pub mod recorder;
 pub mod s3;
+pub mod clients;
 
 use std::time::Duration;
 

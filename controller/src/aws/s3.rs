@@ -2,8 +2,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::create_bucket::CreateBucketError;
+use aws_sdk_s3::types as sdk;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::error::operation::BuildError;
 
-use super::error::AwsResult;
+use super::error::{AwsError, AwsResult, ErrorKind};
 
 /// Default encryption of a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,4 +121,831 @@ pub trait S3Api: Send + Sync {
     async fn count_object_versions(&self, bucket: &str, cap: usize) -> AwsResult<usize>;
     /// DeleteBucket (fails unless empty).
     async fn delete_bucket(&self, bucket: &str) -> AwsResult<()>;
+}
+
+/// [`S3Api`] over the AWS SDK.
+pub struct SdkS3 {
+    client: aws_sdk_s3::Client,
+}
+
+impl SdkS3 {
+    /// Wraps a client already configured for the lake's region.
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// Error codes meaning "the bucket exists but this configuration is not set".
+const NO_ENCRYPTION: &[&str] = &["ServerSideEncryptionConfigurationNotFoundError"];
+const NO_PUBLIC_ACCESS_BLOCK: &[&str] = &["NoSuchPublicAccessBlockConfiguration"];
+const NO_OWNERSHIP_CONTROLS: &[&str] = &["OwnershipControlsNotFoundError"];
+const NO_POLICY: &[&str] = &["NoSuchBucketPolicy"];
+const NO_LIFECYCLE: &[&str] = &["NoSuchLifecycleConfiguration"];
+/// AWS says `NoSuchTagSet`; some moto versions add an `Error` suffix.
+const NO_TAGS: &[&str] = &["NoSuchTagSet", "NoSuchTagSetError"];
+const NO_OBJECT_LOCK: &[&str] = &["ObjectLockConfigurationNotFoundError"];
+
+/// ListObjectVersions returns at most this many entries per page.
+const MAX_KEYS_PER_PAGE: usize = 1000;
+
+/// Converts any S3 SDK error into a classified [`AwsError`]. The message falls back to the
+/// whole error chain so dispatch failures and timeouts still say what happened.
+fn aws_error<E>(operation: &'static str, bucket: &str, err: SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let message = err.message().map_or_else(|| super::error::describe_sdk_error(&err, status), str::to_owned);
+    AwsError::classify("s3", operation, bucket, err.code(), Some(&message), status)
+}
+
+/// A request lakeops could not even build (a required field left empty): a bug or a bad
+/// spec value, never worth retrying.
+fn build_error(operation: &'static str, bucket: &str, err: BuildError) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Invalid,
+        service: "s3",
+        operation,
+        resource: bucket.to_owned(),
+        code: None,
+        message: format!("could not build the request: {err}"),
+    }
+}
+
+/// Turns the error codes that mean "not configured" into `absent`; every other error stays.
+fn or_absent<T>(result: AwsResult<T>, codes: &[&str], absent: T) -> AwsResult<T> {
+    match result {
+        Err(e) if e.code.as_deref().is_some_and(|code| codes.contains(&code)) => Ok(absent),
+        other => other,
+    }
+}
+
+/// moto 5.2 answers GetBucketVersioning with the root element `GetBucketVersioningResponse`
+/// instead of AWS's `VersioningConfiguration`, and the SDK rejects the whole response. Only for
+/// a 200 response with exactly that root, read its `Status` element directly; `None` means
+/// "not that case", so every other failure stays an error.
+fn lenient_versioning_status<E>(err: &SdkError<E>) -> Option<Option<String>> {
+    let response = err.raw_response().filter(|r| r.status().as_u16() == 200)?;
+    let body = std::str::from_utf8(response.body().bytes()?).ok()?;
+    if !body.contains("<GetBucketVersioningResponse") {
+        return None;
+    }
+    let status = body
+        .split_once("<Status>")
+        .and_then(|(_, rest)| rest.split_once("</Status>"))
+        .map(|(status, _)| status.trim().to_owned())
+        .filter(|status| !status.is_empty());
+    Some(status)
+}
+
+/// One lakeops rule as an S3 rule covering the whole bucket.
+fn to_sdk_rule(rule: &LifecycleRule) -> Result<sdk::LifecycleRule, BuildError> {
+    let status = if rule.enabled { sdk::ExpirationStatus::Enabled } else { sdk::ExpirationStatus::Disabled };
+    let mut builder = sdk::LifecycleRule::builder()
+        .id(&rule.id)
+        .filter(sdk::LifecycleRuleFilter::builder().prefix("").build())
+        .status(status);
+    if rule.noncurrent_version_expiration_days.is_some() || rule.newer_noncurrent_versions.is_some() {
+        builder = builder.noncurrent_version_expiration(
+            sdk::NoncurrentVersionExpiration::builder()
+                .set_noncurrent_days(rule.noncurrent_version_expiration_days)
+                .set_newer_noncurrent_versions(rule.newer_noncurrent_versions)
+                .build(),
+        );
+    }
+    if let Some(days) = rule.abort_incomplete_multipart_upload_days {
+        builder = builder.abort_incomplete_multipart_upload(
+            sdk::AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build(),
+        );
+    }
+    if let Some(days) = rule.intelligent_tiering_after_days {
+        builder = builder.transitions(
+            sdk::Transition::builder()
+                .days(days)
+                .storage_class(sdk::TransitionStorageClass::IntelligentTiering)
+                .build(),
+        );
+    }
+    builder.build()
+}
+
+/// An S3 rule as lakeops sees it. Rules of other shapes (expiration, other storage classes,
+/// prefixes) keep their id and whatever maps, so the engine reports them as drift.
+fn from_sdk_rule(rule: &sdk::LifecycleRule) -> LifecycleRule {
+    let noncurrent = rule.noncurrent_version_expiration.as_ref();
+    LifecycleRule {
+        id: rule.id.clone().unwrap_or_default(),
+        enabled: rule.status == sdk::ExpirationStatus::Enabled,
+        noncurrent_version_expiration_days: noncurrent.and_then(|n| n.noncurrent_days),
+        newer_noncurrent_versions: noncurrent.and_then(|n| n.newer_noncurrent_versions),
+        abort_incomplete_multipart_upload_days: rule
+            .abort_incomplete_multipart_upload
+            .as_ref()
+            .and_then(|a| a.days_after_initiation),
+        intelligent_tiering_after_days: rule
+            .transitions()
+            .iter()
+            .find(|t| t.storage_class == Some(sdk::TransitionStorageClass::IntelligentTiering))
+            .and_then(|t| t.days),
+    }
+}
+
+/// Object Lock default retention as lakeops sees it. A retention set in years is reported
+/// in days (365 a year) so it shows up as a difference instead of vanishing.
+fn from_sdk_retention(retention: &sdk::DefaultRetention) -> Option<DefaultRetention> {
+    let days = retention.days.or_else(|| retention.years.map(|y| y.saturating_mul(365)))?;
+    let mode = retention.mode.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    Some(DefaultRetention { mode, days })
+}
+
+#[async_trait]
+impl S3Api for SdkS3 {
+    async fn get_bucket_tagging(&self, bucket: &str) -> AwsResult<BTreeMap<String, String>> {
+        const OP: &str = "GetBucketTagging";
+        let result = self
+            .client
+            .get_bucket_tagging()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| out.tag_set.into_iter().map(|t| (t.key, t.value)).collect())
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_TAGS, BTreeMap::new())
+    }
+
+    async fn put_bucket_tagging(&self, bucket: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        const OP: &str = "PutBucketTagging";
+        let tag_set = tags
+            .iter()
+            .map(|(key, value)| sdk::Tag::builder().key(key).value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        let tagging =
+            sdk::Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(|e| build_error(OP, bucket, e))?;
+        self.client
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn create_bucket(&self, bucket: &str, region: &str, object_lock: bool) -> AwsResult<()> {
+        const OP: &str = "CreateBucket";
+        let mut request =
+            self.client.create_bucket().bucket(bucket).object_ownership(sdk::ObjectOwnership::BucketOwnerEnforced);
+        // us-east-1 is the default location; AWS rejects it as an explicit LocationConstraint.
+        if region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                sdk::CreateBucketConfiguration::builder()
+                    .location_constraint(sdk::BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        if object_lock {
+            request = request.object_lock_enabled_for_bucket(true);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // The typed variant covers errors built without metadata; the code covers the rest.
+            Err(e) if e.as_service_error().is_some_and(CreateBucketError::is_bucket_already_owned_by_you) => Ok(()),
+            Err(e) => or_absent(Err(aws_error(OP, bucket, e)), &["BucketAlreadyOwnedByYou"], ()),
+        }
+    }
+
+    async fn get_bucket_encryption(&self, bucket: &str) -> AwsResult<Option<BucketEncryption>> {
+        const OP: &str = "GetBucketEncryption";
+        let result = self
+            .client
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| {
+                let rule = out.server_side_encryption_configuration?.rules.into_iter().next()?;
+                let default = rule.apply_server_side_encryption_by_default?;
+                Some(BucketEncryption {
+                    algorithm: default.sse_algorithm.as_str().to_owned(),
+                    kms_key_id: default.kms_master_key_id,
+                    bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
+                })
+            })
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_ENCRYPTION, None)
+    }
+
+    async fn put_bucket_encryption(&self, bucket: &str, encryption: &BucketEncryption) -> AwsResult<()> {
+        const OP: &str = "PutBucketEncryption";
+        let default = sdk::ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(sdk::ServerSideEncryption::from(encryption.algorithm.as_str()))
+            .set_kms_master_key_id(encryption.kms_key_id.clone())
+            .build()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        let rule = sdk::ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(default)
+            .bucket_key_enabled(encryption.bucket_key_enabled)
+            .build();
+        let configuration = sdk::ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        self.client
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_public_access_block(&self, bucket: &str) -> AwsResult<Option<PublicAccessBlock>> {
+        const OP: &str = "GetPublicAccessBlock";
+        let result = self
+            .client
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| {
+                out.public_access_block_configuration.map(|c| PublicAccessBlock {
+                    block_public_acls: c.block_public_acls.unwrap_or(false),
+                    ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+                    block_public_policy: c.block_public_policy.unwrap_or(false),
+                    restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+                })
+            })
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_PUBLIC_ACCESS_BLOCK, None)
+    }
+
+    async fn put_public_access_block(&self, bucket: &str, block: PublicAccessBlock) -> AwsResult<()> {
+        const OP: &str = "PutPublicAccessBlock";
+        let configuration = sdk::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(block.block_public_acls)
+            .ignore_public_acls(block.ignore_public_acls)
+            .block_public_policy(block.block_public_policy)
+            .restrict_public_buckets(block.restrict_public_buckets)
+            .build();
+        self.client
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_ownership_controls(&self, bucket: &str) -> AwsResult<Option<String>> {
+        const OP: &str = "GetBucketOwnershipControls";
+        let result = self
+            .client
+            .get_bucket_ownership_controls()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| {
+                let rule = out.ownership_controls?.rules.into_iter().next()?;
+                Some(rule.object_ownership.as_str().to_owned())
+            })
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_OWNERSHIP_CONTROLS, None)
+    }
+
+    async fn put_ownership_controls(&self, bucket: &str, object_ownership: &str) -> AwsResult<()> {
+        const OP: &str = "PutBucketOwnershipControls";
+        let rule = sdk::OwnershipControlsRule::builder()
+            .object_ownership(sdk::ObjectOwnership::from(object_ownership))
+            .build()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        let controls = sdk::OwnershipControls::builder().rules(rule).build().map_err(|e| build_error(OP, bucket, e))?;
+        self.client
+            .put_bucket_ownership_controls()
+            .bucket(bucket)
+            .ownership_controls(controls)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_versioning(&self, bucket: &str) -> AwsResult<Option<String>> {
+        const OP: &str = "GetBucketVersioning";
+        match self.client.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(out) => Ok(out.status.map(|s| s.as_str().to_owned())),
+            Err(e) => match lenient_versioning_status(&e) {
+                Some(status) => Ok(status),
+                None => Err(aws_error(OP, bucket, e)),
+            },
+        }
+    }
+
+    async fn enable_versioning(&self, bucket: &str) -> AwsResult<()> {
+        const OP: &str = "PutBucketVersioning";
+        self.client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                sdk::VersioningConfiguration::builder().status(sdk::BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_bucket_policy(&self, bucket: &str) -> AwsResult<Option<String>> {
+        const OP: &str = "GetBucketPolicy";
+        let result = self
+            .client
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| out.policy)
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_POLICY, None)
+    }
+
+    async fn put_bucket_policy(&self, bucket: &str, policy: &str) -> AwsResult<()> {
+        const OP: &str = "PutBucketPolicy";
+        self.client
+            .put_bucket_policy()
+            .bucket(bucket)
+            .policy(policy)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_bucket_logging(&self, bucket: &str) -> AwsResult<Option<Logging>> {
+        const OP: &str = "GetBucketLogging";
+        let out = self.client.get_bucket_logging().bucket(bucket).send().await.map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(out.logging_enabled.map(|l| Logging { target_bucket: l.target_bucket, target_prefix: l.target_prefix }))
+    }
+
+    async fn put_bucket_logging(&self, bucket: &str, logging: Option<&Logging>) -> AwsResult<()> {
+        const OP: &str = "PutBucketLogging";
+        let enabled = logging
+            .map(|l| {
+                sdk::LoggingEnabled::builder().target_bucket(&l.target_bucket).target_prefix(&l.target_prefix).build()
+            })
+            .transpose()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        // An empty status (no LoggingEnabled) is how S3 turns logging off.
+        let status = sdk::BucketLoggingStatus::builder().set_logging_enabled(enabled).build();
+        self.client
+            .put_bucket_logging()
+            .bucket(bucket)
+            .bucket_logging_status(status)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_lifecycle(&self, bucket: &str) -> AwsResult<Option<Vec<LifecycleRule>>> {
+        const OP: &str = "GetBucketLifecycleConfiguration";
+        let result = self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| Some(out.rules().iter().map(from_sdk_rule).collect()))
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_LIFECYCLE, None)
+    }
+
+    async fn put_lifecycle(&self, bucket: &str, rules: &[LifecycleRule]) -> AwsResult<()> {
+        const OP: &str = "PutBucketLifecycleConfiguration";
+        let rules =
+            rules.iter().map(to_sdk_rule).collect::<Result<Vec<_>, _>>().map_err(|e| build_error(OP, bucket, e))?;
+        let configuration = sdk::BucketLifecycleConfiguration::builder()
+            .set_rules(Some(rules))
+            .build()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        self.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn get_object_lock(&self, bucket: &str) -> AwsResult<(bool, Option<DefaultRetention>)> {
+        const OP: &str = "GetObjectLockConfiguration";
+        let result = self
+            .client
+            .get_object_lock_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| {
+                let Some(configuration) = out.object_lock_configuration else {
+                    return (false, None);
+                };
+                let enabled = configuration.object_lock_enabled == Some(sdk::ObjectLockEnabled::Enabled);
+                let retention =
+                    configuration.rule.and_then(|r| r.default_retention).and_then(|d| from_sdk_retention(&d));
+                (enabled, retention)
+            })
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_OBJECT_LOCK, (false, None))
+    }
+
+    async fn put_object_lock_retention(&self, bucket: &str, retention: &DefaultRetention) -> AwsResult<()> {
+        const OP: &str = "PutObjectLockConfiguration";
+        let configuration = sdk::ObjectLockConfiguration::builder()
+            .object_lock_enabled(sdk::ObjectLockEnabled::Enabled)
+            .rule(
+                sdk::ObjectLockRule::builder()
+                    .default_retention(
+                        sdk::DefaultRetention::builder()
+                            .mode(sdk::ObjectLockRetentionMode::from(retention.mode.as_str()))
+                            .days(retention.days)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        self.client
+            .put_object_lock_configuration()
+            .bucket(bucket)
+            .object_lock_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn count_object_versions(&self, bucket: &str, cap: usize) -> AwsResult<usize> {
+        const OP: &str = "ListObjectVersions";
+        let mut count = 0;
+        let mut key_marker = None;
+        let mut version_id_marker = None;
+        while count < cap {
+            let page_size = (cap - count).min(MAX_KEYS_PER_PAGE);
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .max_keys(i32::try_from(page_size).unwrap_or(1000))
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_id_marker.take())
+                .send()
+                .await
+                .map_err(|e| aws_error(OP, bucket, e))?;
+            count += out.versions().len() + out.delete_markers().len();
+            // A truncated page without a next marker cannot be continued; stop rather than loop.
+            if !out.is_truncated.unwrap_or(false) || out.next_key_marker.is_none() {
+                break;
+            }
+            key_marker = out.next_key_marker;
+            version_id_marker = out.next_version_id_marker;
+        }
+        Ok(count.min(cap))
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> AwsResult<()> {
+        const OP: &str = "DeleteBucket";
+        self.client.delete_bucket().bucket(bucket).send().await.map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_s3::Client;
+    use aws_sdk_s3::config::retry::RetryConfig;
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationOutput;
+    use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+    use aws_sdk_s3::types::error::BucketAlreadyOwnedByYou;
+    use aws_smithy_mocks::{Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// What `aws_smithy_mocks::mock_client!` builds, by hand: the macro needs aws-sdk-s3's
+    /// `test-util` feature, which this crate does not enable. Retries keep the SDK's standard
+    /// policy with a tiny backoff so retry tests stay fast.
+    fn mocked(mode: RuleMode, rules: &[&Rule]) -> SdkS3 {
+        let interceptor =
+            rules.iter().fold(aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(mode), |i, r| i.with_rule(r));
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        SdkS3::new(Client::from_conf(config))
+    }
+
+    /// An S3 error response as AWS sends it: status and an XML `<Error>` body.
+    fn s3_error(status: u16, code: &str, message: &str) -> HttpResponse {
+        let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
+        HttpResponse::new(
+            StatusCode::try_from(status).unwrap_or(StatusCode::try_from(500).expect("500 is valid")),
+            SdkBody::from(body),
+        )
+    }
+
+    fn full_rule() -> LifecycleRule {
+        LifecycleRule {
+            id: "lakeops-versions".into(),
+            enabled: true,
+            noncurrent_version_expiration_days: Some(30),
+            newer_noncurrent_versions: Some(3),
+            abort_incomplete_multipart_upload_days: Some(7),
+            intelligent_tiering_after_days: Some(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_bucket_policy_reads_as_none() -> TestResult {
+        let rule = mock!(Client::get_bucket_policy)
+            .then_http_response(|| s3_error(404, "NoSuchBucketPolicy", "The bucket policy does not exist"));
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        assert_eq!(s3.get_bucket_policy("lake").await?, None);
+        assert_eq!(rule.num_calls(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn missing_bucket_is_not_found_not_unconfigured() {
+        let rule = mock!(Client::get_bucket_encryption)
+            .then_http_response(|| s3_error(404, "NoSuchBucket", "The specified bucket does not exist"));
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        let err = s3.get_bucket_encryption("gone").await.expect_err("a missing bucket is an error");
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert_eq!(
+            (err.operation, err.resource.as_str(), err.code.as_deref()),
+            ("GetBucketEncryption", "gone", Some("NoSuchBucket"))
+        );
+        assert_eq!(err.message, "The specified bucket does not exist");
+    }
+
+    #[tokio::test]
+    async fn unconfigured_settings_read_as_absent() -> TestResult {
+        let rules = [
+            mock!(Client::get_bucket_encryption)
+                .then_http_response(|| s3_error(404, "ServerSideEncryptionConfigurationNotFoundError", "none")),
+            mock!(Client::get_public_access_block)
+                .then_http_response(|| s3_error(404, "NoSuchPublicAccessBlockConfiguration", "none")),
+            mock!(Client::get_bucket_ownership_controls)
+                .then_http_response(|| s3_error(404, "OwnershipControlsNotFoundError", "none")),
+            mock!(Client::get_bucket_lifecycle_configuration)
+                .then_http_response(|| s3_error(404, "NoSuchLifecycleConfiguration", "none")),
+            mock!(Client::get_bucket_tagging).then_http_response(|| s3_error(404, "NoSuchTagSet", "none")),
+            mock!(Client::get_object_lock_configuration)
+                .then_http_response(|| s3_error(404, "ObjectLockConfigurationNotFoundError", "none")),
+        ];
+        let s3 = mocked(RuleMode::Sequential, &rules.iter().collect::<Vec<_>>());
+        assert_eq!(s3.get_bucket_encryption("lake").await?, None);
+        assert_eq!(s3.get_public_access_block("lake").await?, None);
+        assert_eq!(s3.get_ownership_controls("lake").await?, None);
+        assert_eq!(s3.get_lifecycle("lake").await?, None);
+        assert_eq!(s3.get_bucket_tagging("lake").await?, BTreeMap::new());
+        assert_eq!(s3.get_object_lock("lake").await?, (false, None));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn creating_a_bucket_we_already_own_succeeds() -> TestResult {
+        let rule = mock!(Client::create_bucket)
+            .then_error(|| CreateBucketError::BucketAlreadyOwnedByYou(BucketAlreadyOwnedByYou::builder().build()));
+        let as_response = mock!(Client::create_bucket)
+            .then_http_response(|| s3_error(409, "BucketAlreadyOwnedByYou", "Your previous request succeeded"));
+        let s3 = mocked(RuleMode::Sequential, &[&rule, &as_response]);
+        s3.create_bucket("lake", "eu-west-1", true).await?;
+        s3.create_bucket("lake", "eu-west-1", true).await?;
+        assert_eq!((rule.num_calls(), as_response.num_calls()), (1, 1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_bucket_name_taken_elsewhere_is_a_conflict() {
+        let rule = mock!(Client::create_bucket)
+            .then_http_response(|| s3_error(409, "BucketAlreadyExists", "The requested bucket name is not available"));
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        let err = s3.create_bucket("taken", "eu-west-1", false).await.expect_err("taken name");
+        assert_eq!(err.kind, ErrorKind::Conflict);
+    }
+
+    #[tokio::test]
+    async fn create_bucket_sends_region_lock_and_ownership() -> TestResult {
+        let eu = mock!(Client::create_bucket)
+            .match_requests(|req| {
+                req.create_bucket_configuration()
+                    .and_then(|c| c.location_constraint())
+                    .is_some_and(|l| l.as_str() == "eu-west-1")
+                    && req.object_lock_enabled_for_bucket() == Some(true)
+                    && req.object_ownership() == Some(&sdk::ObjectOwnership::BucketOwnerEnforced)
+            })
+            .then_output(|| aws_sdk_s3::operation::create_bucket::CreateBucketOutput::builder().build());
+        let us = mock!(Client::create_bucket)
+            .match_requests(|req| {
+                req.create_bucket_configuration().is_none()
+                    && req.object_lock_enabled_for_bucket().is_none()
+                    && req.object_ownership() == Some(&sdk::ObjectOwnership::BucketOwnerEnforced)
+            })
+            .then_output(|| aws_sdk_s3::operation::create_bucket::CreateBucketOutput::builder().build());
+        let s3 = mocked(RuleMode::Sequential, &[&eu, &us]);
+        s3.create_bucket("lake", "eu-west-1", true).await?;
+        s3.create_bucket("lake", "us-east-1", false).await?;
+        assert_eq!((eu.num_calls(), us.num_calls()), (1, 1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_classified_with_its_operation() {
+        let rule =
+            mock!(Client::put_bucket_policy).then_http_response(|| s3_error(403, "AccessDenied", "Access Denied"));
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        let err = s3.put_bucket_policy("lake", "{}").await.expect_err("denied");
+        assert_eq!(err.kind, ErrorKind::AccessDenied);
+        assert_eq!(err.to_string(), "s3:PutBucketPolicy on lake failed (AccessDenied): Access Denied");
+        assert_eq!(rule.num_calls(), 1, "AccessDenied is not retried");
+    }
+
+    #[tokio::test]
+    async fn slow_down_is_retried_by_the_sdk_then_reported_as_retryable() -> TestResult {
+        let recovers = mock!(Client::get_bucket_versioning)
+            .sequence()
+            .http_response(|| s3_error(503, "SlowDown", "Please reduce your request rate."))
+            .times(2)
+            .output(|| {
+                aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput::builder()
+                    .status(sdk::BucketVersioningStatus::Enabled)
+                    .build()
+            })
+            .build();
+        let s3 = mocked(RuleMode::Sequential, &[&recovers]);
+        assert_eq!(s3.get_versioning("lake").await?.as_deref(), Some("Enabled"));
+        assert_eq!(recovers.num_calls(), 3);
+
+        let keeps_failing = mock!(Client::get_bucket_versioning)
+            .sequence()
+            .http_response(|| s3_error(503, "SlowDown", "Please reduce your request rate."))
+            .repeatedly()
+            .build();
+        let s3 = mocked(RuleMode::Sequential, &[&keeps_failing]);
+        let err = s3.get_versioning("lake").await.expect_err("retries exhausted");
+        assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::Retryable, Some("SlowDown")));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn lifecycle_rules_are_read_field_by_field() -> TestResult {
+        let rule = mock!(Client::get_bucket_lifecycle_configuration).then_output(|| {
+            let full = to_sdk_rule(&full_rule()).expect("status is set");
+            // A rule lakeops did not write: no id, only an expiration.
+            let foreign = sdk::LifecycleRule::builder()
+                .status(sdk::ExpirationStatus::Disabled)
+                .expiration(sdk::LifecycleExpiration::builder().days(90).build())
+                .build()
+                .expect("status is set");
+            GetBucketLifecycleConfigurationOutput::builder().rules(full).rules(foreign).build()
+        });
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        let rules = s3.get_lifecycle("lake").await?.ok_or("no rules")?;
+        assert_eq!(rules, vec![full_rule(), LifecycleRule { id: String::new(), enabled: false, ..Default::default() }]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn lifecycle_rules_are_written_for_the_whole_bucket() -> TestResult {
+        let rule = mock!(Client::put_bucket_lifecycle_configuration)
+            .match_requests(|req| {
+                let Some([rule]) = req.lifecycle_configuration().map(|c| c.rules()) else {
+                    return false;
+                };
+                let transition = rule.transitions().first();
+                rule.id() == Some("lakeops-versions")
+                    && rule.filter().and_then(|f| f.prefix()) == Some("")
+                    && rule.status == sdk::ExpirationStatus::Enabled
+                    && rule.noncurrent_version_expiration.as_ref().is_some_and(|n| {
+                        n.noncurrent_days == Some(30) && n.newer_noncurrent_versions == Some(3)
+                    })
+                    && rule.abort_incomplete_multipart_upload.as_ref().and_then(|a| a.days_after_initiation)
+                        == Some(7)
+                    && transition.is_some_and(|t| {
+                        t.days == Some(0) && t.storage_class == Some(sdk::TransitionStorageClass::IntelligentTiering)
+                    })
+            })
+            .then_output(|| {
+                aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput::builder()
+                    .build()
+            });
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        s3.put_lifecycle("lake", &[full_rule()]).await?;
+        assert_eq!(rule.num_calls(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_minimal_lifecycle_rule_sends_only_what_is_set() -> TestResult {
+        let rule = to_sdk_rule(&LifecycleRule { id: "min".into(), enabled: false, ..Default::default() })?;
+        assert_eq!(rule.status, sdk::ExpirationStatus::Disabled);
+        assert!(rule.noncurrent_version_expiration.is_none());
+        assert!(rule.abort_incomplete_multipart_upload.is_none());
+        assert!(rule.transitions().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn retention_in_years_is_reported_in_days() {
+        let years = sdk::DefaultRetention::builder().mode(sdk::ObjectLockRetentionMode::Compliance).years(2).build();
+        assert_eq!(from_sdk_retention(&years), Some(DefaultRetention { mode: "COMPLIANCE".into(), days: 730 }));
+        assert_eq!(from_sdk_retention(&sdk::DefaultRetention::builder().build()), None);
+    }
+
+    #[tokio::test]
+    async fn counting_versions_follows_markers_and_stops_at_the_cap() -> TestResult {
+        let version = |key: &str| sdk::ObjectVersion::builder().key(key).build();
+        let marker = |key: &str| sdk::DeleteMarkerEntry::builder().key(key).build();
+        let first = mock!(Client::list_object_versions)
+            .match_requests(|req| req.key_marker().is_none() && req.max_keys() == Some(5))
+            .then_output(move || {
+                ListObjectVersionsOutput::builder()
+                    .versions(version("a"))
+                    .versions(version("b"))
+                    .delete_markers(marker("c"))
+                    .is_truncated(true)
+                    .next_key_marker("c")
+                    .next_version_id_marker("v3")
+                    .build()
+            });
+        let second = mock!(Client::list_object_versions)
+            .match_requests(|req| {
+                req.key_marker() == Some("c") && req.version_id_marker() == Some("v3") && req.max_keys() == Some(2)
+            })
+            .then_output(move || {
+                ListObjectVersionsOutput::builder()
+                    .versions(version("d"))
+                    .versions(version("e"))
+                    .is_truncated(true)
+                    .next_key_marker("e")
+                    .build()
+            });
+        let s3 = mocked(RuleMode::Sequential, &[&first, &second]);
+        assert_eq!(s3.count_object_versions("lake", 5).await?, 5);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "stops once the cap is reached");
+
+        let empty = mock!(Client::list_object_versions)
+            .match_requests(|req| req.max_keys() == Some(1000))
+            .then_output(|| ListObjectVersionsOutput::builder().is_truncated(false).build());
+        let s3 = mocked(RuleMode::Sequential, &[&empty]);
+        assert_eq!(s3.count_object_versions("lake", 10_000).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn versioning_is_read_from_motos_misnamed_response() -> TestResult {
+        let moto_body = |inner: &'static str| {
+            move || {
+                let body = format!(
+                    r#"<?xml version="1.0" encoding="utf-8"?>
+<GetBucketVersioningResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</GetBucketVersioningResponse>"#
+                );
+                HttpResponse::new(StatusCode::try_from(200).expect("200 is valid"), SdkBody::from(body))
+            }
+        };
+        let enabled = mock!(Client::get_bucket_versioning).then_http_response(moto_body("<Status>Enabled</Status>"));
+        let never = mock!(Client::get_bucket_versioning).then_http_response(moto_body(""));
+        let garbage = mock!(Client::get_bucket_versioning).then_http_response(|| {
+            HttpResponse::new(StatusCode::try_from(200).expect("200 is valid"), SdkBody::from("<Other/>"))
+        });
+        let s3 = mocked(RuleMode::Sequential, &[&enabled, &never, &garbage]);
+        assert_eq!(s3.get_versioning("lake").await?.as_deref(), Some("Enabled"));
+        assert_eq!(s3.get_versioning("lake").await?, None);
+        assert!(s3.get_versioning("lake").await.is_err(), "other unparsable bodies stay errors");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn turning_logging_off_sends_an_empty_status() -> TestResult {
+        let off = mock!(Client::put_bucket_logging)
+            .match_requests(|req| req.bucket_logging_status().is_some_and(|s| s.logging_enabled().is_none()))
+            .then_output(|| aws_sdk_s3::operation::put_bucket_logging::PutBucketLoggingOutput::builder().build());
+        let s3 = mocked(RuleMode::Sequential, &[&off]);
+        s3.put_bucket_logging("lake", None).await?;
+        assert_eq!(off.num_calls(), 1);
+        Ok(())
+    }
 }

@@ -1,0 +1,132 @@
+//! Builds the per-region adapters from one shared SDK configuration, every client counted by
+//! the [`RequestRecorder`].
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_config::{Region, SdkConfig};
+use tokio::sync::OnceCell;
+
+use super::dynamodb::{DynamoApi, SdkDynamo};
+use super::error::{AwsError, AwsResult};
+use super::kms::{KmsApi, SdkKms};
+use super::recorder::RequestRecorder;
+use super::s3::{S3Api, SdkS3};
+
+/// The adapters for one region.
+#[derive(Clone)]
+pub struct Regional {
+    pub s3: Arc<dyn S3Api>,
+    pub kms: Arc<dyn KmsApi>,
+    pub dynamodb: Arc<dyn DynamoApi>,
+}
+
+/// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
+#[derive(Clone)]
+pub struct AwsClients {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sdk: SdkConfig,
+    recorder: RequestRecorder,
+    regions: Mutex<HashMap<String, Regional>>,
+    account_id: OnceCell<String>,
+}
+
+/// STS is global; this region is only used when the SDK configuration names none.
+const FALLBACK_REGION: &str = "us-east-1";
+
+impl AwsClients {
+    pub fn new(sdk: SdkConfig, recorder: RequestRecorder) -> Self {
+        Self { inner: Arc::new(Inner { sdk, recorder, regions: Mutex::default(), account_id: OnceCell::new() }) }
+    }
+
+    pub fn recorder(&self) -> &RequestRecorder {
+        &self.inner.recorder
+    }
+
+    /// The adapters for `region`, built once and cached. Path-style S3 addressing when the
+    /// configuration overrides the endpoint (emulators have no `<bucket>.<host>` DNS).
+    pub fn region(&self, region: &str) -> Regional {
+        let mut regions = self.inner.regions.lock().unwrap_or_else(PoisonError::into_inner);
+        regions.entry(region.to_string()).or_insert_with(|| self.build(region)).clone()
+    }
+
+    fn build(&self, region: &str) -> Regional {
+        let sdk = &self.inner.sdk;
+        let region = Region::new(region.to_string());
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .region(region.clone())
+            .force_path_style(sdk.endpoint_url().is_some())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let kms = aws_sdk_kms::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .region(region)
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        Regional {
+            s3: Arc::new(SdkS3::new(aws_sdk_s3::Client::from_conf(s3))),
+            kms: Arc::new(SdkKms::new(aws_sdk_kms::Client::from_conf(kms))),
+            dynamodb: Arc::new(SdkDynamo::new(aws_sdk_dynamodb::Client::from_conf(dynamodb))),
+        }
+    }
+
+    /// The account id from STS GetCallerIdentity, fetched on first use and cached; a failed
+    /// call is not cached, the next caller tries again.
+    pub async fn account_id(&self) -> AwsResult<String> {
+        self.inner.account_id.get_or_try_init(|| self.fetch_account_id()).await.cloned()
+    }
+
+    async fn fetch_account_id(&self) -> AwsResult<String> {
+        const OP: &str = "GetCallerIdentity";
+        let sdk = &self.inner.sdk;
+        let mut config = aws_sdk_sts::config::Builder::from(sdk).interceptor(self.inner.recorder.interceptor());
+        if sdk.region().is_none() {
+            config = config.region(Region::from_static(FALLBACK_REGION));
+        }
+        let out = aws_sdk_sts::Client::from_conf(config.build()).get_caller_identity().send().await.map_err(|e| {
+            use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            let detail = match e.message() {
+                Some(message) => message.to_string(),
+                None => super::error::describe_sdk_error(&e, status),
+            };
+            AwsError::classify("sts", OP, "caller identity", e.code(), Some(&detail), status)
+        })?;
+        out.account.ok_or_else(|| {
+            AwsError::classify("sts", OP, "caller identity", None, Some("the response has no Account"), None)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients(endpoint: Option<&str>) -> AwsClients {
+        let mut sdk = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::from_static("eu-west-1"));
+        if let Some(endpoint) = endpoint {
+            sdk = sdk.endpoint_url(endpoint);
+        }
+        AwsClients::new(sdk.build(), RequestRecorder::new())
+    }
+
+    #[test]
+    fn clients_are_built_once_per_region() {
+        let aws = clients(Some("http://127.0.0.1:5000"));
+
+        let first = aws.region("eu-west-1");
+        let again = aws.clone().region("eu-west-1");
+        let other = aws.region("us-east-1");
+
+        assert!(Arc::ptr_eq(&first.kms, &again.kms) && Arc::ptr_eq(&first.s3, &again.s3));
+        assert!(Arc::ptr_eq(&first.dynamodb, &again.dynamodb));
+        assert!(!Arc::ptr_eq(&first.kms, &other.kms));
+    }
+}

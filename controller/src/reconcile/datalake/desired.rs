@@ -1,0 +1,313 @@
+//! The AWS state a DataLake asks for: a pure function of the spec and two facts (the
+//! account id and the key ARN), unit-tested without AWS.
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+use lakeops_crds::DataLake;
+use lakeops_crds::names::tag;
+
+use crate::aws::dynamodb::KeyDef;
+use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
+use crate::policy::{Effect, PolicyDocument, Principal, Statement};
+
+/// Id prefix of the lifecycle rules a DataLake owns; other rules on the bucket are kept.
+pub const LIFECYCLE_PREFIX: &str = "lakeops-lake-";
+/// Object ownership that disables ACLs (S3.12).
+pub const BUCKET_OWNER_ENFORCED: &str = "BucketOwnerEnforced";
+
+/// The lake key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DesiredKey {
+    /// A key lakeops creates and manages.
+    Managed { alias: String, description: String, rotation_days: i32, policy: PolicyDocument },
+    /// A key the user brings; lakeops only uses it.
+    External { arn: String },
+}
+
+/// One bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredBucket {
+    pub name: String,
+    /// The zone, or `None` for the log bucket.
+    pub zone: Option<String>,
+    pub object_lock: bool,
+    pub encryption: BucketEncryption,
+    pub policy: PolicyDocument,
+    pub logging: Option<Logging>,
+    /// The rules the lake owns (ids start with [`LIFECYCLE_PREFIX`]).
+    pub lifecycle: Vec<LifecycleRule>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One catalog table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredTable {
+    /// Name in the spec.
+    pub name: String,
+    /// DynamoDB table name.
+    pub table_name: String,
+    pub partition_key: KeyDef,
+    pub sort_key: Option<KeyDef>,
+    pub ttl_attribute: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Tags that mark a resource as this object's.
+pub fn owner_tags(lake: &DataLake) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (tag::OWNER.to_string(), format!("{}/{}", lake.namespace().unwrap_or_default(), lake.name_any())),
+        (tag::OWNER_UID.to_string(), lake.uid().unwrap_or_default()),
+    ])
+}
+
+/// Spec tags plus ownership tags.
+pub fn resource_tags(lake: &DataLake) -> BTreeMap<String, String> {
+    let mut tags = lake.spec.tags.clone();
+    tags.extend(owner_tags(lake));
+    tags
+}
+
+/// The partition of a region (aws, aws-cn, aws-us-gov), for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// ARN of a bucket.
+pub fn bucket_arn(region: &str, bucket: &str) -> String {
+    format!("arn:{}:s3:::{bucket}", partition(region))
+}
+
+/// The key this lake wants.
+pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
+    if let Some(arn) = &lake.spec.encryption.key_arn {
+        return DesiredKey::External { arn: arn.clone() };
+    }
+    let root = format!("arn:{}:iam::{account_id}:root", partition(&lake.spec.region));
+    // The account root administers the key and delegates use to IAM policies (the lake's
+    // generated roles), so no principal outside the account and no `*` is ever named.
+    let policy = PolicyDocument::new(vec![Statement::new(
+        "AccountRootAdministersTheKey",
+        Effect::Allow,
+        Principal::aws(&[root]),
+        &["kms:*"],
+        &["*".into()],
+    )]);
+    DesiredKey::Managed {
+        alias: lake.key_alias(),
+        description: format!(
+            "lakeops DataLake {}/{}: encrypts its buckets and tables",
+            lake.namespace().unwrap_or_default(),
+            lake.name_any()
+        ),
+        rotation_days: lake.spec.encryption.key_rotation_days,
+        policy,
+    }
+}
+
+/// Every bucket, the log bucket first (zone buckets log into it).
+pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredBucket> {
+    let region = &lake.spec.region;
+    let tags = resource_tags(lake);
+    let log_bucket = lake.log_bucket();
+    let zone_buckets: Vec<String> = lake.spec.zones.iter().map(|z| lake.zone_bucket(&z.name)).collect();
+
+    let mut log_policy = tls_only(region, &log_bucket);
+    // S3 delivers server access logs as the logging service, only for the lake's own
+    // buckets in this account (S3.6: no cross-account grants).
+    log_policy.statements.push(
+        Statement::new(
+            "AllowServerAccessLogsFromLakeBuckets",
+            Effect::Allow,
+            Principal::service("logging.s3.amazonaws.com"),
+            &["s3:PutObject"],
+            &[format!("{}/*", bucket_arn(region, &log_bucket))],
+        )
+        .when(
+            "ArnLike",
+            "aws:SourceArn",
+            &zone_buckets.iter().map(|b| bucket_arn(region, b)).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .when("StringEquals", "aws:SourceAccount", &[account_id]),
+    );
+    let mut out = vec![DesiredBucket {
+        name: log_bucket.clone(),
+        zone: None,
+        object_lock: lake.spec.object_lock,
+        // S3 delivers server access logs only to buckets encrypted with SSE-S3.
+        encryption: BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false },
+        policy: log_policy,
+        logging: None,
+        lifecycle: lifecycle_rules(&lake.spec.lifecycle),
+        tags: tags.clone(),
+    }];
+    for zone in &lake.spec.zones {
+        let name = lake.zone_bucket(&zone.name);
+        let mut policy = tls_only(region, &name);
+        policy.statements.push(
+            Statement::new(
+                "DenyUploadsWithAnotherEncryption",
+                Effect::Deny,
+                Principal::anyone(),
+                &["s3:PutObject"],
+                &[format!("{}/*", bucket_arn(region, &name))],
+            )
+            .when("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", &["aws:kms"]),
+        );
+        policy.statements.push(
+            Statement::new(
+                "DenyUploadsWithAnotherKmsKey",
+                Effect::Deny,
+                Principal::anyone(),
+                &["s3:PutObject"],
+                &[format!("{}/*", bucket_arn(region, &name))],
+            )
+            .when("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption-aws-kms-key-id", &[key_arn]),
+        );
+        out.push(DesiredBucket {
+            name,
+            zone: Some(zone.name.clone()),
+            object_lock: lake.spec.object_lock,
+            encryption: BucketEncryption {
+                algorithm: "aws:kms".into(),
+                kms_key_id: Some(key_arn.to_string()),
+                bucket_key_enabled: true,
+            },
+            policy,
+            logging: lake
+                .spec
+                .access_logs
+                .then(|| Logging { target_bucket: log_bucket.clone(), target_prefix: format!("{}/", zone.name) }),
+            lifecycle: lifecycle_rules(&lake.spec.lifecycle.for_zone(zone)),
+            tags: tags.clone(),
+        });
+    }
+    out
+}
+
+/// Deny every request over plain HTTP or TLS older than 1.2 (S3.5).
+fn tls_only(region: &str, bucket: &str) -> PolicyDocument {
+    let resources = [bucket_arn(region, bucket), format!("{}/*", bucket_arn(region, bucket))];
+    PolicyDocument::new(vec![
+        Statement::new("DenyInsecureTransport", Effect::Deny, Principal::anyone(), &["s3:*"], &resources)
+            .when("Bool", "aws:SecureTransport", &["false"]),
+        Statement::new("DenyOutdatedTls", Effect::Deny, Principal::anyone(), &["s3:*"], &resources)
+            .when("NumericLessThan", "s3:TlsVersion", &["1.2"]),
+    ])
+}
+
+fn lifecycle_rules(lc: &lakeops_crds::datalake::Lifecycle) -> Vec<LifecycleRule> {
+    let mut rules = vec![
+        LifecycleRule {
+            id: format!("{LIFECYCLE_PREFIX}abort-incomplete-uploads"),
+            enabled: true,
+            abort_incomplete_multipart_upload_days: Some(lc.abort_incomplete_multipart_upload_days),
+            ..LifecycleRule::default()
+        },
+        LifecycleRule {
+            id: format!("{LIFECYCLE_PREFIX}noncurrent-expiry"),
+            enabled: true,
+            noncurrent_version_expiration_days: Some(lc.noncurrent_version_expiration_days),
+            ..LifecycleRule::default()
+        },
+    ];
+    if let Some(days) = lc.intelligent_tiering_after_days {
+        rules.push(LifecycleRule {
+            id: format!("{LIFECYCLE_PREFIX}intelligent-tiering"),
+            enabled: true,
+            intelligent_tiering_after_days: Some(days),
+            ..LifecycleRule::default()
+        });
+    }
+    rules
+}
+
+/// Every catalog table.
+pub fn tables(lake: &DataLake) -> Vec<DesiredTable> {
+    let key = |k: &lakeops_crds::datalake::KeyAttribute| KeyDef {
+        name: k.name.clone(),
+        type_: serde_json::to_value(k.type_).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+    };
+    lake.spec
+        .catalog
+        .tables
+        .iter()
+        .map(|t| DesiredTable {
+            name: t.name.clone(),
+            table_name: lake.table_name(&t.name),
+            partition_key: key(&t.partition_key),
+            sort_key: t.sort_key.as_ref().map(key),
+            ttl_attribute: t.ttl_attribute.clone(),
+            tags: resource_tags(lake),
+        })
+        .collect()
+}
+
+/// Block Public Access, all four (S3.1, S3.8).
+pub const PUBLIC_ACCESS_BLOCK: PublicAccessBlock = PublicAccessBlock::ALL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lake() -> DataLake {
+        serde_yaml::from_str(
+            "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: sales, namespace: team-a, uid: u-1}\nspec:\n  region: eu-west-1\n  zones: [{name: raw, lifecycle: {noncurrentVersionExpirationDays: 30}}, {name: curated}]\n  tags: {team: a}\n  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}, ttlAttribute: exp}]}\n",
+        )
+        .expect("fixture")
+    }
+
+    #[test]
+    fn zone_buckets_are_kms_encrypted_with_bucket_keys_and_log_to_the_log_bucket() {
+        let b = buckets(&lake(), "123456789012", "arn:aws:kms:eu-west-1:123456789012:key/k");
+        let names: Vec<_> = b.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["team-a-sales-logs", "team-a-sales-raw", "team-a-sales-curated"]);
+        let raw = &b[1];
+        assert_eq!(raw.encryption.kms_key_id.as_deref(), Some("arn:aws:kms:eu-west-1:123456789012:key/k"));
+        assert!(raw.encryption.bucket_key_enabled && raw.object_lock);
+        assert_eq!(raw.logging, Some(Logging { target_bucket: "team-a-sales-logs".into(), target_prefix: "raw/".into() }));
+        assert_eq!(raw.tags.get(tag::OWNER).map(String::as_str), Some("team-a/sales"));
+        assert_eq!(raw.tags.get("team").map(String::as_str), Some("a"));
+        let expiry = raw.lifecycle.iter().find(|r| r.id.ends_with("noncurrent-expiry")).expect("rule");
+        assert_eq!(expiry.noncurrent_version_expiration_days, Some(30), "zone override wins");
+        assert_eq!(b[2].lifecycle[1].noncurrent_version_expiration_days, Some(90), "lake default");
+    }
+
+    #[test]
+    fn every_bucket_policy_denies_plain_http_and_old_tls_and_never_allows_anyone() {
+        for b in buckets(&lake(), "123456789012", "arn:k") {
+            let sids: Vec<_> = b.policy.statements.iter().map(|s| s.sid.as_str()).collect();
+            assert!(sids.contains(&"DenyInsecureTransport") && sids.contains(&"DenyOutdatedTls"), "{sids:?}");
+            for s in &b.policy.statements {
+                if s.effect == Effect::Allow {
+                    assert_ne!(s.principal, Principal::anyone(), "{} allows everyone", s.sid);
+                    assert!(s.condition.contains_key("StringEquals"), "{} is not scoped to the account", s.sid);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_key_policy_names_only_the_account_root() {
+        let DesiredKey::Managed { policy, rotation_days, alias, .. } = key(&lake(), "123456789012") else {
+            panic!("managed key expected");
+        };
+        assert_eq!(alias, "alias/lakeops/team-a/sales");
+        assert_eq!(rotation_days, 365);
+        assert_eq!(policy.statements.len(), 1);
+        assert_eq!(policy.statements[0].principal, Principal::aws(&["arn:aws:iam::123456789012:root".into()]));
+    }
+
+    #[test]
+    fn tables_are_named_after_the_prefix() {
+        let t = tables(&lake());
+        assert_eq!(t[0].table_name, "team-a-sales-runs");
+        assert_eq!(t[0].partition_key, KeyDef { name: "id".into(), type_: "S".into() });
+        assert_eq!(t[0].ttl_attribute.as_deref(), Some("exp"));
+    }
+}

@@ -1,0 +1,388 @@
+//! What must change: pure functions from (desired, observed) to typed changes, each one AWS
+//! call with a readable description. The same changes drive the controller, drift events
+//! and (later) `lakeops plan`.
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::aws::dynamodb::{TableDef, TableInfo, TableUpdate};
+use crate::aws::kms::{KeyInfo, Rotation};
+use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
+
+use super::desired::{BUCKET_OWNER_ENFORCED, DesiredBucket, DesiredTable, LIFECYCLE_PREFIX, PUBLIC_ACCESS_BLOCK};
+
+/// What was read of a key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedKey {
+    pub info: KeyInfo,
+    pub rotation: Rotation,
+    pub policy: String,
+}
+
+/// What was read of an existing bucket (8 reads).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedBucket {
+    pub tags: BTreeMap<String, String>,
+    pub encryption: Option<BucketEncryption>,
+    pub public_access_block: Option<PublicAccessBlock>,
+    pub ownership: Option<String>,
+    pub versioning: Option<String>,
+    pub policy: Option<String>,
+    pub logging: Option<Logging>,
+    pub lifecycle: Option<Vec<LifecycleRule>>,
+}
+
+/// What was read of an existing table (3 reads).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedTable {
+    pub info: TableInfo,
+    pub pitr: bool,
+    pub ttl: Option<String>,
+}
+
+/// One AWS write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    EnableKeyRotation { key_id: String, days: i32 },
+    PutKeyPolicy { key_id: String, policy: String },
+    CreateBucket { bucket: String, object_lock: bool },
+    PutBucketTags { bucket: String, tags: BTreeMap<String, String> },
+    PutEncryption { bucket: String, encryption: BucketEncryption },
+    PutPublicAccessBlock { bucket: String },
+    PutOwnership { bucket: String },
+    EnableVersioning { bucket: String },
+    PutBucketPolicy { bucket: String, policy: String },
+    PutLogging { bucket: String, logging: Option<Logging> },
+    PutLifecycle { bucket: String, rules: Vec<LifecycleRule> },
+    CreateTable { def: TableDef },
+    UpdateTable { table: String, update: TableUpdate },
+    EnablePitr { table: String },
+    SetTtl { table: String, attribute: String, enabled: bool },
+}
+
+impl Change {
+    /// The setting, as named in events and metrics.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Change::EnableKeyRotation { .. } => "key rotation",
+            Change::PutKeyPolicy { .. } => "key policy",
+            Change::CreateBucket { .. } => "bucket",
+            Change::PutBucketTags { .. } => "tags",
+            Change::PutEncryption { .. } => "default encryption",
+            Change::PutPublicAccessBlock { .. } => "public access block",
+            Change::PutOwnership { .. } => "object ownership",
+            Change::EnableVersioning { .. } => "versioning",
+            Change::PutBucketPolicy { .. } => "bucket policy",
+            Change::PutLogging { .. } => "access logging",
+            Change::PutLifecycle { .. } => "lifecycle",
+            Change::CreateTable { .. } => "table",
+            Change::UpdateTable { .. } => "table settings",
+            Change::EnablePitr { .. } => "point-in-time recovery",
+            Change::SetTtl { .. } => "time to live",
+        }
+    }
+
+    /// The AWS resource the change is about.
+    pub fn resource(&self) -> &str {
+        match self {
+            Change::EnableKeyRotation { key_id, .. } | Change::PutKeyPolicy { key_id, .. } => key_id,
+            Change::CreateBucket { bucket, .. }
+            | Change::PutBucketTags { bucket, .. }
+            | Change::PutEncryption { bucket, .. }
+            | Change::PutPublicAccessBlock { bucket }
+            | Change::PutOwnership { bucket }
+            | Change::EnableVersioning { bucket }
+            | Change::PutBucketPolicy { bucket, .. }
+            | Change::PutLogging { bucket, .. }
+            | Change::PutLifecycle { bucket, .. } => bucket,
+            Change::CreateTable { def } => &def.name,
+            Change::UpdateTable { table, .. } | Change::EnablePitr { table } | Change::SetTtl { table, .. } => table,
+        }
+    }
+
+    /// True when the change removes a protection (the controller only does so when the
+    /// spec explicitly turns it off).
+    pub fn weakens(&self) -> bool {
+        matches!(self, Change::PutLogging { logging: None, .. } | Change::SetTtl { enabled: false, .. })
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::EnableKeyRotation { key_id, days } => write!(f, "key {key_id}: enable automatic rotation every {days} days"),
+            Change::PutKeyPolicy { key_id, .. } => write!(f, "key {key_id}: set the key policy"),
+            Change::CreateBucket { bucket, object_lock } => {
+                write!(f, "create bucket {bucket}{}", if *object_lock { " with Object Lock" } else { "" })
+            }
+            Change::PutBucketTags { bucket, .. } => write!(f, "bucket {bucket}: set tags"),
+            Change::PutEncryption { bucket, encryption } => write!(
+                f,
+                "bucket {bucket}: default encryption {}{}{}",
+                encryption.algorithm,
+                encryption.kms_key_id.as_deref().map(|k| format!(" with {k}")).unwrap_or_default(),
+                if encryption.bucket_key_enabled { ", bucket keys on" } else { "" }
+            ),
+            Change::PutPublicAccessBlock { bucket } => write!(f, "bucket {bucket}: block all public access"),
+            Change::PutOwnership { bucket } => write!(f, "bucket {bucket}: object ownership {BUCKET_OWNER_ENFORCED} (ACLs off)"),
+            Change::EnableVersioning { bucket } => write!(f, "bucket {bucket}: enable versioning"),
+            Change::PutBucketPolicy { bucket, .. } => write!(f, "bucket {bucket}: set the TLS-only bucket policy"),
+            Change::PutLogging { bucket, logging: Some(l) } => {
+                write!(f, "bucket {bucket}: access logs to {}/{}", l.target_bucket, l.target_prefix)
+            }
+            Change::PutLogging { bucket, logging: None } => write!(f, "bucket {bucket}: turn access logging off"),
+            Change::PutLifecycle { bucket, rules } => write!(f, "bucket {bucket}: set {} lifecycle rule(s)", rules.len()),
+            Change::CreateTable { def } => write!(f, "create table {} encrypted with {}", def.name, def.kms_key_arn),
+            Change::UpdateTable { table, update } => write!(f, "table {table}: update {update:?}"),
+            Change::EnablePitr { table } => write!(f, "table {table}: enable point-in-time recovery"),
+            Change::SetTtl { table, attribute, enabled } => {
+                write!(f, "table {table}: {} TTL on {attribute}", if *enabled { "enable" } else { "disable" })
+            }
+        }
+    }
+}
+
+/// Changes that bring a managed key's settings in line.
+pub fn key_changes(key: &ObservedKey, rotation_days: i32, policy: &crate::policy::PolicyDocument) -> Vec<Change> {
+    let mut out = Vec::new();
+    let period_differs = key.rotation.period_days.is_some_and(|p| p != rotation_days);
+    if !key.rotation.enabled || period_differs {
+        out.push(Change::EnableKeyRotation { key_id: key.info.key_id.clone(), days: rotation_days });
+    }
+    if !policy.matches_json(&key.policy) {
+        out.push(Change::PutKeyPolicy { key_id: key.info.key_id.clone(), policy: policy.to_json() });
+    }
+    out
+}
+
+/// Changes that create or converge one bucket. `observed` is `None` when it does not exist.
+pub fn bucket_changes(desired: &DesiredBucket, observed: Option<&ObservedBucket>) -> Vec<Change> {
+    let bucket = desired.name.clone();
+    let empty = ObservedBucket::default();
+    let mut out = Vec::new();
+    let o = match observed {
+        Some(o) => o,
+        None => {
+            out.push(Change::CreateBucket { bucket: bucket.clone(), object_lock: desired.object_lock });
+            &empty
+        }
+    };
+    if desired.tags.iter().any(|(k, v)| o.tags.get(k) != Some(v)) {
+        // Tags are one document: keep tags others put there, ours win.
+        let mut tags = o.tags.clone();
+        tags.extend(desired.tags.clone());
+        out.push(Change::PutBucketTags { bucket: bucket.clone(), tags });
+    }
+    if !encryption_matches(o.encryption.as_ref(), &desired.encryption) {
+        out.push(Change::PutEncryption { bucket: bucket.clone(), encryption: desired.encryption.clone() });
+    }
+    if o.public_access_block != Some(PUBLIC_ACCESS_BLOCK) {
+        out.push(Change::PutPublicAccessBlock { bucket: bucket.clone() });
+    }
+    if o.ownership.as_deref() != Some(BUCKET_OWNER_ENFORCED) {
+        out.push(Change::PutOwnership { bucket: bucket.clone() });
+    }
+    // A bucket created with Object Lock has versioning on already.
+    if o.versioning.as_deref() != Some("Enabled") && !(observed.is_none() && desired.object_lock) {
+        out.push(Change::EnableVersioning { bucket: bucket.clone() });
+    }
+    if !o.policy.as_deref().is_some_and(|p| desired.policy.matches_json(p)) {
+        out.push(Change::PutBucketPolicy { bucket: bucket.clone(), policy: desired.policy.to_json() });
+    }
+    if o.logging != desired.logging {
+        out.push(Change::PutLogging { bucket: bucket.clone(), logging: desired.logging.clone() });
+    }
+    let rules = merged_lifecycle(o.lifecycle.as_deref().unwrap_or_default(), &desired.lifecycle);
+    if o.lifecycle.as_deref().map(sorted) != Some(rules.clone()) {
+        out.push(Change::PutLifecycle { bucket, rules });
+    }
+    out
+}
+
+fn encryption_matches(observed: Option<&BucketEncryption>, desired: &BucketEncryption) -> bool {
+    let Some(o) = observed else { return false };
+    // AWS may report the key by id or by ARN.
+    let key_matches = match (&o.kms_key_id, &desired.kms_key_id) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a == b || b.ends_with(&format!("/{a}")) || a.ends_with(&format!("/{b}")),
+        _ => false,
+    };
+    o.algorithm == desired.algorithm && key_matches && o.bucket_key_enabled == desired.bucket_key_enabled
+}
+
+/// The bucket's lifecycle document: rules others own are kept, ours replaced, by id order.
+pub fn merged_lifecycle(observed: &[LifecycleRule], ours: &[LifecycleRule]) -> Vec<LifecycleRule> {
+    let mut rules: Vec<LifecycleRule> = observed.iter().filter(|r| !r.id.starts_with(LIFECYCLE_PREFIX)).cloned().collect();
+    rules.extend(ours.iter().cloned());
+    sorted(&rules)
+}
+
+fn sorted(rules: &[LifecycleRule]) -> Vec<LifecycleRule> {
+    let mut r = rules.to_vec();
+    r.sort_by(|a, b| a.id.cmp(&b.id));
+    r
+}
+
+/// Changes that create or converge one table.
+pub fn table_changes(desired: &DesiredTable, key_arn: &str, observed: Option<&ObservedTable>) -> Vec<Change> {
+    let table = desired.table_name.clone();
+    let Some(o) = observed else {
+        let mut out = vec![Change::CreateTable {
+            def: TableDef {
+                name: table.clone(),
+                partition_key: desired.partition_key.clone(),
+                sort_key: desired.sort_key.clone(),
+                kms_key_arn: key_arn.to_string(),
+                tags: desired.tags.clone(),
+            },
+        }];
+        out.push(Change::EnablePitr { table: table.clone() });
+        if let Some(attr) = &desired.ttl_attribute {
+            out.push(Change::SetTtl { table, attribute: attr.clone(), enabled: true });
+        }
+        return out;
+    };
+    let mut out = Vec::new();
+    let info = &o.info;
+    let mut update = TableUpdate::default();
+    if info.billing_mode.as_deref() != Some("PAY_PER_REQUEST") {
+        update.billing_pay_per_request = true;
+    }
+    if !info.deletion_protection {
+        update.deletion_protection = Some(true);
+    }
+    let sse_ok = info.sse_kms_key_arn.as_deref().is_some_and(|k| k == key_arn || key_arn.ends_with(&format!("/{k}")));
+    if !sse_ok {
+        update.sse_kms_key_arn = Some(key_arn.to_string());
+    }
+    if !info.stream_enabled {
+        update.enable_stream = true;
+    }
+    if update != TableUpdate::default() {
+        out.push(Change::UpdateTable { table: table.clone(), update });
+    }
+    if !o.pitr {
+        out.push(Change::EnablePitr { table: table.clone() });
+    }
+    match (&o.ttl, &desired.ttl_attribute) {
+        (Some(a), Some(b)) if a == b => {}
+        (Some(a), None) => out.push(Change::SetTtl { table, attribute: a.clone(), enabled: false }),
+        (Some(a), Some(b)) => {
+            // DynamoDB allows one TTL attribute; switching means disabling the old one first.
+            out.push(Change::SetTtl { table: table.clone(), attribute: a.clone(), enabled: false });
+            out.push(Change::SetTtl { table, attribute: b.clone(), enabled: true });
+        }
+        (None, Some(b)) => out.push(Change::SetTtl { table, attribute: b.clone(), enabled: true }),
+        (None, None) => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::datalake::desired;
+
+    fn lake() -> lakeops_crds::DataLake {
+        serde_yaml::from_str(
+            "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: sales, namespace: team-a, uid: u-1}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}}]}\n",
+        )
+        .expect("fixture")
+    }
+
+    const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/k-1";
+
+    fn converged(b: &DesiredBucket) -> ObservedBucket {
+        ObservedBucket {
+            tags: b.tags.clone(),
+            encryption: Some(b.encryption.clone()),
+            public_access_block: Some(PublicAccessBlock::ALL),
+            ownership: Some(BUCKET_OWNER_ENFORCED.into()),
+            versioning: Some("Enabled".into()),
+            policy: Some(b.policy.to_json()),
+            logging: b.logging.clone(),
+            lifecycle: Some(b.lifecycle.clone()),
+        }
+    }
+
+    #[test]
+    fn a_missing_bucket_is_created_with_every_protection() {
+        let b = &desired::buckets(&lake(), "123456789012", KEY)[1];
+        let settings: Vec<_> = bucket_changes(b, None).iter().map(Change::setting).collect();
+        assert_eq!(
+            settings,
+            ["bucket", "tags", "default encryption", "public access block", "object ownership", "bucket policy", "access logging", "lifecycle"],
+            "versioning comes with Object Lock at creation"
+        );
+    }
+
+    #[test]
+    fn a_converged_bucket_needs_no_change() {
+        for b in desired::buckets(&lake(), "123456789012", KEY) {
+            assert_eq!(bucket_changes(&b, Some(&converged(&b))), vec![], "{}", b.name);
+        }
+    }
+
+    #[test]
+    fn each_drifted_setting_is_one_change() {
+        let b = &desired::buckets(&lake(), "123456789012", KEY)[1];
+        let mut o = converged(b);
+        o.encryption = Some(BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false });
+        o.versioning = Some("Suspended".into());
+        o.public_access_block = Some(PublicAccessBlock { block_public_policy: false, ..PublicAccessBlock::ALL });
+        o.policy = None;
+        let settings: Vec<_> = bucket_changes(b, Some(&o)).iter().map(Change::setting).collect();
+        assert_eq!(settings, ["default encryption", "public access block", "versioning", "bucket policy"]);
+    }
+
+    #[test]
+    fn foreign_lifecycle_rules_and_tags_are_kept() {
+        let b = &desired::buckets(&lake(), "123456789012", KEY)[1];
+        let mut o = converged(b);
+        let foreign = LifecycleRule { id: "team-archive".into(), enabled: true, ..LifecycleRule::default() };
+        o.lifecycle = Some(vec![foreign.clone()]);
+        o.tags = BTreeMap::from([("someone".into(), "else".into())]);
+        let changes = bucket_changes(b, Some(&o));
+        let Some(Change::PutLifecycle { rules, .. }) = changes.iter().find(|c| c.setting() == "lifecycle") else {
+            panic!("lifecycle change expected: {changes:?}");
+        };
+        assert!(rules.contains(&foreign) && rules.len() == b.lifecycle.len() + 1);
+        let Some(Change::PutBucketTags { tags, .. }) = changes.iter().find(|c| c.setting() == "tags") else {
+            panic!("tags change expected");
+        };
+        assert_eq!(tags.get("someone").map(String::as_str), Some("else"));
+    }
+
+    #[test]
+    fn encryption_reported_by_key_id_matches_the_arn() {
+        let desired = BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some(KEY.into()), bucket_key_enabled: true };
+        let observed = BucketEncryption { kms_key_id: Some("k-1".into()), ..desired.clone() };
+        assert!(encryption_matches(Some(&observed), &desired));
+    }
+
+    #[test]
+    fn a_table_drifting_off_pitr_and_protection_is_restored() {
+        let t = &desired::tables(&lake())[0];
+        let o = ObservedTable {
+            info: TableInfo {
+                billing_mode: Some("PAY_PER_REQUEST".into()),
+                sse_kms_key_arn: Some(KEY.into()),
+                deletion_protection: false,
+                stream_enabled: true,
+                ..TableInfo::default()
+            },
+            pitr: false,
+            ttl: None,
+        };
+        let changes = table_changes(t, KEY, Some(&o));
+        assert_eq!(
+            changes,
+            vec![
+                Change::UpdateTable {
+                    table: "team-a-sales-runs".into(),
+                    update: TableUpdate { deletion_protection: Some(true), ..TableUpdate::default() }
+                },
+                Change::EnablePitr { table: "team-a-sales-runs".into() },
+            ]
+        );
+    }
+}

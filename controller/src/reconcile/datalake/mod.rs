@@ -1,0 +1,499 @@
+//! DataLake reconciler: observe what exists, compute what the spec wants, apply the
+//! difference in dependency order (key, log bucket, zone buckets, tables), write status.
+pub mod apply;
+pub mod desired;
+pub mod diff;
+pub mod observe;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Resource, ResourceExt};
+use lakeops_crds::datalake::{TableStatus, ZoneStatus};
+use lakeops_crds::names::{FINALIZER, annotation, reason, tag};
+use lakeops_crds::{DataLake, DataLakeStatus, DeletionPolicy};
+
+use crate::aws::clients::Regional;
+use crate::aws::error::{AwsError, ErrorKind};
+use crate::conditions::Outcome;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::status;
+
+use desired::{DesiredBucket, DesiredKey, DesiredTable};
+use diff::Change;
+
+/// Reconciles one DataLake: the finalizer guards clean-up, then apply or clean up.
+pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = lake.namespace().ok_or_else(|| Error::MissingField(lake.name_any(), "metadata.namespace"))?;
+    let api: Api<DataLake> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, lake, |event| async {
+        match event {
+            FinalizerEvent::Apply(lake) => apply_lake(lake, ctx.clone()).await,
+            FinalizerEvent::Cleanup(lake) => cleanup(lake, ctx.clone()).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// What one convergence did.
+#[derive(Debug, Default)]
+struct Report {
+    applied: usize,
+    /// Settings corrected on resources that already existed: `resource: setting`.
+    drift: Vec<String>,
+}
+
+/// Why convergence stopped short.
+#[derive(Debug)]
+enum Stop {
+    Aws(AwsError),
+    NotOwned(String),
+    Kube(Error),
+}
+
+impl From<AwsError> for Stop {
+    fn from(e: AwsError) -> Self {
+        Stop::Aws(e)
+    }
+}
+
+async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
+    let current = lake.status.clone().unwrap_or_default();
+    let resync = super::resync_interval(lake.as_ref(), ctx.config.resync_interval);
+    let (mut next, outcome) = plan_status(&lake, &current);
+    if matches!(outcome, Outcome::Stalled { .. }) {
+        status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+        return Ok(Action::requeue(resync));
+    }
+    let result = converge(&lake, &ctx, &mut next).await;
+    let (outcome, requeue) = match result {
+        Ok(report) => {
+            if !report.drift.is_empty() {
+                drift_event(&ctx, &lake, &report.drift).await;
+            }
+            let message = if report.applied == 0 {
+                "every resource matches the spec".to_string()
+            } else {
+                format!("converged: {} change(s) applied", report.applied)
+            };
+            (Outcome::Ready { message }, resync)
+        }
+        Err(Stop::NotOwned(message)) => (Outcome::Stalled { reason: reason::NOT_OWNED, message }, resync),
+        Err(Stop::Kube(e)) => return Err(e),
+        Err(Stop::Aws(e)) => aws_outcome(&e, resync),
+    };
+    status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+    Ok(Action::requeue(requeue))
+}
+
+/// Maps an AWS failure to conditions: the user must act on permissions, invalid requests
+/// and taken names; everything else is retried with back-off and jitter.
+fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
+    let message = e.to_string();
+    match e.kind {
+        ErrorKind::AccessDenied => (Outcome::Stalled { reason: reason::ACCESS_DENIED, message }, resync),
+        ErrorKind::Invalid => (Outcome::Stalled { reason: reason::INVALID_REQUEST, message }, resync),
+        ErrorKind::Conflict => (
+            Outcome::Stalled {
+                reason: reason::NOT_OWNED,
+                message: format!("{message}: the name is taken by another AWS account; choose another spec.bucketPrefix"),
+            },
+            resync,
+        ),
+        ErrorKind::NotFound | ErrorKind::Retryable | ErrorKind::Other => {
+            (Outcome::Failed { reason: reason::RETRYING, message }, jitter(Duration::from_secs(10)))
+        }
+    }
+}
+
+/// `base` plus up to 50% so that many lakes failing together do not retry together.
+fn jitter(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+/// Checks that an existing resource carries this lake's ownership tags, or that adoption
+/// was asked for.
+fn check_owned(lake: &DataLake, what: &str, tags: &BTreeMap<String, String>) -> std::result::Result<(), Stop> {
+    let ours = desired::owner_tags(lake);
+    if ours.iter().all(|(k, v)| tags.get(k) == Some(v)) || adopt(lake) {
+        return Ok(());
+    }
+    let owner = tags.get(tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
+    Err(Stop::NotOwned(format!(
+        "{what} already exists and is not this DataLake's{owner}; lakeops leaves it alone unless the DataLake has the annotation {}: \"true\"",
+        annotation::ADOPT
+    )))
+}
+
+fn adopt(lake: &DataLake) -> bool {
+    lake.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true")
+}
+
+async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> std::result::Result<Report, Stop> {
+    let region = lake.spec.region.clone();
+    let aws = ctx.aws.region(&region);
+    let account = ctx.aws.account_id().await?;
+    let mut report = Report::default();
+
+    let key_arn = converge_key(lake, ctx, &aws, &account, next, &mut report).await?;
+    next.kms_key_arn = Some(key_arn.clone());
+
+    let mut buckets = desired::buckets(lake, &account, &key_arn).into_iter();
+    // The log bucket first: zone buckets log into it.
+    if let Some(log) = buckets.next() {
+        converge_bucket(lake, &aws, &region, &log, &mut report).await?;
+        next.log_bucket = Some(log.name.clone());
+    }
+    let zones: Vec<DesiredBucket> = buckets.collect();
+    let zone_reports = try_join_all(zones.iter().map(|b| async {
+        let mut r = Report::default();
+        converge_bucket(lake, &aws, &region, b, &mut r).await.map(|_| r)
+    }))
+    .await?;
+    let tables = desired::tables(lake);
+    let known: BTreeMap<String, Option<String>> =
+        next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
+    let table_results = try_join_all(tables.iter().map(|t| async {
+        let mut r = Report::default();
+        let arn = converge_table(lake, &aws, t, &key_arn, known.get(&t.table_name).cloned().flatten(), &mut r).await?;
+        Ok::<_, Stop>((r, arn))
+    }))
+    .await?;
+    for r in zone_reports {
+        report.applied += r.applied;
+        report.drift.extend(r.drift);
+    }
+    next.zones = zones
+        .iter()
+        .map(|b| ZoneStatus {
+            name: b.zone.clone().unwrap_or_default(),
+            bucket: b.name.clone(),
+            arn: desired::bucket_arn(&region, &b.name),
+        })
+        .collect();
+    next.tables = tables
+        .iter()
+        .zip(table_results)
+        .map(|(t, (r, arn))| {
+            report.applied += r.applied;
+            report.drift.extend(r.drift);
+            TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) }
+        })
+        .collect();
+    Ok(report)
+}
+
+/// Finds or creates the lake key. A new key's ARN is written to status before anything
+/// else, so a crash right after CreateKey never leads to a second key.
+async fn converge_key(
+    lake: &DataLake,
+    ctx: &Context,
+    aws: &Regional,
+    account: &str,
+    next: &mut DataLakeStatus,
+    report: &mut Report,
+) -> std::result::Result<String, Stop> {
+    let (alias, description, rotation_days, policy) = match desired::key(lake, account) {
+        DesiredKey::External { arn } => {
+            return match aws.kms.describe_key(&arn).await? {
+                Some(k) if k.state == "Enabled" => Ok(k.arn),
+                Some(k) => Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} is {}, not Enabled", k.state))),
+                None => Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} does not exist or is not visible"))),
+            };
+        }
+        DesiredKey::Managed { alias, description, rotation_days, policy } => (alias, description, rotation_days, policy),
+    };
+    let by_alias = observe::key(aws.kms.as_ref(), &alias).await?;
+    let (observed, alias_missing) = match (by_alias, &next.kms_key_arn) {
+        (Some(k), _) => (Some(k), false),
+        // Recorded but not aliased: the alias step was interrupted, or someone removed it.
+        (None, Some(arn)) => (observe::key(aws.kms.as_ref(), arn).await?, true),
+        (None, None) => (None, true),
+    };
+    let observed = match observed {
+        Some(k) => {
+            if next.kms_key_arn.is_none() {
+                // First sight of a key found by its alias: is it ours?
+                let tags = aws.kms.list_tags(&k.info.key_id).await?;
+                check_owned(lake, &format!("KMS key {alias}"), &tags)?;
+            }
+            if k.info.state == "PendingDeletion" {
+                return Err(Stop::NotOwned(format!(
+                    "KMS key {} is scheduled for deletion; cancel the deletion (kms cancel-key-deletion) and re-enable it",
+                    k.info.arn
+                )));
+            }
+            k
+        }
+        None => {
+            let info = aws.kms.create_key(&description, &policy.to_json(), &desired::resource_tags(lake)).await?;
+            report.applied += 1;
+            next.kms_key_arn = Some(info.arn.clone());
+            status::record_progress(ctx, lake, next).await.map_err(Stop::Kube)?;
+            let rotation = crate::aws::kms::Rotation { enabled: false, period_days: None };
+            diff::ObservedKey { info, rotation, policy: policy.to_json() }
+        }
+    };
+    if alias_missing {
+        aws.kms.create_alias(&alias, &observed.info.key_id).await?;
+        report.applied += 1;
+    }
+    let existed = next.kms_key_arn.is_some() && report.applied == 0;
+    for change in diff::key_changes(&observed, rotation_days, &policy) {
+        apply::change(aws, &lake.spec.region, &change).await?;
+        report.applied += 1;
+        if existed {
+            report.drift.push(format!("key {alias}: {}", change.setting()));
+        }
+    }
+    Ok(observed.info.arn)
+}
+
+async fn converge_bucket(
+    lake: &DataLake,
+    aws: &Regional,
+    region: &str,
+    bucket: &DesiredBucket,
+    report: &mut Report,
+) -> std::result::Result<(), Stop> {
+    let observed = observe::bucket(aws.s3.as_ref(), &bucket.name).await?;
+    if let Some(o) = &observed {
+        check_owned(lake, &format!("bucket {}", bucket.name), &o.tags)?;
+    }
+    for change in diff::bucket_changes(bucket, observed.as_ref()) {
+        apply::change(aws, region, &change).await?;
+        report.applied += 1;
+        if observed.is_some() {
+            report.drift.push(format!("bucket {}: {}", bucket.name, change.setting()));
+        }
+    }
+    Ok(())
+}
+
+async fn converge_table(
+    lake: &DataLake,
+    aws: &Regional,
+    table: &DesiredTable,
+    key_arn: &str,
+    recorded_arn: Option<String>,
+    report: &mut Report,
+) -> std::result::Result<String, Stop> {
+    let observed = observe::table(aws.dynamodb.as_ref(), &table.table_name).await?;
+    if let Some(o) = &observed
+        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
+    {
+        // First sight of an existing table: is it ours?
+        let tags = aws.dynamodb.list_tags(&o.info.arn).await?;
+        check_owned(lake, &format!("table {}", table.table_name), &tags)?;
+    }
+    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
+    for change in diff::table_changes(table, key_arn, observed.as_ref()) {
+        if let Change::CreateTable { def } = &change {
+            arn = Some(aws.dynamodb.create_table(def).await?.arn);
+        } else {
+            apply::change(aws, &lake.spec.region, &change).await?;
+        }
+        report.applied += 1;
+        if observed.is_some() {
+            report.drift.push(format!("table {}: {}", table.table_name, change.setting()));
+        }
+    }
+    Ok(arn.unwrap_or_default())
+}
+
+async fn drift_event(ctx: &Context, lake: &DataLake, drift: &[String]) {
+    for _ in drift {
+        ctx.metrics.drift_corrections.get_or_create(&crate::metrics::KindLabels { kind: "DataLake" }).inc();
+    }
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "DriftCorrected".into(),
+        note: Some(format!("corrected out-of-band changes: {}", drift.join("; "))),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &lake.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not record event");
+    }
+}
+
+/// Deletion: `Retain` tags what exists and lets go; `Delete` removes only what holds no
+/// data and keeps the finalizer (reporting why) while anything is left.
+async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
+    let region = lake.spec.region.clone();
+    let aws = ctx.aws.region(&region);
+    let account = ctx.aws.account_id().await.map_err(Error::Aws)?;
+    let key_arn = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
+    let buckets = desired::buckets(&lake, &account, &key_arn);
+    let tables = desired::tables(&lake);
+    let ours = desired::owner_tags(&lake);
+    let owned = |tags: &BTreeMap<String, String>| ours.iter().all(|(k, v)| tags.get(k) == Some(v));
+
+    if lake.spec.deletion_policy == DeletionPolicy::Retain {
+        let retained = BTreeMap::from([(tag::RETAINED.to_string(), "true".to_string())]);
+        for b in &buckets {
+            match aws.s3.get_bucket_tagging(&b.name).await {
+                Ok(mut tags) if owned(&tags) => {
+                    tags.extend(retained.clone());
+                    aws.s3.put_bucket_tagging(&b.name, &tags).await.map_err(Error::Aws)?;
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(Error::Aws(e)),
+            }
+        }
+        for t in &tables {
+            if let Some(info) = aws.dynamodb.describe_table(&t.table_name).await.map_err(Error::Aws)?
+                && owned(&aws.dynamodb.list_tags(&info.arn).await.map_err(Error::Aws)?)
+            {
+                aws.dynamodb.tag(&info.arn, &retained).await.map_err(Error::Aws)?;
+            }
+        }
+        if lake.spec.encryption.key_arn.is_none()
+            && let Some(k) = aws.kms.describe_key(&lake.key_alias()).await.map_err(Error::Aws)?
+            && owned(&aws.kms.list_tags(&k.key_id).await.map_err(Error::Aws)?)
+        {
+            aws.kms.tag(&k.key_id, &retained).await.map_err(Error::Aws)?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    // Delete: zone buckets before the log bucket they log into.
+    let mut kept = Vec::new();
+    for b in buckets.iter().rev() {
+        let tags = match aws.s3.get_bucket_tagging(&b.name).await {
+            Ok(tags) => tags,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(Error::Aws(e)),
+        };
+        if !owned(&tags) {
+            continue;
+        }
+        let versions = aws.s3.count_object_versions(&b.name, 1000).await.map_err(Error::Aws)?;
+        if versions == 0 {
+            aws.s3.delete_bucket(&b.name).await.map_err(Error::Aws)?;
+        } else {
+            let count = if versions >= 1000 { "1000 or more".to_string() } else { versions.to_string() };
+            kept.push(format!("bucket {} holds {count} object version(s)", b.name));
+        }
+    }
+    for t in &tables {
+        let Some(info) = aws.dynamodb.describe_table(&t.table_name).await.map_err(Error::Aws)? else { continue };
+        if !owned(&aws.dynamodb.list_tags(&info.arn).await.map_err(Error::Aws)?) {
+            continue;
+        }
+        if aws.dynamodb.has_items(&t.table_name).await.map_err(Error::Aws)? {
+            let count = info.item_count.map(|c| format!("about {c}")).unwrap_or_else(|| "some".into());
+            kept.push(format!("table {} holds {count} item(s)", t.table_name));
+        } else {
+            let update = crate::aws::dynamodb::TableUpdate { deletion_protection: Some(false), ..Default::default() };
+            aws.dynamodb.update_table(&t.table_name, &update).await.map_err(Error::Aws)?;
+            aws.dynamodb.delete_table(&t.table_name).await.map_err(Error::Aws)?;
+        }
+    }
+    if !kept.is_empty() {
+        let message = format!(
+            "deletionPolicy Delete: kept what still holds data ({}); empty it, or set deletionPolicy: Retain, and deletion completes",
+            kept.join("; ")
+        );
+        let next = lake.status.clone().unwrap_or_default();
+        let outcome = Outcome::Stalled { reason: reason::DELETION_BLOCKED, message: message.clone() };
+        status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+        return Err(Error::DeletionBlocked(message));
+    }
+    // The key goes last, and only through KMS's pending window.
+    if lake.spec.encryption.key_arn.is_none()
+        && let Some(k) = aws.kms.describe_key(&lake.key_alias()).await.map_err(Error::Aws)?
+        && k.state != "PendingDeletion"
+        && owned(&aws.kms.list_tags(&k.key_id).await.map_err(Error::Aws)?)
+    {
+        aws.kms.schedule_deletion(&k.key_id, 30).await.map_err(Error::Aws)?;
+    }
+    Ok(Action::await_change())
+}
+
+/// The status to write and the outcome, from the spec and what was recorded before.
+/// Pure, so it is tested without a cluster.
+pub fn plan_status(lake: &DataLake, current: &DataLakeStatus) -> (DataLakeStatus, Outcome) {
+    let mut findings = lake.validate();
+    findings.extend(lake.validate_update(current));
+    let mut next = current.clone();
+    next.disabled_protections =
+        lake.disabled_protections().iter().map(|(path, what)| format!("{path}: {what}")).collect();
+    if let Some(message) = findings.error_summary() {
+        return (next, Outcome::Stalled { reason: reason::INVALID_SPEC, message });
+    }
+    // The prefix and Object Lock are fixed from the first valid sight on: every AWS name
+    // derives from them, and S3 cannot change Object Lock later.
+    next.bucket_prefix.get_or_insert_with(|| lake.bucket_prefix());
+    next.object_lock.get_or_insert(lake.spec.object_lock);
+    next.log_bucket = Some(lake.log_bucket());
+    let outcome = Outcome::Progressing {
+        reason: reason::PROGRESSING,
+        message: "spec is valid; converging AWS resources".into(),
+    };
+    (next, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lakeops_crds::datalake::Zone;
+    use lakeops_crds::names::reason;
+
+    fn lake(yaml: &str) -> DataLake {
+        serde_yaml::from_str(yaml).expect("fixture parses")
+    }
+
+    const VALID: &str = "
+apiVersion: lakeops.dev/v1alpha1
+kind: DataLake
+metadata: {name: sales, namespace: team-a, generation: 1}
+spec:
+  region: eu-west-1
+  zones: [{name: raw}, {name: curated}]
+";
+
+    #[test]
+    fn valid_lake_records_its_prefix_and_object_lock_and_is_progressing() {
+        let (status, outcome) = plan_status(&lake(VALID), &DataLakeStatus::default());
+        assert_eq!(status.bucket_prefix.as_deref(), Some("team-a-sales"));
+        assert_eq!(status.object_lock, Some(true));
+        assert_eq!(outcome.reason(), reason::PROGRESSING);
+    }
+
+    #[test]
+    fn invalid_zone_stalls_with_the_field_named() {
+        let mut l = lake(VALID);
+        l.spec.zones.push(Zone { name: "raw".into(), lifecycle: None });
+        let (status, outcome) = plan_status(&l, &DataLakeStatus::default());
+        assert!(status.bucket_prefix.is_none(), "nothing is recorded from an invalid spec");
+        match outcome {
+            Outcome::Stalled { reason: r, message } => {
+                assert_eq!(r, reason::INVALID_SPEC);
+                assert!(message.contains("spec.zones[2].name: duplicate zone name \"raw\""), "{message}");
+            }
+            other => panic!("expected Stalled, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn changing_the_prefix_after_creation_is_refused() {
+        let recorded = plan_status(&lake(VALID), &DataLakeStatus::default()).0;
+        let mut l = lake(VALID);
+        l.spec.bucket_prefix = Some("other-prefix".into());
+        let (_, outcome) = plan_status(&l, &recorded);
+        assert!(
+            matches!(outcome, Outcome::Stalled { ref message, .. } if message.contains("spec.bucketPrefix: is immutable"))
+        );
+    }
+}

@@ -1,0 +1,486 @@
+//! The DataLake reconciler against a real API server and moto: every baseline property is
+//! read back through the AWS SDK, drift is corrected, deletion keeps data, ownership is
+//! respected, and a crash after any AWS call never duplicates a key.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use lakeops::aws::recorder::{RequestRecorder, is_read};
+use lakeops_crds::common::find_condition;
+use lakeops_crds::names::{annotation, condition, reason, tag};
+use lakeops_crds::DataLake;
+use lakeops_testenv::TestEnv;
+
+use crate::common::{RunningController, api, eventually};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const REGION: &str = "eu-west-1";
+
+fn lake_manifest(name: &str, extra: serde_json::Value) -> DataLake {
+    let mut spec = serde_json::json!({
+        "region": REGION,
+        "zones": [{ "name": "raw" }, { "name": "curated", "lifecycle": { "noncurrentVersionExpirationDays": 30 } }],
+        "catalog": { "tables": [{ "name": "runs", "partitionKey": { "name": "id", "type": "S" }, "ttlAttribute": "expiresAt" }] },
+        "tags": { "team": "e2e" }
+    });
+    if let (Some(spec), serde_json::Value::Object(extra)) = (spec.as_object_mut(), extra) {
+        spec.extend(extra);
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "DataLake", "metadata": { "name": name }, "spec": spec
+    }))
+    .expect("fixture")
+}
+
+fn ready_of(l: &DataLake) -> Option<(String, String, String)> {
+    let s = l.status.as_ref()?;
+    if s.observed_generation != l.metadata.generation {
+        return None;
+    }
+    find_condition(&s.conditions, condition::READY).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn wait_ready(lakes: &kube::Api<DataLake>, name: &str) -> DataLake {
+    let result = eventually(TIMEOUT, "Ready=True", || async {
+        let l = lakes.get(name).await?;
+        Ok(ready_of(&l).filter(|r| r.0 == "True").map(|_| l))
+    })
+    .await;
+    match result {
+        Ok(l) => l,
+        Err(e) => {
+            let last = lakes.get(name).await.ok().and_then(|l| l.status);
+            panic!("{name} never became Ready: {e}; last status: {last:?}")
+        }
+    }
+}
+
+async fn wait_reason(lakes: &kube::Api<DataLake>, name: &str, why: &str) -> String {
+    eventually(TIMEOUT, why, || async {
+        let l = lakes.get(name).await?;
+        Ok(l.status
+            .as_ref()
+            .and_then(|s| find_condition(&s.conditions, condition::READY))
+            .filter(|c| c.reason == why)
+            .map(|c| c.message.clone()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{name} never showed {why}: {e}"))
+}
+
+/// Asks for a reconcile now and waits until it has been handled.
+async fn reconcile_now(lakes: &kube::Api<DataLake>, name: &str, stamp: &str) {
+    let patch = serde_json::json!({ "metadata": { "annotations": { (annotation::RECONCILE_REQUESTED_AT): stamp } } });
+    lakes.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotated");
+    eventually(TIMEOUT, "reconcile handled", || async {
+        let l = lakes.get(name).await?;
+        Ok(l.status.and_then(|s| s.last_handled_reconcile_at).filter(|v| v == stamp))
+    })
+    .await
+    .expect("handled");
+}
+
+struct Setup {
+    env: &'static TestEnv,
+    ns: String,
+    lakes: kube::Api<DataLake>,
+    ctrl: RunningController,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace(prefix).await.expect("namespace");
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    Setup { env, ns, lakes, ctrl }
+}
+
+#[tokio::test]
+async fn a_lake_converges_to_every_baseline_property_in_aws() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-converge").await;
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    let lake = wait_ready(&lakes, "sales").await;
+    let status = lake.status.clone().expect("status");
+    let prefix = format!("{ns}-sales");
+    assert_eq!(status.bucket_prefix.as_deref(), Some(prefix.as_str()));
+    let key_arn = status.kms_key_arn.clone().expect("key recorded");
+
+    // The key: customer-managed, rotating, policy naming only the account root, aliased.
+    let kms = env.kms(REGION);
+    let key = kms.describe_key().key_id(format!("alias/lakeops/{ns}/sales")).send().await.expect("alias resolves");
+    let meta = key.key_metadata().expect("metadata");
+    assert_eq!(meta.arn(), Some(key_arn.as_str()));
+    assert_eq!(meta.key_manager().map(|m| m.as_str()), Some("CUSTOMER"));
+    let rotation = kms.get_key_rotation_status().key_id(meta.key_id()).send().await.expect("rotation");
+    assert!(rotation.key_rotation_enabled());
+    let policy = kms.get_key_policy().key_id(meta.key_id()).policy_name("default").send().await.expect("policy");
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap_or_default()).expect("json");
+    let principals: Vec<String> = policy["Statement"].as_array().expect("statements").iter().map(|s| s["Principal"].to_string()).collect();
+    assert!(principals.iter().all(|p| p.contains(":root") && !p.contains("\"*\"")), "{principals:?}");
+
+    let s3 = env.s3(REGION);
+    for zone in ["raw", "curated"] {
+        let bucket = format!("{prefix}-{zone}");
+        let enc = s3.get_bucket_encryption().bucket(&bucket).send().await.expect("encryption");
+        let rule = &enc.server_side_encryption_configuration().expect("config").rules()[0];
+        let default = rule.apply_server_side_encryption_by_default().expect("default");
+        assert_eq!(default.sse_algorithm().as_str(), "aws:kms");
+        assert_eq!(default.kms_master_key_id(), Some(key_arn.as_str()));
+        assert_eq!(rule.bucket_key_enabled(), Some(true));
+        let pab = s3.get_public_access_block().bucket(&bucket).send().await.expect("pab");
+        let pab = pab.public_access_block_configuration().expect("pab config");
+        assert_eq!(
+            (pab.block_public_acls(), pab.ignore_public_acls(), pab.block_public_policy(), pab.restrict_public_buckets()),
+            (Some(true), Some(true), Some(true), Some(true))
+        );
+        let own = s3.get_bucket_ownership_controls().bucket(&bucket).send().await.expect("ownership");
+        assert_eq!(own.ownership_controls().expect("controls").rules()[0].object_ownership().as_str(), "BucketOwnerEnforced");
+        let ver = s3.get_bucket_versioning().bucket(&bucket).send().await.expect("versioning");
+        assert_eq!(ver.status().map(|s| s.as_str()), Some("Enabled"));
+        let lock = s3.get_object_lock_configuration().bucket(&bucket).send().await.expect("object lock");
+        assert_eq!(
+            lock.object_lock_configuration().and_then(|c| c.object_lock_enabled()).map(|e| e.as_str()),
+            Some("Enabled")
+        );
+        let pol = s3.get_bucket_policy().bucket(&bucket).send().await.expect("policy");
+        let pol: serde_json::Value = serde_json::from_str(pol.policy().unwrap_or_default()).expect("json");
+        let text = pol.to_string();
+        assert!(text.contains("aws:SecureTransport") && text.contains("s3:TlsVersion"), "{text}");
+        assert!(text.contains("s3:x-amz-server-side-encryption-aws-kms-key-id"), "{text}");
+        let logging = s3.get_bucket_logging().bucket(&bucket).send().await.expect("logging");
+        let le = logging.logging_enabled().expect("logging on");
+        assert_eq!((le.target_bucket(), le.target_prefix()), (format!("{prefix}-logs").as_str(), format!("{zone}/").as_str()));
+        let lc = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.expect("lifecycle");
+        let noncurrent: Vec<i32> = lc.rules().iter().filter_map(|r| r.noncurrent_version_expiration()).filter_map(|n| n.noncurrent_days()).collect();
+        assert_eq!(noncurrent, [if zone == "curated" { 30 } else { 90 }]);
+        assert!(lc.rules().iter().any(|r| r.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()) == Some(7)));
+        let tags = s3.get_bucket_tagging().bucket(&bucket).send().await.expect("tags");
+        let tags: BTreeMap<&str, &str> = tags.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+        assert_eq!(tags.get(tag::OWNER).copied(), Some(format!("{ns}/sales").as_str()));
+        assert_eq!(tags.get("team").copied(), Some("e2e"));
+    }
+    // The log bucket: private, versioned, SSE-S3 (S3 delivers access logs only to SSE-S3 buckets).
+    let logs = format!("{prefix}-logs");
+    let enc = s3.get_bucket_encryption().bucket(&logs).send().await.expect("log bucket encryption");
+    let algo = enc.server_side_encryption_configuration().expect("config").rules()[0]
+        .apply_server_side_encryption_by_default()
+        .map(|d| d.sse_algorithm().as_str().to_string());
+    assert_eq!(algo.as_deref(), Some("AES256"));
+    assert!(s3.get_public_access_block().bucket(&logs).send().await.is_ok());
+
+    // The table: on-demand, encrypted with the lake key, PITR, deletion protection, TTL, stream.
+    let ddb = env.dynamodb(REGION);
+    let table = format!("{prefix}-runs");
+    let d = ddb.describe_table().table_name(&table).send().await.expect("table");
+    let t = d.table().expect("description");
+    assert_eq!(t.deletion_protection_enabled(), Some(true));
+    assert_eq!(t.sse_description().and_then(|s| s.kms_master_key_arn()), Some(key_arn.as_str()));
+    assert_eq!(t.billing_mode_summary().and_then(|b| b.billing_mode()).map(|b| b.as_str()), Some("PAY_PER_REQUEST"));
+    assert_eq!(t.stream_specification().map(|s| s.stream_enabled()), Some(true));
+    let pitr = ddb.describe_continuous_backups().table_name(&table).send().await.expect("backups");
+    let pitr_status = pitr
+        .continuous_backups_description()
+        .and_then(|c| c.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_string());
+    assert_eq!(pitr_status.as_deref(), Some("ENABLED"));
+    let ttl = ddb.describe_time_to_live().table_name(&table).send().await.expect("ttl");
+    assert_eq!(ttl.time_to_live_description().and_then(|t| t.attribute_name()), Some("expiresAt"));
+    assert_eq!(status.tables[0].arn.as_deref(), t.table_arn());
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_converged_lake_costs_only_reads_within_budget_and_no_status_write() {
+    let Setup { lakes, ctrl, .. } = setup("dl-steady").await;
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    wait_ready(&lakes, "sales").await;
+    reconcile_now(&lakes, "sales", "warm-up").await;
+
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&lakes, "sales", "measure").await;
+    let calls = ctrl.recorder.since(&before);
+    let writes: Vec<_> = calls.iter().filter(|((_, op), n)| !is_read(op) && **n > 0).collect();
+    assert!(writes.is_empty(), "a converged lake must cost no AWS write: {writes:?}");
+    let count = |service: &str| calls.iter().filter(|((s, _), _)| s == service).map(|(_, n)| *n).sum::<u64>();
+    // 3 buckets (log + 2 zones) x 8, 1 key x 3, 1 table x 3.
+    assert!(count("s3") <= 3 * 8, "s3 reads {} > 24: {calls:?}", count("s3"));
+    assert!(count("kms") <= 3, "kms reads {} > 3: {calls:?}", count("kms"));
+    assert!(count("dynamodb") <= 3, "dynamodb reads {} > 3: {calls:?}", count("dynamodb"));
+    assert!(!calls.keys().any(|(_, op)| op == "ListBuckets"), "never ListBuckets");
+
+    // A metadata-only change reconciles without any Kubernetes write either.
+    let rv = lakes.get("sales").await.expect("lake").metadata.resource_version;
+    let before = ctrl.recorder.snapshot();
+    let patch = serde_json::json!({ "metadata": { "labels": { "touched": "yes" } } });
+    let labelled = lakes.patch("sales", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("labelled");
+    assert_ne!(labelled.metadata.resource_version, rv);
+    eventually(TIMEOUT, "the label-triggered reconcile", || async {
+        Ok((ctrl.recorder.since(&before).values().sum::<u64>() >= 20).then_some(()))
+    })
+    .await
+    .expect("reconciled");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = lakes.get("sales").await.expect("lake");
+    assert_eq!(after.metadata.resource_version, labelled.metadata.resource_version, "no status write");
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn out_of_band_changes_are_corrected_and_reported_as_an_event() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-drift").await;
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    let lake = wait_ready(&lakes, "sales").await;
+    let key_arn = lake.status.and_then(|s| s.kms_key_arn).expect("key");
+    let prefix = format!("{ns}-sales");
+    let raw = format!("{prefix}-raw");
+    let table = format!("{prefix}-runs");
+    let s3 = env.s3(REGION);
+    let kms = env.kms(REGION);
+    let ddb = env.dynamodb(REGION);
+
+    // Someone weakens the lake by hand.
+    use aws_sdk_s3::types::{
+        BucketVersioningStatus, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule, VersioningConfiguration,
+    };
+    let aes = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(
+                    ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build().expect("sse"),
+                )
+                .build(),
+        )
+        .build()
+        .expect("config");
+    s3.put_bucket_encryption().bucket(&raw).server_side_encryption_configuration(aes).send().await.expect("weaken encryption");
+    s3.delete_public_access_block().bucket(&raw).send().await.expect("remove public access block");
+    s3.delete_bucket_policy().bucket(&raw).send().await.expect("remove policy");
+    s3.put_bucket_versioning()
+        .bucket(&raw)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .send()
+        .await
+        .expect("suspend versioning");
+    s3.put_bucket_logging()
+        .bucket(&raw)
+        .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+        .send()
+        .await
+        .expect("logging off");
+    s3.delete_bucket_lifecycle().bucket(&raw).send().await.expect("lifecycle removed");
+    kms.disable_key_rotation().key_id(&key_arn).send().await.expect("rotation off");
+    ddb.update_continuous_backups()
+        .table_name(&table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .expect("spec"),
+        )
+        .send()
+        .await
+        .expect("pitr off");
+
+    reconcile_now(&lakes, "sales", "after-drift").await;
+
+    let enc = s3.get_bucket_encryption().bucket(&raw).send().await.expect("encryption");
+    let algo = enc.server_side_encryption_configuration().expect("c").rules()[0]
+        .apply_server_side_encryption_by_default()
+        .map(|d| d.sse_algorithm().as_str().to_string());
+    assert_eq!(algo.as_deref(), Some("aws:kms"));
+    assert!(s3.get_public_access_block().bucket(&raw).send().await.is_ok(), "public access block restored");
+    assert!(s3.get_bucket_policy().bucket(&raw).send().await.is_ok(), "policy restored");
+    let ver = s3.get_bucket_versioning().bucket(&raw).send().await.expect("versioning");
+    assert_eq!(ver.status().map(|s| s.as_str()), Some("Enabled"));
+    assert!(s3.get_bucket_logging().bucket(&raw).send().await.expect("logging").logging_enabled().is_some());
+    assert!(s3.get_bucket_lifecycle_configuration().bucket(&raw).send().await.is_ok(), "lifecycle restored");
+    assert!(kms.get_key_rotation_status().key_id(&key_arn).send().await.expect("rotation").key_rotation_enabled());
+    let pitr = ddb.describe_continuous_backups().table_name(&table).send().await.expect("pitr");
+    let on = pitr
+        .continuous_backups_description()
+        .and_then(|c| c.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        .map(|s| s.as_str() == "ENABLED");
+    assert_eq!(on, Some(true));
+
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::namespaced(env.kube_client().await.expect("client"), &ns);
+    let note = eventually(TIMEOUT, "a DriftCorrected event", || async {
+        let list = events.list(&Default::default()).await?;
+        Ok(list.items.into_iter().find(|e| e.reason.as_deref() == Some("DriftCorrected")).and_then(|e| e.note))
+    })
+    .await
+    .expect("event");
+    for setting in [
+        "default encryption",
+        "public access block",
+        "bucket policy",
+        "versioning",
+        "access logging",
+        "lifecycle",
+        "key rotation",
+        "point-in-time recovery",
+    ] {
+        assert!(note.contains(setting), "event names {setting}: {note}");
+    }
+    let (_, metrics) = ctrl.get("/metrics").await.expect("metrics");
+    assert!(crate::common::metric(&metrics, "lakeops_drift_corrections_total{kind=\"DataLake\"}") >= 8.0, "{metrics}");
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn deleting_with_retain_leaves_every_resource_tagged_retained() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-retain").await;
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    wait_ready(&lakes, "sales").await;
+    lakes.delete("sales", &DeleteParams::default()).await.expect("deleted");
+    eventually(TIMEOUT, "the DataLake gone", || async { Ok(lakes.get_opt("sales").await?.is_none().then_some(())) })
+        .await
+        .expect("finalizer released");
+    let prefix = format!("{ns}-sales");
+    let s3 = env.s3(REGION);
+    for bucket in ["logs", "raw", "curated"] {
+        let tags = s3.get_bucket_tagging().bucket(format!("{prefix}-{bucket}")).send().await.expect("bucket kept");
+        assert!(tags.tag_set().iter().any(|t| t.key() == tag::RETAINED), "{bucket} tagged retained");
+    }
+    let d = env.dynamodb(REGION).describe_table().table_name(format!("{prefix}-runs")).send().await.expect("table kept");
+    assert!(d.table().is_some());
+    let key = env.kms(REGION).describe_key().key_id(format!("alias/lakeops/{ns}/sales")).send().await.expect("key kept");
+    assert_eq!(key.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str()), Some("Enabled"));
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn deleting_with_delete_removes_empty_resources_and_keeps_a_bucket_that_holds_data() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-delete").await;
+    lakes
+        .create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({ "deletionPolicy": "Delete" })))
+        .await
+        .expect("created");
+    wait_ready(&lakes, "sales").await;
+    let prefix = format!("{ns}-sales");
+    let raw = format!("{prefix}-raw");
+    let s3 = env.s3(REGION);
+    // moto refuses object writes under any Deny bucket policy, whatever its condition:
+    // the test drops the policy on this bucket to be able to put data in it.
+    s3.delete_bucket_policy().bucket(&raw).send().await.expect("policy removed for the test");
+    let put = s3.put_object().bucket(&raw).key("data/orders.json").body(ByteStream::from_static(b"{}")).send().await.expect("object");
+    // The log bucket may hold access logs in AWS; moto writes none, so it is empty here.
+
+    lakes.delete("sales", &DeleteParams::default()).await.expect("delete requested");
+    let message = wait_reason(&lakes, "sales", reason::DELETION_BLOCKED).await;
+    assert!(message.contains(&format!("bucket {raw} holds 1 object version(s)")), "{message}");
+    let exists = |b: String| {
+        let s3 = s3.clone();
+        async move { s3.head_bucket().bucket(b).send().await.is_ok() }
+    };
+    assert!(exists(raw.clone()).await, "the bucket with data is kept");
+    eventually(TIMEOUT, "empty buckets deleted", || async {
+        Ok((!exists(format!("{prefix}-curated")).await).then_some(()))
+    })
+    .await
+    .expect("curated deleted");
+    let table = env.dynamodb(REGION).describe_table().table_name(format!("{prefix}-runs")).send().await;
+    assert!(table.is_err(), "the empty table is deleted");
+    let key = env.kms(REGION).describe_key().key_id(format!("alias/lakeops/{ns}/sales")).send().await.expect("key");
+    assert_eq!(
+        key.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str()),
+        Some("Enabled"),
+        "the key stays while a bucket using it exists"
+    );
+
+    // Once emptied, deletion completes and the key enters its pending window.
+    s3.delete_object()
+        .bucket(&raw)
+        .key("data/orders.json")
+        .set_version_id(put.version_id().map(str::to_string))
+        .send()
+        .await
+        .expect("version deleted");
+    eventually(Duration::from_secs(120), "the DataLake gone", || async { Ok(lakes.get_opt("sales").await?.is_none().then_some(())) })
+        .await
+        .expect("deletion completes");
+    assert!(!exists(raw).await);
+    let key = env.kms(REGION).describe_key().key_id(format!("alias/lakeops/{ns}/sales")).send().await.expect("key");
+    assert_eq!(key.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str()), Some("PendingDeletion"));
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_existing_bucket_is_left_alone_until_adoption_is_asked_for() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-adopt").await;
+    let prefix = format!("{ns}-sales");
+    let s3 = env.s3(REGION);
+    let raw = format!("{prefix}-raw");
+    s3.create_bucket()
+        .bucket(&raw)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("someone else's bucket");
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    let message = wait_reason(&lakes, "sales", reason::NOT_OWNED).await;
+    assert!(message.contains(&format!("bucket {raw} already exists")), "{message}");
+    assert!(message.contains(annotation::ADOPT), "{message}");
+    assert!(s3.get_bucket_policy().bucket(&raw).send().await.is_err(), "nothing was written to the foreign bucket");
+
+    let patch = serde_json::json!({ "metadata": { "annotations": { (annotation::ADOPT): "true" } } });
+    lakes.patch("sales", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotated");
+    wait_ready(&lakes, "sales").await;
+    let tags = s3.get_bucket_tagging().bucket(&raw).send().await.expect("tags");
+    assert!(tags.tag_set().iter().any(|t| t.key() == tag::OWNER && t.value() == format!("{ns}/sales")));
+    assert!(s3.get_bucket_policy().bucket(&raw).send().await.is_ok(), "adopted and converged");
+    ctrl.stop().await.expect("stops");
+}
+
+/// Keys with this owner tag, over every key in the region.
+async fn keys_owned_by(env: &TestEnv, owner: &str) -> usize {
+    let kms = env.kms(REGION);
+    let keys = kms.list_keys().limit(1000).send().await.expect("keys");
+    let mut n = 0;
+    for k in keys.keys() {
+        let Some(id) = k.key_id() else { continue };
+        let tags = kms.list_resource_tags().key_id(id).send().await.expect("tags");
+        if tags.tags().iter().any(|t| t.tag_key() == tag::OWNER && t.tag_value() == owner) {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_crash_after_any_aws_call_never_creates_a_second_key_bucket_or_table() {
+    let env = lakeops_testenv::shared().await;
+    // Count the calls of a full first convergence, then crash after each of them in turn.
+    let probe = setup("dl-crash-probe").await;
+    probe.lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    wait_ready(&probe.lakes, "sales").await;
+    let total: u64 = probe.ctrl.recorder.snapshot().values().sum();
+    probe.ctrl.stop().await.expect("stops");
+    assert!(total > 20, "a first convergence makes many calls ({total})");
+
+    for n in 1..=total {
+        let ns = env.create_namespace("dl-crash").await.expect("namespace");
+        let lakes = api::<DataLake>(env, &ns).await.expect("api");
+        lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+        let recorder = RequestRecorder::new();
+        recorder.fail_after(Some(n));
+        let crashing = RunningController::start_with(env, &ns, Duration::from_secs(600), recorder.clone()).await.expect("controller");
+        eventually(TIMEOUT, "the fault to hit", || async {
+            Ok((recorder.snapshot().values().sum::<u64>() > n).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("call {n}: {e}"));
+        drop(crashing); // aborted, as a crash would
+        let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("restarted");
+        wait_ready(&lakes, "sales").await;
+        ctrl.stop().await.expect("stops");
+        assert_eq!(keys_owned_by(env, &format!("{ns}/sales")).await, 1, "crash after call {n}: exactly one key");
+    }
+}

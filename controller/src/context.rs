@@ -54,4 +54,6 @@ pub struct Context {
     pub recorder: Recorder,
     pub aws: crate::aws::clients::AwsClients,
     pub stores: Stores,
+    /// Skips reconciles triggered only by our own status writes.
+    pub fingerprints: Arc<crate::reconcile::Fingerprints>,
 }

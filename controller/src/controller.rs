@@ -76,6 +76,7 @@ pub async fn run(
         config,
         metrics: metrics.clone(),
         stores: stores.clone(),
+        fingerprints: Default::default(),
     });
 
     // Ready once every kind can be listed: the CRDs are served and RBAC lets us watch.

@@ -44,7 +44,7 @@ impl Error {
             Error::Kube(_) => Duration::from_secs(15),
             Error::MissingField(..) | Error::Serde(_) => Duration::from_secs(300),
             Error::Aws(_) => Duration::from_secs(15),
-            Error::DeletionBlocked(_) => Duration::from_secs(60),
+            Error::DeletionBlocked(_) => Duration::from_secs(30),
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
                     e.retry_after()

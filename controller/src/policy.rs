@@ -193,9 +193,9 @@ pub fn normalise(v: &Value) -> Value {
                         ops.iter()
                             .map(|(op, keys)| {
                                 let keys = match keys {
-                                    Value::Object(m) => {
-                                        Value::Object(m.iter().map(|(k, v)| (k.to_ascii_lowercase(), list(v))).collect())
-                                    }
+                                    Value::Object(m) => Value::Object(
+                                        m.iter().map(|(k, v)| (k.to_ascii_lowercase(), list(v))).collect(),
+                                    ),
                                     other => other.clone(),
                                 };
                                 (op.clone(), keys)
@@ -244,7 +244,13 @@ mod tests {
                 &["arn:aws:s3:::b".into(), "arn:aws:s3:::b/*".into()],
             )
             .when("Bool", "aws:SecureTransport", &["false"]),
-            Statement::new("Root", Effect::Allow, Principal::aws(&["arn:aws:iam::123456789012:root".into()]), &["kms:*"], &["*".into()]),
+            Statement::new(
+                "Root",
+                Effect::Allow,
+                Principal::aws(&["arn:aws:iam::123456789012:root".into()]),
+                &["kms:*"],
+                &["*".into()],
+            ),
         ])
     }
 

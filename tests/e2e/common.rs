@@ -28,7 +28,12 @@ impl RunningController {
     }
 
     /// Starts the controller with a given request recorder (to arm its fault hook first).
-    pub async fn start_with(env: &TestEnv, namespace: &str, resync: Duration, recorder: RequestRecorder) -> Result<Self> {
+    pub async fn start_with(
+        env: &TestEnv,
+        namespace: &str,
+        resync: Duration,
+        recorder: RequestRecorder,
+    ) -> Result<Self> {
         lakeops::install_crypto_provider();
         let client = env.kube_client().await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();

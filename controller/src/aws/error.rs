@@ -152,7 +152,10 @@ mod tests {
 /// A short message for an SDK error without one of AWS's own: what kind of failure it was
 /// and the HTTP status, never the raw response (it can be long, and headers and bodies do
 /// not belong in conditions or events).
-pub(crate) fn describe_sdk_error<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>, status: Option<u16>) -> String
+pub(crate) fn describe_sdk_error<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    status: Option<u16>,
+) -> String
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -1,11 +1,11 @@
 //! AWS access: configuration loaded once, one adapter per service behind a narrow trait,
 //! and a recorder that counts every request (metrics, call budgets in tests, fault hook).
+pub mod clients;
 pub mod dynamodb;
 pub mod error;
 pub mod kms;
 pub mod recorder;
 pub mod s3;
-pub mod clients;
 
 use std::time::Duration;
 

@@ -56,3 +56,49 @@ mod tests {
         }
     }
 }
+
+/// What the controller last reconciled successfully, per object: a watch event caused
+/// only by our own status write then costs nothing, instead of a full round of AWS reads.
+#[derive(Debug, Default)]
+pub struct Fingerprints(std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant)>>);
+
+impl Fingerprints {
+    /// The hash of everything a user can change that matters to a reconcile (status excluded).
+    fn of<K: ResourceExt>(obj: &K) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let m = obj.meta();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (
+            m.generation,
+            &m.labels,
+            &m.annotations,
+            &m.finalizers,
+            m.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
+        )
+            .hash(&mut h);
+        h.finish()
+    }
+
+    /// `Some(time left)` when `obj` was reconciled successfully with the same user-visible
+    /// state less than `resync` ago: the caller can skip this round.
+    pub fn fresh<K: ResourceExt>(&self, obj: &K, resync: Duration) -> Option<Duration> {
+        let map = self.0.lock().ok()?;
+        let (fp, at) = map.get(&obj.uid()?)?;
+        let elapsed = at.elapsed();
+        (*fp == Self::of(obj) && elapsed < resync).then(|| resync - elapsed)
+    }
+
+    /// Records a successful reconcile.
+    pub fn remember<K: ResourceExt>(&self, obj: &K) {
+        if let (Ok(mut map), Some(uid)) = (self.0.lock(), obj.uid()) {
+            map.insert(uid, (Self::of(obj), std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets an object (failed reconcile, deletion), so the next event is handled in full.
+    pub fn forget<K: ResourceExt>(&self, obj: &K) {
+        if let (Ok(mut map), Some(uid)) = (self.0.lock(), obj.uid()) {
+            map.remove(&uid);
+        }
+    }
+}

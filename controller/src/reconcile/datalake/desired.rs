@@ -131,7 +131,13 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
         .when(
             "ArnLike",
             "aws:SourceArn",
-            &zone_buckets.iter().map(|b| bucket_arn(region, b)).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
+            &zone_buckets
+                .iter()
+                .map(|b| bucket_arn(region, b))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
         )
         .when("StringEquals", "aws:SourceAccount", &[account_id]),
     );
@@ -194,10 +200,16 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
 fn tls_only(region: &str, bucket: &str) -> PolicyDocument {
     let resources = [bucket_arn(region, bucket), format!("{}/*", bucket_arn(region, bucket))];
     PolicyDocument::new(vec![
-        Statement::new("DenyInsecureTransport", Effect::Deny, Principal::anyone(), &["s3:*"], &resources)
-            .when("Bool", "aws:SecureTransport", &["false"]),
-        Statement::new("DenyOutdatedTls", Effect::Deny, Principal::anyone(), &["s3:*"], &resources)
-            .when("NumericLessThan", "s3:TlsVersion", &["1.2"]),
+        Statement::new("DenyInsecureTransport", Effect::Deny, Principal::anyone(), &["s3:*"], &resources).when(
+            "Bool",
+            "aws:SecureTransport",
+            &["false"],
+        ),
+        Statement::new("DenyOutdatedTls", Effect::Deny, Principal::anyone(), &["s3:*"], &resources).when(
+            "NumericLessThan",
+            "s3:TlsVersion",
+            &["1.2"],
+        ),
     ])
 }
 
@@ -270,7 +282,10 @@ mod tests {
         let raw = &b[1];
         assert_eq!(raw.encryption.kms_key_id.as_deref(), Some("arn:aws:kms:eu-west-1:123456789012:key/k"));
         assert!(raw.encryption.bucket_key_enabled && raw.object_lock);
-        assert_eq!(raw.logging, Some(Logging { target_bucket: "team-a-sales-logs".into(), target_prefix: "raw/".into() }));
+        assert_eq!(
+            raw.logging,
+            Some(Logging { target_bucket: "team-a-sales-logs".into(), target_prefix: "raw/".into() })
+        );
         assert_eq!(raw.tags.get(tag::OWNER).map(String::as_str), Some("team-a/sales"));
         assert_eq!(raw.tags.get("team").map(String::as_str), Some("a"));
         let expiry = raw.lifecycle.iter().find(|r| r.id.ends_with("noncurrent-expiry")).expect("rule");

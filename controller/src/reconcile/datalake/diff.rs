@@ -109,7 +109,9 @@ impl Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::EnableKeyRotation { key_id, days } => write!(f, "key {key_id}: enable automatic rotation every {days} days"),
+            Change::EnableKeyRotation { key_id, days } => {
+                write!(f, "key {key_id}: enable automatic rotation every {days} days")
+            }
             Change::PutKeyPolicy { key_id, .. } => write!(f, "key {key_id}: set the key policy"),
             Change::CreateBucket { bucket, object_lock } => {
                 write!(f, "create bucket {bucket}{}", if *object_lock { " with Object Lock" } else { "" })
@@ -123,14 +125,18 @@ impl fmt::Display for Change {
                 if encryption.bucket_key_enabled { ", bucket keys on" } else { "" }
             ),
             Change::PutPublicAccessBlock { bucket } => write!(f, "bucket {bucket}: block all public access"),
-            Change::PutOwnership { bucket } => write!(f, "bucket {bucket}: object ownership {BUCKET_OWNER_ENFORCED} (ACLs off)"),
+            Change::PutOwnership { bucket } => {
+                write!(f, "bucket {bucket}: object ownership {BUCKET_OWNER_ENFORCED} (ACLs off)")
+            }
             Change::EnableVersioning { bucket } => write!(f, "bucket {bucket}: enable versioning"),
             Change::PutBucketPolicy { bucket, .. } => write!(f, "bucket {bucket}: set the TLS-only bucket policy"),
             Change::PutLogging { bucket, logging: Some(l) } => {
                 write!(f, "bucket {bucket}: access logs to {}/{}", l.target_bucket, l.target_prefix)
             }
             Change::PutLogging { bucket, logging: None } => write!(f, "bucket {bucket}: turn access logging off"),
-            Change::PutLifecycle { bucket, rules } => write!(f, "bucket {bucket}: set {} lifecycle rule(s)", rules.len()),
+            Change::PutLifecycle { bucket, rules } => {
+                write!(f, "bucket {bucket}: set {} lifecycle rule(s)", rules.len())
+            }
             Change::CreateTable { def } => write!(f, "create table {} encrypted with {}", def.name, def.kms_key_arn),
             Change::UpdateTable { table, update } => write!(f, "table {table}: update {update:?}"),
             Change::EnablePitr { table } => write!(f, "table {table}: enable point-in-time recovery"),
@@ -211,7 +217,8 @@ fn encryption_matches(observed: Option<&BucketEncryption>, desired: &BucketEncry
 
 /// The bucket's lifecycle document: rules others own are kept, ours replaced, by id order.
 pub fn merged_lifecycle(observed: &[LifecycleRule], ours: &[LifecycleRule]) -> Vec<LifecycleRule> {
-    let mut rules: Vec<LifecycleRule> = observed.iter().filter(|r| !r.id.starts_with(LIFECYCLE_PREFIX)).cloned().collect();
+    let mut rules: Vec<LifecycleRule> =
+        observed.iter().filter(|r| !r.id.starts_with(LIFECYCLE_PREFIX)).cloned().collect();
     rules.extend(ours.iter().cloned());
     sorted(&rules)
 }
@@ -310,7 +317,16 @@ mod tests {
         let settings: Vec<_> = bucket_changes(b, None).iter().map(Change::setting).collect();
         assert_eq!(
             settings,
-            ["bucket", "tags", "default encryption", "public access block", "object ownership", "bucket policy", "access logging", "lifecycle"],
+            [
+                "bucket",
+                "tags",
+                "default encryption",
+                "public access block",
+                "object ownership",
+                "bucket policy",
+                "access logging",
+                "lifecycle"
+            ],
             "versioning comes with Object Lock at creation"
         );
     }
@@ -326,7 +342,8 @@ mod tests {
     fn each_drifted_setting_is_one_change() {
         let b = &desired::buckets(&lake(), "123456789012", KEY)[1];
         let mut o = converged(b);
-        o.encryption = Some(BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false });
+        o.encryption =
+            Some(BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false });
         o.versioning = Some("Suspended".into());
         o.public_access_block = Some(PublicAccessBlock { block_public_policy: false, ..PublicAccessBlock::ALL });
         o.policy = None;
@@ -354,7 +371,8 @@ mod tests {
 
     #[test]
     fn encryption_reported_by_key_id_matches_the_arn() {
-        let desired = BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some(KEY.into()), bucket_key_enabled: true };
+        let desired =
+            BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some(KEY.into()), bucket_key_enabled: true };
         let observed = BucketEncryption { kms_key_id: Some("k-1".into()), ..desired.clone() };
         assert!(encryption_matches(Some(&observed), &desired));
     }

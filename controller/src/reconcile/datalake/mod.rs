@@ -66,11 +66,17 @@ impl From<AwsError> for Stop {
 }
 
 async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
-    let current = lake.status.clone().unwrap_or_default();
     let resync = super::resync_interval(lake.as_ref(), ctx.config.resync_interval);
+    if let Some(left) = ctx.fingerprints.fresh(lake.as_ref(), resync) {
+        return Ok(Action::requeue(left));
+    }
+    // Until this round succeeds, the next event must be handled in full.
+    ctx.fingerprints.forget(lake.as_ref());
+    let current = lake.status.clone().unwrap_or_default();
     let (mut next, outcome) = plan_status(&lake, &current);
     if matches!(outcome, Outcome::Stalled { .. }) {
         status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+        ctx.fingerprints.remember(lake.as_ref());
         return Ok(Action::requeue(resync));
     }
     let result = converge(&lake, &ctx, &mut next).await;
@@ -91,6 +97,11 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
         Err(Stop::Aws(e)) => aws_outcome(&e, resync),
     };
     status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+    if matches!(outcome, Outcome::Failed { .. }) {
+        ctx.fingerprints.forget(lake.as_ref());
+    } else {
+        ctx.fingerprints.remember(lake.as_ref());
+    }
     Ok(Action::requeue(requeue))
 }
 
@@ -104,7 +115,9 @@ fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
         ErrorKind::Conflict => (
             Outcome::Stalled {
                 reason: reason::NOT_OWNED,
-                message: format!("{message}: the name is taken by another AWS account; choose another spec.bucketPrefix"),
+                message: format!(
+                    "{message}: the name is taken by another AWS account; choose another spec.bucketPrefix"
+                ),
             },
             resync,
         ),
@@ -116,7 +129,8 @@ fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
 
 /// `base` plus up to 50% so that many lakes failing together do not retry together.
 fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
@@ -206,11 +220,17 @@ async fn converge_key(
         DesiredKey::External { arn } => {
             return match aws.kms.describe_key(&arn).await? {
                 Some(k) if k.state == "Enabled" => Ok(k.arn),
-                Some(k) => Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} is {}, not Enabled", k.state))),
-                None => Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} does not exist or is not visible"))),
+                Some(k) => {
+                    Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} is {}, not Enabled", k.state)))
+                }
+                None => {
+                    Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} does not exist or is not visible")))
+                }
             };
         }
-        DesiredKey::Managed { alias, description, rotation_days, policy } => (alias, description, rotation_days, policy),
+        DesiredKey::Managed { alias, description, rotation_days, policy } => {
+            (alias, description, rotation_days, policy)
+        }
     };
     let by_alias = observe::key(aws.kms.as_ref(), &alias).await?;
     let (observed, alias_missing) = match (by_alias, &next.kms_key_arn) {
@@ -329,6 +349,7 @@ async fn drift_event(ctx: &Context, lake: &DataLake, drift: &[String]) {
 /// Deletion: `Retain` tags what exists and lets go; `Delete` removes only what holds no
 /// data and keeps the finalizer (reporting why) while anything is left.
 async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.fingerprints.forget(lake.as_ref());
     let region = lake.spec.region.clone();
     let aws = ctx.aws.region(&region);
     let account = ctx.aws.account_id().await.map_err(Error::Aws)?;
@@ -437,10 +458,8 @@ pub fn plan_status(lake: &DataLake, current: &DataLakeStatus) -> (DataLakeStatus
     next.bucket_prefix.get_or_insert_with(|| lake.bucket_prefix());
     next.object_lock.get_or_insert(lake.spec.object_lock);
     next.log_bucket = Some(lake.log_bucket());
-    let outcome = Outcome::Progressing {
-        reason: reason::PROGRESSING,
-        message: "spec is valid; converging AWS resources".into(),
-    };
+    let outcome =
+        Outcome::Progressing { reason: reason::PROGRESSING, message: "spec is valid; converging AWS resources".into() };
     (next, outcome)
 }
 

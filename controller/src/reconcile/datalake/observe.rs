@@ -30,7 +30,16 @@ pub async fn bucket(s3: &dyn S3Api, bucket: &str) -> AwsResult<Option<ObservedBu
         s3.get_bucket_logging(bucket),
         s3.get_lifecycle(bucket),
     )?;
-    Ok(Some(ObservedBucket { tags, encryption, public_access_block, ownership, versioning, policy, logging, lifecycle }))
+    Ok(Some(ObservedBucket {
+        tags,
+        encryption,
+        public_access_block,
+        ownership,
+        versioning,
+        policy,
+        logging,
+        lifecycle,
+    }))
 }
 
 /// A table: DescribeTable, then PITR and TTL at once (3 reads).

@@ -138,12 +138,13 @@ async fn nothing_changed_means_no_status_write_and_endpoints_report_it() {
     lakes.create(&PostParams::default(), &lake("sales", &["raw"])).await.expect("created");
     let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
 
-    let settled = eventually(TIMEOUT, "status written", || async {
+    // Settled means converged: Ready, and nothing left for AWS or for status.
+    let settled = eventually(TIMEOUT, "Ready=True", || async {
         let l = lakes.get("sales").await?;
-        Ok(l.status.as_ref().and_then(|s| s.observed_generation).map(|_| l))
+        Ok(ready(&l).filter(|r| r.0 == "True").map(|_| l))
     })
     .await
-    .expect("status");
+    .expect("ready");
     let (code, _) = ctrl.get("/healthz").await.expect("healthz");
     assert_eq!(code, 200);
     let (code, _) =

@@ -129,26 +129,6 @@ impl AwsError {
 /// Result of an AWS call.
 pub type AwsResult<T> = Result<T, AwsError>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kind(code: Option<&str>, status: Option<u16>) -> ErrorKind {
-        AwsError::classify("s3", "GetBucketPolicy", "b", code, None, status).kind
-    }
-
-    #[test]
-    fn errors_are_classified_by_code_then_status() {
-        assert_eq!(kind(Some("NoSuchBucket"), Some(404)), ErrorKind::NotFound);
-        assert_eq!(kind(Some("AccessDenied"), Some(403)), ErrorKind::AccessDenied);
-        assert_eq!(kind(Some("SlowDown"), Some(503)), ErrorKind::Retryable);
-        assert_eq!(kind(Some("BucketAlreadyExists"), Some(409)), ErrorKind::Conflict);
-        assert_eq!(kind(Some("MalformedPolicy"), Some(400)), ErrorKind::Invalid);
-        assert_eq!(kind(None, Some(500)), ErrorKind::Retryable);
-        assert_eq!(kind(None, None), ErrorKind::Other);
-    }
-}
-
 /// A short message for an SDK error without one of AWS's own: what kind of failure it was
 /// and the HTTP status, never the raw response (it can be long, and headers and bodies do
 /// not belong in conditions or events).
@@ -173,5 +153,25 @@ where
         SdkError::ResponseError(_) => format!("the response could not be read{status}"),
         SdkError::ServiceError(_) => format!("the service answered with an error{status}"),
         _ => format!("the request failed{status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+        AwsError::classify("s3", "GetBucketPolicy", "b", code, None, status).kind
+    }
+
+    #[test]
+    fn errors_are_classified_by_code_then_status() {
+        assert_eq!(kind(Some("NoSuchBucket"), Some(404)), ErrorKind::NotFound);
+        assert_eq!(kind(Some("AccessDenied"), Some(403)), ErrorKind::AccessDenied);
+        assert_eq!(kind(Some("SlowDown"), Some(503)), ErrorKind::Retryable);
+        assert_eq!(kind(Some("BucketAlreadyExists"), Some(409)), ErrorKind::Conflict);
+        assert_eq!(kind(Some("MalformedPolicy"), Some(400)), ErrorKind::Invalid);
+        assert_eq!(kind(None, Some(500)), ErrorKind::Retryable);
+        assert_eq!(kind(None, None), ErrorKind::Other);
     }
 }

@@ -161,18 +161,30 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
     let key_arn = converge_key(lake, ctx, &aws, &account, next, &mut report).await?;
     next.kms_key_arn = Some(key_arn.clone());
 
-    let mut buckets = desired::buckets(lake, &account, &key_arn).into_iter();
+    let all_buckets = desired::buckets(lake, &account, &key_arn);
+    let recorded = recorded_buckets(lake.status.as_ref());
+    // Every bucket is read (and its owner checked) before anything is written.
+    let observed = try_join_all(all_buckets.iter().map(|b| observe_bucket(lake, &aws, b, &recorded))).await?;
+    // Names are recorded before any CreateBucket: S3 cannot tag a bucket as it creates
+    // it, so a crash in between leaves an untagged bucket that status proves ours.
+    if all_buckets.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
+        next.log_bucket = all_buckets.first().map(|b| b.name.clone());
+        next.zones = zone_statuses(&region, &all_buckets[1..]);
+        status::record_progress(ctx, lake, next).await.map_err(Stop::Kube)?;
+    }
+    let mut buckets = all_buckets.iter().zip(observed);
     // The log bucket first: zone buckets log into it.
-    if let Some(log) = buckets.next() {
-        converge_bucket(lake, &aws, &region, &log, &mut report).await?;
+    if let Some((log, o)) = buckets.next() {
+        apply_bucket(&aws, &region, log, o.as_ref(), &mut report).await?;
         next.log_bucket = Some(log.name.clone());
     }
-    let zones: Vec<DesiredBucket> = buckets.collect();
-    let zone_reports = try_join_all(zones.iter().map(|b| async {
+    let rest: Vec<_> = buckets.collect();
+    let zone_reports = try_join_all(rest.iter().map(|(b, o)| async {
         let mut r = Report::default();
-        converge_bucket(lake, &aws, &region, b, &mut r).await.map(|_| r)
+        apply_bucket(&aws, &region, b, o.as_ref(), &mut r).await.map(|_| r)
     }))
     .await?;
+    let zones: Vec<DesiredBucket> = rest.into_iter().map(|(b, _)| b.clone()).collect();
     let tables = desired::tables(lake);
     let known: BTreeMap<String, Option<String>> =
         next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
@@ -186,14 +198,7 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
         report.applied += r.applied;
         report.drift.extend(r.drift);
     }
-    next.zones = zones
-        .iter()
-        .map(|b| ZoneStatus {
-            name: b.zone.clone().unwrap_or_default(),
-            bucket: b.name.clone(),
-            arn: desired::bucket_arn(&region, &b.name),
-        })
-        .collect();
+    next.zones = zone_statuses(&region, &zones);
     next.tables = tables
         .iter()
         .zip(table_results)
@@ -204,6 +209,23 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
         })
         .collect();
     Ok(report)
+}
+
+fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
+    zones
+        .iter()
+        .map(|b| ZoneStatus {
+            name: b.zone.clone().unwrap_or_default(),
+            bucket: b.name.clone(),
+            arn: desired::bucket_arn(region, &b.name),
+        })
+        .collect()
+}
+
+/// Bucket names this lake recorded in status before creating them.
+fn recorded_buckets(status: Option<&DataLakeStatus>) -> std::collections::BTreeSet<String> {
+    let Some(s) = status else { return Default::default() };
+    s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
 }
 
 /// Finds or creates the lake key. A new key's ARN is written to status before anything
@@ -278,18 +300,32 @@ async fn converge_key(
     Ok(observed.info.arn)
 }
 
-async fn converge_bucket(
+/// Reads a bucket and checks it is this lake's (or adoptable).
+async fn observe_bucket(
     lake: &DataLake,
+    aws: &Regional,
+    bucket: &DesiredBucket,
+    recorded: &std::collections::BTreeSet<String>,
+) -> std::result::Result<Option<diff::ObservedBucket>, Stop> {
+    let observed = observe::bucket(aws.s3.as_ref(), &bucket.name).await?;
+    if let Some(o) = &observed {
+        // Untagged and recorded as ours before creation: a create interrupted before tagging.
+        let interrupted = !o.tags.contains_key(tag::OWNER) && recorded.contains(&bucket.name);
+        if !interrupted {
+            check_owned(lake, &format!("bucket {}", bucket.name), &o.tags)?;
+        }
+    }
+    Ok(observed)
+}
+
+async fn apply_bucket(
     aws: &Regional,
     region: &str,
     bucket: &DesiredBucket,
+    observed: Option<&diff::ObservedBucket>,
     report: &mut Report,
 ) -> std::result::Result<(), Stop> {
-    let observed = observe::bucket(aws.s3.as_ref(), &bucket.name).await?;
-    if let Some(o) = &observed {
-        check_owned(lake, &format!("bucket {}", bucket.name), &o.tags)?;
-    }
-    for change in diff::bucket_changes(bucket, observed.as_ref()) {
+    for change in diff::bucket_changes(bucket, observed) {
         apply::change(aws, region, &change).await?;
         report.applied += 1;
         if observed.is_some() {

@@ -85,12 +85,11 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
             if !report.drift.is_empty() {
                 drift_event(&ctx, &lake, &report.drift).await;
             }
-            let message = if report.applied == 0 {
-                "every resource matches the spec".to_string()
-            } else {
-                format!("converged: {} change(s) applied", report.applied)
-            };
-            (Outcome::Ready { message }, resync)
+            if report.applied > 0 {
+                tracing::info!(changes = report.applied, "converged");
+            }
+            // A stable message: a count here would make every convergence a status write.
+            (Outcome::Ready { message: "every AWS resource matches the spec".into() }, resync)
         }
         Err(Stop::NotOwned(message)) => (Outcome::Stalled { reason: reason::NOT_OWNED, message }, resync),
         Err(Stop::Kube(e)) => return Err(e),

@@ -574,3 +574,45 @@ async fn a_crash_after_any_aws_call_never_creates_a_second_key_bucket_or_table()
         assert_eq!(keys_owned_by(env, &format!("{ns}/sales")).await, 1, "crash after call {n}: exactly one key");
     }
 }
+
+#[tokio::test]
+async fn the_audit_trail_is_multi_region_encrypted_validated_and_records_lake_data_events() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-trail").await;
+    lakes
+        .create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({ "audit": { "trail": true } })))
+        .await
+        .expect("created");
+    let lake = wait_ready(&lakes, "sales").await;
+    let status = lake.status.expect("status");
+    let key_arn = status.kms_key_arn.expect("key");
+    let trail_arn = status.trail_arn.expect("trail recorded");
+    let ct = aws_sdk_cloudtrail::Client::new(&env.aws_config(REGION));
+    let name = format!("lakeops-{ns}-sales");
+    let trail = ct.get_trail().name(&name).send().await.expect("trail").trail.expect("trail");
+    assert_eq!(trail.trail_arn(), Some(trail_arn.as_str()));
+    assert_eq!(trail.is_multi_region_trail(), Some(true));
+    assert_eq!(trail.log_file_validation_enabled(), Some(true));
+    assert_eq!(trail.kms_key_id(), Some(key_arn.as_str()));
+    assert_eq!(trail.s3_bucket_name(), Some(format!("{ns}-sales-logs").as_str()));
+    let selectors = ct.get_event_selectors().trail_name(&name).send().await.expect("selectors");
+    let values: Vec<&str> = selectors
+        .event_selectors()
+        .iter()
+        .flat_map(|s| s.data_resources())
+        .flat_map(|d| d.values())
+        .map(String::as_str)
+        .collect();
+    for zone in ["raw", "curated"] {
+        assert!(values.contains(&format!("arn:aws:s3:::{ns}-sales-{zone}/").as_str()), "{values:?}");
+    }
+    assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
+    // The log bucket's policy lets CloudTrail write only this trail's logs.
+    let policy = env.s3(REGION).get_bucket_policy().bucket(format!("{ns}-sales-logs")).send().await.expect("policy");
+    assert!(policy.policy().unwrap_or_default().contains(&trail_arn), "scoped to the trail");
+
+    // Someone stops the trail: the next reconcile starts it again.
+    ct.stop_logging().name(&name).send().await.expect("stopped");
+    reconcile_now(&lakes, "sales", "after-stop").await;
+    assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
+    ctrl.stop().await.expect("stops");
+}

@@ -18,6 +18,7 @@ pub struct Regional {
     pub s3: Arc<dyn S3Api>,
     pub kms: Arc<dyn KmsApi>,
     pub dynamodb: Arc<dyn DynamoApi>,
+    pub cloudtrail: Arc<dyn crate::aws::cloudtrail::CloudTrailApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -65,10 +66,17 @@ impl AwsClients {
             .interceptor(self.inner.recorder.interceptor())
             .build();
         let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .region(region)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let cloudtrail = aws_sdk_cloudtrail::config::Builder::from(sdk)
+            .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
         Regional {
+            cloudtrail: Arc::new(crate::aws::cloudtrail::SdkCloudTrail::new(aws_sdk_cloudtrail::Client::from_conf(
+                cloudtrail,
+            ))),
             s3: Arc::new(SdkS3::new(aws_sdk_s3::Client::from_conf(s3))),
             kms: Arc::new(SdkKms::new(aws_sdk_kms::Client::from_conf(kms))),
             dynamodb: Arc::new(SdkDynamo::new(aws_sdk_dynamodb::Client::from_conf(dynamodb))),

@@ -1,6 +1,7 @@
 //! AWS access: configuration loaded once, one adapter per service behind a narrow trait,
 //! and a recorder that counts every request (metrics, call budgets in tests, fault hook).
 pub mod clients;
+pub mod cloudtrail;
 pub mod dynamodb;
 pub mod error;
 pub mod kms;

@@ -23,5 +23,10 @@ pub async fn change(aws: &Regional, region: &str, change: &Change) -> AwsResult<
         Change::UpdateTable { table, update } => aws.dynamodb.update_table(table, update).await,
         Change::EnablePitr { table } => aws.dynamodb.set_pitr(table, true).await,
         Change::SetTtl { table, attribute, enabled } => aws.dynamodb.set_ttl(table, attribute, *enabled).await,
+        Change::CreateTrail { settings, tags } => aws.cloudtrail.create_trail(settings, tags).await.map(|_| ()),
+        Change::UpdateTrail { settings } => aws.cloudtrail.update_trail(settings).await,
+        Change::PutTrailDataEvents { trail, arns } => aws.cloudtrail.put_s3_data_events(trail, arns).await,
+        Change::StartLogging { trail } => aws.cloudtrail.start_logging(trail).await,
+        Change::DeleteTrail { trail } => aws.cloudtrail.delete_trail(trail).await,
     }
 }

@@ -6,6 +6,7 @@ use kube::ResourceExt;
 use lakeops_crds::DataLake;
 use lakeops_crds::names::tag;
 
+use crate::aws::cloudtrail::TrailSettings;
 use crate::aws::dynamodb::KeyDef;
 use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
@@ -83,6 +84,61 @@ pub fn bucket_arn(region: &str, bucket: &str) -> String {
     format!("arn:{}:s3:::{bucket}", partition(region))
 }
 
+/// The audit trail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredTrail {
+    pub settings: TrailSettings,
+    /// S3 object data events for these prefixes (`arn:aws:s3:::bucket/`), sorted.
+    pub data_event_arns: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Prefix of trail log files in the log bucket.
+pub const TRAIL_PREFIX: &str = "cloudtrail";
+
+/// Name of the lake's trail.
+pub fn trail_name(lake: &DataLake) -> String {
+    format!("lakeops-{}-{}", lake.namespace().unwrap_or_default(), lake.name_any())
+}
+
+/// ARN of the lake's trail (known before it exists, for policy conditions).
+pub fn trail_arn(lake: &DataLake, account_id: &str) -> String {
+    format!(
+        "arn:{}:cloudtrail:{}:{account_id}:trail/{}",
+        partition(&lake.spec.region),
+        lake.spec.region,
+        trail_name(lake)
+    )
+}
+
+/// The trail the lake asks for, if any: multi-region, KMS-encrypted with the lake key,
+/// log-file validation, S3 data events for every zone bucket (CloudTrail.1, .2, .4, S3.22, S3.23).
+pub fn trail(lake: &DataLake, key_arn: &str) -> Option<DesiredTrail> {
+    if !lake.spec.audit.trail {
+        return None;
+    }
+    let mut data_event_arns: Vec<String> = lake
+        .spec
+        .zones
+        .iter()
+        .map(|z| format!("{}/", bucket_arn(&lake.spec.region, &lake.zone_bucket(&z.name))))
+        .collect();
+    data_event_arns.sort();
+    Some(DesiredTrail {
+        settings: TrailSettings {
+            name: trail_name(lake),
+            s3_bucket: lake.log_bucket(),
+            s3_key_prefix: TRAIL_PREFIX.into(),
+            kms_key_id: key_arn.into(),
+            multi_region: true,
+            global_service_events: true,
+            log_file_validation: true,
+        },
+        data_event_arns,
+        tags: resource_tags(lake),
+    })
+}
+
 /// The key this lake wants.
 pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
     if let Some(arn) = &lake.spec.encryption.key_arn {
@@ -91,13 +147,26 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
     let root = format!("arn:{}:iam::{account_id}:root", partition(&lake.spec.region));
     // The account root administers the key and delegates use to IAM policies (the lake's
     // generated roles), so no principal outside the account and no `*` is ever named.
-    let policy = PolicyDocument::new(vec![Statement::new(
+    let mut policy = PolicyDocument::new(vec![Statement::new(
         "AccountRootAdministersTheKey",
         Effect::Allow,
         Principal::aws(&[root]),
         &["kms:*"],
         &["*".into()],
     )]);
+    if lake.spec.audit.trail {
+        // CloudTrail encrypts the lake's trail logs, for that trail only.
+        policy.statements.push(
+            Statement::new(
+                "CloudTrailEncryptsTheLakeTrail",
+                Effect::Allow,
+                Principal::service("cloudtrail.amazonaws.com"),
+                &["kms:GenerateDataKey*", "kms:DescribeKey"],
+                &["*".into()],
+            )
+            .when("StringEquals", "aws:SourceArn", &[&trail_arn(lake, account_id)]),
+        );
+    }
     DesiredKey::Managed {
         alias: lake.key_alias(),
         description: format!(
@@ -141,6 +210,29 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
         )
         .when("StringEquals", "aws:SourceAccount", &[account_id]),
     );
+    if lake.spec.audit.trail {
+        let trail = trail_arn(lake, account_id);
+        log_policy.statements.push(
+            Statement::new(
+                "CloudTrailChecksTheBucketAcl",
+                Effect::Allow,
+                Principal::service("cloudtrail.amazonaws.com"),
+                &["s3:GetBucketAcl"],
+                &[bucket_arn(region, &log_bucket)],
+            )
+            .when("StringEquals", "aws:SourceArn", &[&trail]),
+        );
+        log_policy.statements.push(
+            Statement::new(
+                "CloudTrailWritesTheLakeTrail",
+                Effect::Allow,
+                Principal::service("cloudtrail.amazonaws.com"),
+                &["s3:PutObject"],
+                &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, &log_bucket))],
+            )
+            .when("StringEquals", "aws:SourceArn", &[&trail]),
+        );
+    }
     let mut out = vec![DesiredBucket {
         name: log_bucket.clone(),
         zone: None,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::aws::cloudtrail::{TrailInfo, TrailSettings};
 use crate::aws::dynamodb::{TableDef, TableInfo, TableUpdate};
 use crate::aws::kms::{KeyInfo, Rotation};
 use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
@@ -57,6 +58,19 @@ pub enum Change {
     UpdateTable { table: String, update: TableUpdate },
     EnablePitr { table: String },
     SetTtl { table: String, attribute: String, enabled: bool },
+    CreateTrail { settings: TrailSettings, tags: BTreeMap<String, String> },
+    UpdateTrail { settings: TrailSettings },
+    PutTrailDataEvents { trail: String, arns: Vec<String> },
+    StartLogging { trail: String },
+    DeleteTrail { trail: String },
+}
+
+/// What was read of an existing trail (3 reads).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedTrail {
+    pub info: TrailInfo,
+    pub data_event_arns: Vec<String>,
+    pub logging: bool,
 }
 
 impl Change {
@@ -78,6 +92,11 @@ impl Change {
             Change::UpdateTable { .. } => "table settings",
             Change::EnablePitr { .. } => "point-in-time recovery",
             Change::SetTtl { .. } => "time to live",
+            Change::CreateTrail { .. } => "audit trail",
+            Change::UpdateTrail { .. } => "audit trail settings",
+            Change::PutTrailDataEvents { .. } => "audit trail data events",
+            Change::StartLogging { .. } => "audit trail logging",
+            Change::DeleteTrail { .. } => "audit trail",
         }
     }
 
@@ -96,13 +115,22 @@ impl Change {
             | Change::PutLifecycle { bucket, .. } => bucket,
             Change::CreateTable { def } => &def.name,
             Change::UpdateTable { table, .. } | Change::EnablePitr { table } | Change::SetTtl { table, .. } => table,
+            Change::CreateTrail { settings, .. } | Change::UpdateTrail { settings } => &settings.name,
+            Change::PutTrailDataEvents { trail, .. }
+            | Change::StartLogging { trail }
+            | Change::DeleteTrail { trail } => trail,
         }
     }
 
     /// True when the change removes a protection (the controller only does so when the
     /// spec explicitly turns it off).
     pub fn weakens(&self) -> bool {
-        matches!(self, Change::PutLogging { logging: None, .. } | Change::SetTtl { enabled: false, .. })
+        matches!(
+            self,
+            Change::PutLogging { logging: None, .. }
+                | Change::SetTtl { enabled: false, .. }
+                | Change::DeleteTrail { .. }
+        )
     }
 }
 
@@ -143,6 +171,17 @@ impl fmt::Display for Change {
             Change::SetTtl { table, attribute, enabled } => {
                 write!(f, "table {table}: {} TTL on {attribute}", if *enabled { "enable" } else { "disable" })
             }
+            Change::CreateTrail { settings, .. } => write!(
+                f,
+                "create multi-region trail {} to {}/{} encrypted with {}, log-file validation on",
+                settings.name, settings.s3_bucket, settings.s3_key_prefix, settings.kms_key_id
+            ),
+            Change::UpdateTrail { settings } => write!(f, "trail {}: restore its settings", settings.name),
+            Change::PutTrailDataEvents { trail, arns } => {
+                write!(f, "trail {trail}: S3 data events for {}", arns.join(", "))
+            }
+            Change::StartLogging { trail } => write!(f, "trail {trail}: start logging"),
+            Change::DeleteTrail { trail } => write!(f, "delete trail {trail} (spec.audit.trail is off)"),
         }
     }
 }
@@ -280,6 +319,35 @@ pub fn table_changes(desired: &DesiredTable, key_arn: &str, observed: Option<&Ob
         }
         (None, Some(b)) => out.push(Change::SetTtl { table, attribute: b.clone(), enabled: true }),
         (None, None) => {}
+    }
+    out
+}
+
+/// Changes that create or converge the trail.
+pub fn trail_changes(desired: &super::desired::DesiredTrail, observed: Option<&ObservedTrail>) -> Vec<Change> {
+    let name = desired.settings.name.clone();
+    let Some(o) = observed else {
+        return vec![
+            Change::CreateTrail { settings: desired.settings.clone(), tags: desired.tags.clone() },
+            Change::PutTrailDataEvents { trail: name.clone(), arns: desired.data_event_arns.clone() },
+            Change::StartLogging { trail: name },
+        ];
+    };
+    let mut out = Vec::new();
+    let mut seen = o.info.settings.clone();
+    // AWS reports the key as an ARN; accept an id that the desired ARN ends with.
+    if desired.settings.kms_key_id.ends_with(&format!("/{}", seen.kms_key_id)) {
+        seen.kms_key_id = desired.settings.kms_key_id.clone();
+    }
+    seen.s3_key_prefix = seen.s3_key_prefix.trim_end_matches('/').to_string();
+    if seen != desired.settings {
+        out.push(Change::UpdateTrail { settings: desired.settings.clone() });
+    }
+    if o.data_event_arns != desired.data_event_arns {
+        out.push(Change::PutTrailDataEvents { trail: name.clone(), arns: desired.data_event_arns.clone() });
+    }
+    if !o.logging {
+        out.push(Change::StartLogging { trail: name });
     }
     out
 }

@@ -193,6 +193,7 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
         Ok::<_, Stop>((r, arn))
     }))
     .await?;
+    next.trail_arn = converge_trail(lake, &aws, &key_arn, next.trail_arn.clone(), &mut report).await?;
     for r in zone_reports {
         report.applied += r.applied;
         report.drift.extend(r.drift);
@@ -365,6 +366,48 @@ async fn converge_table(
     Ok(arn.unwrap_or_default())
 }
 
+/// Creates, converges or (when the spec turns the trail off) deletes the audit trail.
+async fn converge_trail(
+    lake: &DataLake,
+    aws: &Regional,
+    key_arn: &str,
+    recorded_arn: Option<String>,
+    report: &mut Report,
+) -> std::result::Result<Option<String>, Stop> {
+    let name = desired::trail_name(lake);
+    let desired = desired::trail(lake, key_arn);
+    if desired.is_none() && recorded_arn.is_none() {
+        return Ok(None);
+    }
+    let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
+    if let Some(o) = &observed
+        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
+    {
+        let tags = aws.cloudtrail.list_tags(&o.info.arn).await?;
+        check_owned(lake, &format!("trail {name}"), &tags)?;
+    }
+    let Some(desired) = desired else {
+        if observed.is_some() {
+            apply::change(aws, &lake.spec.region, &Change::DeleteTrail { trail: name }).await?;
+            report.applied += 1;
+        }
+        return Ok(None);
+    };
+    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
+    for change in diff::trail_changes(&desired, observed.as_ref()) {
+        if let Change::CreateTrail { settings, tags } = &change {
+            arn = Some(aws.cloudtrail.create_trail(settings, tags).await?);
+        } else {
+            apply::change(aws, &lake.spec.region, &change).await?;
+        }
+        report.applied += 1;
+        if observed.is_some() {
+            report.drift.push(format!("trail {name}: {}", change.setting()));
+        }
+    }
+    Ok(arn)
+}
+
 async fn drift_event(ctx: &Context, lake: &DataLake, drift: &[String]) {
     for _ in drift {
         ctx.metrics.drift_corrections.get_or_create(&crate::metrics::KindLabels { kind: "DataLake" }).inc();
@@ -423,7 +466,14 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::await_change());
     }
 
-    // Delete: zone buckets before the log bucket they log into.
+    // Delete: the trail first (it holds no data itself; its logs stay in the log bucket),
+    // then zone buckets before the log bucket they log into.
+    if let Some(arn) = lake.status.as_ref().and_then(|s| s.trail_arn.clone())
+        && let Some(t) = aws.cloudtrail.get_trail(&desired::trail_name(&lake)).await.map_err(Error::Aws)?
+        && t.arn == arn
+    {
+        aws.cloudtrail.delete_trail(&t.settings.name).await.map_err(Error::Aws)?;
+    }
     let mut kept = Vec::new();
     for b in buckets.iter().rev() {
         let tags = match aws.s3.get_bucket_tagging(&b.name).await {

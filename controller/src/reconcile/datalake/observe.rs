@@ -42,6 +42,16 @@ pub async fn bucket(s3: &dyn S3Api, bucket: &str) -> AwsResult<Option<ObservedBu
     }))
 }
 
+/// A trail: GetTrail, then its event selectors and status at once (3 reads).
+pub async fn trail(
+    ct: &dyn crate::aws::cloudtrail::CloudTrailApi,
+    name: &str,
+) -> AwsResult<Option<super::diff::ObservedTrail>> {
+    let Some(info) = ct.get_trail(name).await? else { return Ok(None) };
+    let (data_event_arns, logging) = futures::try_join!(ct.get_s3_data_events(name), ct.is_logging(name))?;
+    Ok(Some(super::diff::ObservedTrail { info, data_event_arns, logging }))
+}
+
 /// A table: DescribeTable, then PITR and TTL at once (3 reads).
 pub async fn table(ddb: &dyn DynamoApi, name: &str) -> AwsResult<Option<ObservedTable>> {
     let Some(info) = ddb.describe_table(name).await? else { return Ok(None) };

@@ -28,6 +28,28 @@ enum Command {
     },
     /// Check manifests offline (no cluster, no AWS).
     Validate(ValidateArgs),
+    /// Show what applying manifests would change in AWS (read-only AWS calls).
+    Plan(PlanArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// Files or directories of YAML; `-` reads standard input.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format; markdown is ready to post as a pull-request comment.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +116,7 @@ impl Cli {
                 ExitCode::SUCCESS
             }
             Command::Validate(args) => validate(args),
+            Command::Plan(args) => plan(args),
             Command::Controller(args) => controller(args),
         }
     }
@@ -131,6 +154,57 @@ fn validate(args: ValidateArgs) -> ExitCode {
         }
     }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn plan(args: PlanArgs) -> ExitCode {
+    let loaded = match crate::manifests::load(&args.paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("lakeops plan: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut problems = loaded.problems;
+    problems.extend(crate::manifests::check(&loaded.documents));
+    let errors: Vec<_> = problems.iter().filter(|p| p.severity == "error").collect();
+    if !errors.is_empty() {
+        for p in errors {
+            eprintln!("{p}");
+        }
+        eprintln!("lakeops plan: fix the errors above first (lakeops validate shows them too)");
+        return ExitCode::from(1);
+    }
+    crate::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lakeops plan: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let sdk = crate::aws::load(None).await;
+        let aws = crate::aws::clients::AwsClients::new(sdk, crate::aws::recorder::RequestRecorder::new());
+        crate::plan::plan(&loaded.documents, &aws).await
+    });
+    let plans = match result {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("lakeops plan: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let rendered = match args.format {
+        PlanFormat::Text => crate::plan::render_text(&plans),
+        PlanFormat::Markdown => crate::plan::render_markdown(&plans),
+        PlanFormat::Json => crate::plan::render_json(&plans),
+    };
+    print!("{rendered}");
+    if args.detailed_exitcode && crate::plan::Summary::of(&plans).has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn controller(args: ControllerArgs) -> ExitCode {

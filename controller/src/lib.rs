@@ -10,6 +10,7 @@ pub mod controller;
 pub mod error;
 pub mod manifests;
 pub mod metrics;
+pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod status;

@@ -616,3 +616,46 @@ async fn the_audit_trail_is_multi_region_encrypted_validated_and_records_lake_da
     assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
     ctrl.stop().await.expect("stops");
 }
+
+/// Plans one manifest against moto with reads only, returning the plan and the requests.
+async fn plan_of(env: &TestEnv, lake: &DataLake) -> (Vec<lakeops::plan::ObjectPlan>, lakeops::aws::recorder::Counts) {
+    let recorder = RequestRecorder::new();
+    let aws = lakeops::aws::clients::AwsClients::new(env.aws_config(REGION), recorder.clone());
+    let doc = lakeops::manifests::Document {
+        file: "lake.yaml".into(),
+        line: 1,
+        object: lakeops::manifests::Object::DataLake(lake.clone()),
+    };
+    let plans = lakeops::plan::plan(&[doc], &aws).await.expect("plan");
+    (plans, recorder.snapshot())
+}
+
+#[tokio::test]
+async fn plan_shows_creates_for_a_new_lake_nothing_for_a_converged_one_and_the_drift_of_a_changed_one() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-plan").await;
+    let mut manifest = lake_manifest("sales", serde_json::json!({}));
+    manifest.metadata.namespace = Some(ns.clone());
+
+    // Not applied yet: everything is a create, and planning wrote nothing.
+    let (plans, calls) = plan_of(env, &manifest).await;
+    let summary = lakeops::plan::Summary::of(&plans);
+    assert!(summary.create > 10 && summary.update == 0 && summary.delete == 0, "{summary:?}");
+    assert!(calls.keys().all(|(_, op)| is_read(op)), "plan sent a write: {calls:?}");
+    let text = lakeops::plan::render_text(&plans);
+    assert!(text.contains(&format!("create bucket {ns}-sales-raw with Object Lock")), "{text}");
+
+    // Converged by the controller: no changes.
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    wait_ready(&lakes, "sales").await;
+    ctrl.stop().await.expect("stops");
+    let (plans, _) = plan_of(env, &manifest).await;
+    assert!(!lakeops::plan::Summary::of(&plans).has_changes(), "{}", lakeops::plan::render_text(&plans));
+
+    // Out-of-band drift shows as an update naming the setting.
+    env.s3(REGION).delete_public_access_block().bucket(format!("{ns}-sales-raw")).send().await.expect("drift");
+    let (plans, calls) = plan_of(env, &manifest).await;
+    let md = lakeops::plan::render_markdown(&plans);
+    assert!(md.starts_with("**lakeops plan**: 0 to create, 1 to update, 0 to delete"), "{md}");
+    assert!(md.contains(&format!("bucket {ns}-sales-raw: block all public access")), "{md}");
+    assert!(calls.keys().all(|(_, op)| is_read(op)), "plan sent a write: {calls:?}");
+}

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod desired;
 pub mod diff;
 pub mod observe;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -44,6 +44,9 @@ struct PlanArgs {
     /// Files or directories of YAML; `-` reads standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Namespace of objects whose manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
     /// Output format; markdown is ready to post as a pull-request comment.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
@@ -91,6 +94,9 @@ struct ValidateArgs {
     /// Files or directories of YAML; `-` reads standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Namespace of objects whose manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
     /// Treat warnings (protections explicitly turned off) as errors.
     #[arg(long)]
     strict: bool,
@@ -123,7 +129,7 @@ impl Cli {
 }
 
 fn validate(args: ValidateArgs) -> ExitCode {
-    let loaded = match crate::manifests::load(&args.paths) {
+    let loaded = match crate::manifests::load_in(&args.paths, &args.namespace) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("lakeops validate: {e}");
@@ -157,7 +163,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
 }
 
 fn plan(args: PlanArgs) -> ExitCode {
-    let loaded = match crate::manifests::load(&args.paths) {
+    let loaded = match crate::manifests::load_in(&args.paths, &args.namespace) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("lakeops plan: {e}");

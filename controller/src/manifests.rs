@@ -54,17 +54,31 @@ impl std::fmt::Display for Problem {
 }
 
 /// Everything read from a set of paths.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Loaded {
+    /// Namespace of objects whose manifest names none (as `kubectl apply -n` would use).
+    pub default_namespace: String,
     pub documents: Vec<Document>,
     /// Documents that are not valid lakeops objects at all (bad YAML, wrong types).
     pub problems: Vec<Problem>,
 }
 
+impl Loaded {
+    /// Nothing read yet.
+    pub fn new(default_namespace: &str) -> Self {
+        Self { default_namespace: default_namespace.to_string(), documents: Vec::new(), problems: Vec::new() }
+    }
+}
+
 /// Reads every `.yaml`/`.yml` file under `paths` (`-` is standard input). Non-lakeops
 /// kinds are skipped. Errors only for unreadable paths.
 pub fn load(paths: &[PathBuf]) -> std::io::Result<Loaded> {
-    let mut loaded = Loaded::default();
+    load_in(paths, "default")
+}
+
+/// [`load`], with objects that name no namespace placed in `namespace`.
+pub fn load_in(paths: &[PathBuf], namespace: &str) -> std::io::Result<Loaded> {
+    let mut loaded = Loaded::new(namespace);
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
@@ -151,7 +165,11 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
         let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let meta = value.get("metadata");
         let name = meta.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        let namespace = meta.and_then(|m| m.get("namespace")).and_then(|v| v.as_str()).unwrap_or("default").to_string();
+        let namespace = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(|v| v.as_str())
+            .unwrap_or(&loaded.default_namespace)
+            .to_string();
         let Some(version) = api_version.strip_prefix(&format!("{GROUP}/")) else { continue };
         if version != VERSION {
             loaded.problems.push(problem(
@@ -307,7 +325,7 @@ mod tests {
     #[test]
     fn documents_keep_their_starting_lines_and_other_kinds_are_skipped() {
         let text = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: n}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n";
-        let mut loaded = Loaded::default();
+        let mut loaded = Loaded::new("default");
         parse_stream("f.yaml", text, &mut loaded);
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
         assert_eq!(loaded.documents.len(), 1);
@@ -317,7 +335,7 @@ mod tests {
     #[test]
     fn type_errors_name_the_field() {
         let text = "apiVersion: lakeops.dev/v1alpha1\nkind: EtlFunction\nmetadata: {name: f}\nspec:\n  dataLakeRef: {name: l}\n  source: {zone: raw, prefix: in/}\n  destination: {zone: cur, prefix: out/}\n  code: {s3Bucket: code-bucket, s3Key: f.zip}\n  runtime: python2.7\n  handler: app.handler\n";
-        let mut loaded = Loaded::default();
+        let mut loaded = Loaded::new("default");
         parse_stream("f.yaml", text, &mut loaded);
         let p = &loaded.problems[0];
         assert_eq!(p.path, "spec.runtime");

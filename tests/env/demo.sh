@@ -37,16 +37,18 @@ echo "==> starting the lakeops controller (log: $STATE/controller.log, metrics: 
 pids+=($!)
 
 echo "==> lakeops validate examples/"
-"$TARGET/debug/lakeops" validate examples/
+"$TARGET/debug/lakeops" validate -n "$NS" examples/
+
+echo "==> lakeops plan -n $NS examples/   (what a reviewer sees before merging)"
+"$TARGET/debug/lakeops" plan -n "$NS" examples/
 
 echo "==> kubectl apply --server-side -n $NS -f examples/"
 kubectl create namespace "$NS" >/dev/null
 kubectl apply --server-side -n "$NS" -f examples/
 
-echo "==> kubectl get lakeops -n $NS"
-for _ in $(seq 1 15); do
-  out="$(kubectl get lakeops -n "$NS" 2>/dev/null || true)"
-  if ! grep -q '<none>' <<<"$out" && [ "$(grep -c . <<<"$out")" -ge 4 ]; then break; fi
+echo "==> kubectl get lakeops -n $NS   (converging)"
+for _ in $(seq 1 30); do
+  if [ "$(kubectl get datalake sales -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; then break; fi
   sleep 1
 done
 kubectl get lakeops -n "$NS"
@@ -54,6 +56,10 @@ kubectl get lakeops -n "$NS"
 echo
 echo "==> conditions"
 kubectl get lakeops -n "$NS" -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}: {range .status.conditions[*]}{.type}={.status} ({.reason}) {end}{"\n"}  {.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}'
+
+echo
+echo "==> lakeops plan -n $NS examples/   (after convergence)"
+"$TARGET/debug/lakeops" plan -n "$NS" examples/
 
 echo
 echo "==> what exists in AWS (moto at $AWS_ENDPOINT_URL)"
@@ -66,9 +72,11 @@ ddb = boto3.client("dynamodb", region_name=region)
 buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
 aliases = [a["AliasName"] for a in kms.list_aliases().get("Aliases", []) if a["AliasName"].startswith("alias/lakeops/")]
 tables = ddb.list_tables().get("TableNames", [])
+trails = [t["Name"] for t in boto3.client("cloudtrail", region_name=region).describe_trails().get("trailList", [])]
 print(f"  S3 buckets:      {', '.join(buckets) or '(none)'}")
 print(f"  KMS aliases:     {', '.join(aliases) or '(none)'}")
 print(f"  DynamoDB tables: {', '.join(tables) or '(none)'}")
+print(f"  CloudTrail:      {', '.join(trails) or '(none)'}")
 PY
 
 if [ -t 0 ] && [ -z "${CI:-}" ] && [ -z "${LAKEOPS_DEMO_ONCE:-}" ]; then

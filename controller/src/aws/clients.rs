@@ -96,15 +96,11 @@ impl AwsClients {
         if sdk.region().is_none() {
             config = config.region(Region::from_static(FALLBACK_REGION));
         }
-        let out = aws_sdk_sts::Client::from_conf(config.build()).get_caller_identity().send().await.map_err(|e| {
-            use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            let detail = match e.message() {
-                Some(message) => message.to_string(),
-                None => super::error::describe_sdk_error(&e, status),
-            };
-            AwsError::classify("sts", OP, "caller identity", e.code(), Some(&detail), status)
-        })?;
+        let out = aws_sdk_sts::Client::from_conf(config.build())
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| super::error::from_sdk("sts", OP, "caller identity", &e))?;
         out.account.ok_or_else(|| {
             AwsError::classify("sts", OP, "caller identity", None, Some("the response has no Account"), None)
         })

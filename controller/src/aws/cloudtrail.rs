@@ -67,12 +67,7 @@ fn sdk_error<E>(operation: &'static str, resource: &str, err: &SdkError<E, HttpR
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let detail = match err.message() {
-        Some(message) => message.to_string(),
-        None => super::error::describe_sdk_error(err, status),
-    };
-    AwsError::classify("cloudtrail", operation, resource, err.code(), Some(&detail), status)
+    super::error::from_sdk("cloudtrail", operation, resource, err)
 }
 
 #[async_trait]

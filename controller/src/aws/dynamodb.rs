@@ -108,18 +108,11 @@ impl SdkDynamo {
     }
 }
 
-/// Classifies a failed DynamoDB call, keeping the SDK's own description when AWS sent no
-/// message (timeouts, dispatch failures, an injected fault).
 fn sdk_error<E>(operation: &'static str, resource: &str, err: &SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let detail = match err.message() {
-        Some(message) => message.to_string(),
-        None => super::error::describe_sdk_error(err, status),
-    };
-    AwsError::classify("dynamodb", operation, resource, err.code(), Some(&detail), status)
+    super::error::from_sdk("dynamodb", operation, resource, err)
 }
 
 /// A request lakeops could not even build (a required field the caller left out).

@@ -129,6 +129,26 @@ impl AwsError {
 /// Result of an AWS call.
 pub type AwsResult<T> = Result<T, AwsError>;
 
+/// Classifies a failed SDK call: AWS's code and message when it sent them, a short
+/// description of the failure otherwise.
+pub(crate) fn from_sdk<E>(
+    service: &'static str,
+    operation: &'static str,
+    resource: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let message = err.message().map_or_else(|| describe_sdk_error(err, status), str::to_owned);
+    AwsError::classify(service, operation, resource, err.code(), Some(&message), status)
+}
+
 /// A short message for an SDK error without one of AWS's own: what kind of failure it was
 /// and the HTTP status, never the raw response (it can be long, and headers and bodies do
 /// not belong in conditions or events).

@@ -68,18 +68,11 @@ impl SdkKms {
 /// The policy every key has; KMS keys have exactly one.
 const POLICY_NAME: &str = "default";
 
-/// Classifies a failed KMS call, keeping the SDK's own description when AWS sent no message
-/// (timeouts, dispatch failures, an injected fault).
 fn sdk_error<E>(operation: &'static str, resource: &str, err: &SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let detail = match err.message() {
-        Some(message) => message.to_string(),
-        None => super::error::describe_sdk_error(err, status),
-    };
-    AwsError::classify("kms", operation, resource, err.code(), Some(&detail), status)
+    super::error::from_sdk("kms", operation, resource, err)
 }
 
 /// A success response that lacks something lakeops needs.

@@ -154,9 +154,7 @@ fn aws_error<E>(operation: &'static str, bucket: &str, err: SdkError<E>) -> AwsE
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let message = err.message().map_or_else(|| super::error::describe_sdk_error(&err, status), str::to_owned);
-    AwsError::classify("s3", operation, bucket, err.code(), Some(&message), status)
+    super::error::from_sdk("s3", operation, bucket, &err)
 }
 
 /// A request lakeops could not even build (a required field left empty): a bug or a bad

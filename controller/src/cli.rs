@@ -30,6 +30,15 @@ enum Command {
     Validate(ValidateArgs),
     /// Show what applying manifests would change in AWS (read-only AWS calls).
     Plan(PlanArgs),
+    /// Print the IAM policy the controller needs (attach it to its IRSA / Pod Identity role).
+    IamPolicy {
+        /// Scope key, table and trail ARNs to this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Bucket name pattern the controller may manage, e.g. `team-*`.
+        #[arg(long, default_value = "*")]
+        bucket_pattern: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -123,6 +132,11 @@ impl Cli {
             }
             Command::Validate(args) => validate(args),
             Command::Plan(args) => plan(args),
+            Command::IamPolicy { account, bucket_pattern } => {
+                let policy = crate::iam::controller_policy(account.as_deref(), &bucket_pattern);
+                println!("{}", crate::iam::to_identity_json(&policy));
+                ExitCode::SUCCESS
+            }
             Command::Controller(args) => controller(args),
         }
     }

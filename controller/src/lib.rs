@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod context;
 pub mod controller;
 pub mod error;
+pub mod iam;
 pub mod manifests;
 pub mod metrics;
 pub mod plan;

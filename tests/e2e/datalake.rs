@@ -88,6 +88,18 @@ async fn versioning(env: &TestEnv, bucket: &str) -> Option<String> {
     lakeops::aws::s3::SdkS3::new(env.s3(REGION)).get_versioning(bucket).await.expect("versioning")
 }
 
+/// Every request the controller sent is allowed by the IAM policy `lakeops iam-policy` prints.
+fn assert_iam_policy_covers(recorder: &RequestRecorder) {
+    let policy = lakeops::iam::controller_policy(Some("123456789012"), "*");
+    let missing: Vec<String> = recorder
+        .snapshot()
+        .keys()
+        .filter_map(|(svc, op)| lakeops::iam::action_for(svc, op))
+        .filter(|action| !lakeops::iam::allows(&policy, action))
+        .collect();
+    assert!(missing.is_empty(), "the controller's IAM policy lacks {missing:?}");
+}
+
 struct Setup {
     env: &'static TestEnv,
     ns: String,
@@ -215,6 +227,7 @@ async fn a_lake_converges_to_every_baseline_property_in_aws() {
     let ttl = ddb.describe_time_to_live().table_name(&table).send().await.expect("ttl");
     assert_eq!(ttl.time_to_live_description().and_then(|t| t.attribute_name()), Some("expiresAt"));
     assert_eq!(status.tables[0].arn.as_deref(), t.table_arn());
+    assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }
 
@@ -362,6 +375,7 @@ async fn out_of_band_changes_are_corrected_and_reported_as_an_event() {
     }
     let (_, metrics) = ctrl.get("/metrics").await.expect("metrics");
     assert!(crate::common::metric(&metrics, "lakeops_drift_corrections_total{kind=\"DataLake\"}") >= 8.0, "{metrics}");
+    assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }
 
@@ -463,6 +477,7 @@ async fn deleting_with_delete_removes_empty_resources_and_keeps_a_bucket_that_ho
     assert!(!exists(raw).await);
     let key = env.kms(REGION).describe_key().key_id(format!("alias/lakeops/{ns}/sales")).send().await.expect("key");
     assert_eq!(key.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str()), Some("PendingDeletion"));
+    assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }
 
@@ -614,6 +629,7 @@ async fn the_audit_trail_is_multi_region_encrypted_validated_and_records_lake_da
     ct.stop_logging().name(&name).send().await.expect("stopped");
     reconcile_now(&lakes, "sales", "after-stop").await;
     assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
+    assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }
 

@@ -1,0 +1,169 @@
+//! The controller's own IAM policy: exactly the AWS actions its adapters call, scoped to
+//! what lakeops names and tags. `lakeops iam-policy` prints it; tests check that every
+//! request the controller sends is covered.
+use crate::policy::{Effect, PolicyDocument, Principal, Statement};
+
+/// The IAM action a recorded `(service, operation)` needs, or `None` for calls IAM does
+/// not control (STS GetCallerIdentity).
+pub fn action_for(service: &str, operation: &str) -> Option<String> {
+    let action = match (service, operation) {
+        ("sts", "GetCallerIdentity") => return None,
+        ("s3", "GetBucketEncryption") => "GetEncryptionConfiguration",
+        ("s3", "PutBucketEncryption") => "PutEncryptionConfiguration",
+        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+        ("s3", "PutPublicAccessBlock") => "PutBucketPublicAccessBlock",
+        ("s3", "GetBucketLifecycleConfiguration") => "GetLifecycleConfiguration",
+        ("s3", "PutBucketLifecycleConfiguration") => "PutLifecycleConfiguration",
+        ("s3", "GetObjectLockConfiguration") => "GetBucketObjectLockConfiguration",
+        ("s3", "PutObjectLockConfiguration") => "PutBucketObjectLockConfiguration",
+        ("s3", "ListObjectVersions") => "ListBucketVersions",
+        ("s3", "HeadBucket") => "ListBucket",
+        (_, op) => op,
+    };
+    Some(format!("{service}:{action}"))
+}
+
+const S3_ACTIONS: &[&str] = &[
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:GetBucketTagging",
+    "s3:PutBucketTagging",
+    "s3:GetEncryptionConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:GetBucketOwnershipControls",
+    "s3:PutBucketOwnershipControls",
+    "s3:GetBucketVersioning",
+    "s3:PutBucketVersioning",
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:GetBucketLogging",
+    "s3:PutBucketLogging",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:ListBucketVersions",
+];
+
+const KMS_READ: &[&str] = &["kms:DescribeKey", "kms:ListResourceTags"];
+const KMS_OWNED: &[&str] = &[
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:TagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CreateAlias",
+];
+
+const DYNAMODB_ACTIONS: &[&str] = &[
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:TagResource",
+    "dynamodb:Scan",
+];
+
+const CLOUDTRAIL_ACTIONS: &[&str] = &[
+    "cloudtrail:CreateTrail",
+    "cloudtrail:AddTags",
+    "cloudtrail:GetTrail",
+    "cloudtrail:GetEventSelectors",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:UpdateTrail",
+    "cloudtrail:PutEventSelectors",
+    "cloudtrail:StartLogging",
+    "cloudtrail:ListTags",
+    "cloudtrail:DeleteTrail",
+];
+
+/// The controller's policy. `account` scopes key, table and trail ARNs (`*` when not
+/// given); buckets cannot be scoped by account in an ARN, so `bucket_pattern` (e.g.
+/// `team-*`) narrows them where bucket prefixes follow a convention.
+pub fn controller_policy(account: Option<&str>, bucket_pattern: &str) -> PolicyDocument {
+    let acct = account.unwrap_or("*");
+    let owner = format!("aws:ResourceTag/{}", lakeops_crds::names::tag::OWNER);
+    let s = |sid: &str, actions: &[&str], resources: &[String]| {
+        Statement::new(sid, Effect::Allow, Principal::Named(Default::default()), actions, resources)
+    };
+    // Identity policies carry no principal; `to_identity_json` drops the empty one.
+    let statements = vec![
+        s("LakeBuckets", S3_ACTIONS, &[format!("arn:aws:s3:::{bucket_pattern}")]),
+        // CreateKey names no resource; the request must carry the ownership tag.
+        s("CreateTaggedKeys", &["kms:CreateKey"], &["*".into()]).when(
+            "Null",
+            &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER),
+            &["false"],
+        ),
+        s(
+            "ReadKeysToCheckOwnership",
+            KMS_READ,
+            &[format!("arn:aws:kms:*:{acct}:key/*"), format!("arn:aws:kms:*:{acct}:alias/lakeops/*")],
+        ),
+        s("ManageOwnedKeys", KMS_OWNED, &[format!("arn:aws:kms:*:{acct}:key/*")]).when("Null", &owner, &["false"]),
+        s("ManageLakeAliases", &["kms:CreateAlias"], &[format!("arn:aws:kms:*:{acct}:alias/lakeops/*")]),
+        s("CatalogTables", DYNAMODB_ACTIONS, &[format!("arn:aws:dynamodb:*:{acct}:table/*")]),
+        s("AuditTrails", CLOUDTRAIL_ACTIONS, &[format!("arn:aws:cloudtrail:*:{acct}:trail/lakeops-*")]),
+    ];
+    PolicyDocument::new(statements)
+}
+
+/// True when some Allow statement names `action` exactly (the policy has no wildcards).
+pub fn allows(policy: &PolicyDocument, action: &str) -> bool {
+    policy.statements.iter().any(|s| s.effect == Effect::Allow && s.actions.iter().any(|a| a == action))
+}
+
+/// The policy as pretty JSON, without the empty principals identity policies must not have.
+pub fn to_identity_json(policy: &PolicyDocument) -> String {
+    let mut v = serde_json::to_value(policy).unwrap_or_default();
+    if let Some(stmts) = v.get_mut("Statement").and_then(|s| s.as_array_mut()) {
+        for s in stmts {
+            if let Some(o) = s.as_object_mut() {
+                o.remove("Principal");
+            }
+        }
+    }
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_has_no_wildcard_actions_and_scopes_keys_tables_and_trails_to_the_account() {
+        let p = controller_policy(Some("123456789012"), "*");
+        for st in &p.statements {
+            assert!(st.actions.iter().all(|a| !a.contains('*')), "{} has a wildcard action", st.sid);
+            if st.sid != "CreateTaggedKeys" && st.sid != "LakeBuckets" {
+                assert!(st.resources.iter().all(|r| r.contains("123456789012")), "{}: {:?}", st.sid, st.resources);
+            }
+        }
+        let json = to_identity_json(&p);
+        assert!(!json.contains("Principal"), "{json}");
+    }
+
+    #[test]
+    fn recorded_operations_map_to_the_policy_actions() {
+        let p = controller_policy(None, "*");
+        for (svc, op) in [
+            ("s3", "GetBucketEncryption"),
+            ("s3", "ListObjectVersions"),
+            ("kms", "CreateKey"),
+            ("dynamodb", "DescribeContinuousBackups"),
+            ("cloudtrail", "PutEventSelectors"),
+        ] {
+            let action = action_for(svc, op).expect("controlled by IAM");
+            assert!(allows(&p, &action), "{action} missing");
+        }
+        assert_eq!(action_for("sts", "GetCallerIdentity"), None);
+    }
+}

@@ -84,6 +84,18 @@ struct ControllerArgs {
     /// Log format.
     #[arg(long, env = "LAKEOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Reconcile only while holding a Lease, so several replicas are safe.
+    #[arg(long, env = "LAKEOPS_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease (the controller's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, env = "LAKEOPS_LEASE_NAME", default_value = "lakeops-controller")]
+    lease_name: String,
+    /// Seconds a leader holds the Lease without renewing it; a standby takes over after it.
+    #[arg(long, env = "LAKEOPS_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -230,6 +242,13 @@ fn plan(args: PlanArgs) -> ExitCode {
 fn controller(args: ControllerArgs) -> ExitCode {
     init_tracing(args.log_format);
     crate::install_crypto_provider();
+    let election = args.leader_election.then(|| crate::leader::LeaderElection {
+        namespace: args.leader_election_namespace.clone(),
+        lease_name: args.lease_name.clone(),
+        identity: identity(),
+        lease_seconds: args.lease_seconds.max(5),
+        health_addr: args.metrics_addr,
+    });
     let config = Config {
         watch_namespace: args.watch_namespace,
         resync_interval: args.resync_interval,
@@ -248,7 +267,15 @@ fn controller(args: ControllerArgs) -> ExitCode {
         let client = kube::Client::try_default().await?;
         let sdk = crate::aws::load(config.region.clone()).await;
         let aws = crate::aws::clients::AwsClients::new(sdk, crate::aws::recorder::RequestRecorder::new());
-        crate::controller::run(client, aws, config, shutdown_signal()).await
+        match election {
+            Some(election) => {
+                crate::leader::run_when_leader(client.clone(), election, shutdown_signal(), |stop| {
+                    crate::controller::run(client, aws, config, stop)
+                })
+                .await
+            }
+            None => crate::controller::run(client, aws, config, shutdown_signal()).await,
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -257,6 +284,14 @@ fn controller(args: ControllerArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// This process's identity in leader election: the pod name when set, made unique with
+/// the process id and start time so a restarted pod never impersonates its predecessor.
+fn identity() -> String {
+    let base = std::env::var("POD_NAME").unwrap_or_else(|_| "lakeops".into());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{base}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.

@@ -9,6 +9,7 @@ pub mod context;
 pub mod controller;
 pub mod error;
 pub mod iam;
+pub mod leader;
 pub mod manifests;
 pub mod metrics;
 pub mod plan;

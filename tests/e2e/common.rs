@@ -36,6 +36,28 @@ impl RunningController {
     ) -> Result<Self> {
         lakeops::install_crypto_provider();
         let client = env.kube_client().await?;
+        Self::start_inner(env, namespace, resync, recorder, client)
+    }
+
+    /// Starts the controller with a given kube client, e.g. one authenticated as the chart's
+    /// ServiceAccount, so that the controller runs under that identity's RBAC.
+    pub async fn start_with_client(
+        env: &TestEnv,
+        namespace: &str,
+        resync: Duration,
+        client: kube::Client,
+    ) -> Result<Self> {
+        lakeops::install_crypto_provider();
+        Self::start_inner(env, namespace, resync, RequestRecorder::new(), client)
+    }
+
+    fn start_inner(
+        env: &TestEnv,
+        namespace: &str,
+        resync: Duration,
+        recorder: RequestRecorder,
+        client: kube::Client,
+    ) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let metrics_addr = SocketAddr::from(([127, 0, 0, 1], port));
         let config = Config {

@@ -1,10 +1,12 @@
 //! End-to-end tests: the real kube-apiserver + etcd + moto from `lakeops_testenv`.
 mod aws_adapters;
 mod aws_s3;
+mod chart;
 mod common;
 mod controller;
 mod crds;
 mod datalake;
 mod examples;
 mod invalid;
+mod leader;
 mod testenv;

@@ -1,0 +1,115 @@
+//! Leader election over a `coordination.k8s.io/v1` Lease, so that several replicas are
+//! safe: only the holder reconciles; a standby takes over within the lease duration when
+//! the holder dies; on shutdown the holder releases the lease at once.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+
+use crate::metrics::Metrics;
+
+/// Where and as whom to campaign.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub namespace: String,
+    pub lease_name: String,
+    /// Unique per process (the pod name, plus randomness).
+    pub identity: String,
+    pub lease_seconds: u64,
+    /// Where to answer `/healthz` while standing by (the controller's metrics address).
+    pub health_addr: SocketAddr,
+}
+
+/// Runs `work` only while holding the lease. `work` gets a shutdown future that fires on
+/// `shutdown` or when leadership is lost; losing it is an error (the process should exit
+/// and campaign afresh, as Kubernetes restarts it).
+pub async fn run_when_leader<F, Fut>(
+    client: Client,
+    election: LeaderElection,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    work: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(BoxFuture<'static, ()>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let manager = LeaseManagerBuilder::new(client, &election.lease_name)
+        .with_namespace(&election.namespace)
+        .with_identity(&election.identity)
+        .with_duration(election.lease_seconds)
+        .with_grace(election.lease_seconds.div_ceil(3).max(1))
+        .build()
+        .await?;
+    let (mut leader, lease_task) = manager.watch().await;
+    // If this future is dropped without finishing (the task is aborted), the renewal task
+    // must die with it, as it would with the process: the lease then expires for others.
+    let mut lease_task = AbortOnDrop(Some(lease_task));
+    let shutdown = shutdown.boxed().shared();
+
+    // Stand by: answer liveness (not readiness) until the lease is ours.
+    let (standby_stop, standby_stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::TcpListener::bind(election.health_addr).await?;
+    let standby = tokio::spawn(crate::metrics::serve(listener, Arc::new(Metrics::default()), async move {
+        let _ = standby_stopped.await;
+    }));
+    tracing::info!(identity = %election.identity, lease = %election.lease_name, "waiting to become the leader");
+    let became_leader = tokio::select! {
+        r = leader.wait_for(|held| *held) => r.is_ok(),
+        _ = shutdown.clone() => false,
+    };
+    let _ = standby_stop.send(());
+    let _ = standby.await;
+    if !became_leader {
+        drop(leader);
+        if let Some(task) = lease_task.0.take() {
+            let _ = task.await;
+        }
+        return Ok(());
+    }
+    tracing::info!(identity = %election.identity, "became the leader");
+
+    let mut watch = leader.clone();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lost_flag = lost.clone();
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {},
+                _ = watch.wait_for(|held| !*held) => {
+                    lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    tracing::warn!("lost the lease; stopping");
+                },
+            }
+        }
+        .boxed()
+    };
+    let result = work(stop).await;
+    // Dropping every receiver makes the lease task release the lease immediately.
+    drop(leader);
+    let Some(task) = lease_task.0.take() else { return result };
+    match task.await {
+        Ok(Ok(_)) => tracing::info!("released the lease"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not release the lease; it expires on its own"),
+        Err(e) => tracing::warn!(error = %e, "lease task failed"),
+    }
+    result?;
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!("lost leadership of lease {}", election.lease_name);
+    }
+    Ok(())
+}
+
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The Helm chart: it lints and renders with default and custom values, its schema rejects bad
+//! values, its RBAC has no wildcards and no secrets, its pod is hardened, and, installed into
+//! the real API server, its ServiceAccount can run the controller to convergence but cannot
+//! read secrets.
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use lakeops_crds::DataLake;
+use lakeops_crds::common::find_condition;
+use lakeops_crds::names::condition;
+use serde::Deserialize as _;
+use serde_yaml::Value;
+
+use crate::common::{RunningController, eventually, repo_root};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn chart_dir() -> PathBuf {
+    repo_root().join("charts/lakeops")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// `helm template <release> charts/lakeops <args>`; returns the output.
+fn helm_template(env: &lakeops_testenv::TestEnv, release: &str, args: &[&str]) -> Output {
+    env.helm().args(["template", release]).arg(chart_dir()).args(args).output().expect("running helm template")
+}
+
+/// Every non-empty document of a multi-document YAML stream.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("rendered YAML parses"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn kind(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_sequence().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+}
+
+/// The checks every rendering must pass; returns the documents for more specific checks.
+fn is_leader_election(doc: &Value) -> bool {
+    doc["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-leader-election"))
+}
+
+fn check_rendering(yaml: &str) -> Vec<Value> {
+    let docs = documents(yaml);
+    let mut rules_seen = 0;
+    for doc in docs.iter().filter(|d| kind(d) == "Role" && is_leader_election(d)) {
+        // Leader election: create any Lease, then read and renew only the one named.
+        let rules = doc["rules"].as_sequence().expect("rules");
+        assert_eq!(rules.len(), 2, "{doc:?}");
+        assert_eq!(strings(&rules[0]["verbs"]), ["create"]);
+        assert_eq!(strings(&rules[1]["verbs"]), ["get", "patch"]);
+        assert_eq!(strings(&rules[1]["resourceNames"]), ["lakeops-controller"]);
+        for rule in rules {
+            assert_eq!(strings(&rule["resources"]), ["leases"]);
+        }
+    }
+    for doc in docs.iter().filter(|d| matches!(kind(d), "ClusterRole" | "Role") && !is_leader_election(d)) {
+        for rule in doc["rules"].as_sequence().expect("rules") {
+            rules_seen += 1;
+            for field in ["verbs", "resources", "apiGroups"] {
+                let values = strings(&rule[field]);
+                assert!(!values.iter().any(|v| v.contains('*')), "wildcard in {field} of {rule:?}");
+            }
+            assert!(rule.get("resourceNames").is_none() && rule.get("nonResourceURLs").is_none(), "{rule:?}");
+            let resources = strings(&rule["resources"]);
+            assert!(!resources.iter().any(|r| r.starts_with("secrets")), "a rule mentions secrets: {rule:?}");
+            assert!(
+                !resources.iter().any(|r| r.starts_with("leases")),
+                "leases belong to the leader-election Role only: {rule:?}"
+            );
+        }
+    }
+    assert_eq!(rules_seen, 5, "expected the five controller rules exactly once:\n{yaml}");
+
+    let deployments: Vec<&Value> = docs.iter().filter(|d| kind(d) == "Deployment").collect();
+    assert_eq!(deployments.len(), 1, "{yaml}");
+    let pod = &deployments[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], Value::Bool(true));
+    let containers = pod["containers"].as_sequence().expect("containers");
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], Value::Bool(true), "{sc:?}");
+    assert_eq!(sc["runAsUser"].as_u64(), Some(65532), "{sc:?}");
+    assert_eq!(sc["readOnlyRootFilesystem"], Value::Bool(true), "{sc:?}");
+    assert_eq!(sc["allowPrivilegeEscalation"], Value::Bool(false), "{sc:?}");
+    assert_eq!(strings(&sc["capabilities"]["drop"]), vec!["ALL".to_string()], "{sc:?}");
+    assert_eq!(sc["seccompProfile"]["type"].as_str(), Some("RuntimeDefault"), "{sc:?}");
+    for kind in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(!c["resources"][kind][resource].is_null(), "resources.{kind}.{resource} missing: {c:?}");
+        }
+    }
+    let port = c["ports"][0]["containerPort"].as_u64().expect("metrics port");
+    let port_name = c["ports"][0]["name"].as_str().expect("port name");
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = &c[probe]["httpGet"];
+        assert_eq!(get["path"].as_str(), Some(path), "{probe}: {get:?}");
+        assert!(get["port"].as_str() == Some(port_name) || get["port"].as_u64() == Some(port), "{probe}: {get:?}");
+    }
+    let env = c["env"].as_sequence().expect("env");
+    let pod_name = env.iter().find(|e| e["name"].as_str() == Some("POD_NAME")).expect("POD_NAME");
+    assert_eq!(pod_name["valueFrom"]["fieldRef"]["fieldPath"].as_str(), Some("metadata.name"));
+    let args = strings(&c["args"]);
+    assert_eq!(args.first().map(String::as_str), Some("controller"), "{args:?}");
+    assert!(args.contains(&format!("--metrics-addr=0.0.0.0:{port}")), "{args:?}");
+    docs
+}
+
+fn args_of(docs: &[Value]) -> Vec<String> {
+    let d = docs.iter().find(|d| kind(d) == "Deployment").expect("deployment");
+    strings(&d["spec"]["template"]["spec"]["containers"][0]["args"])
+}
+
+#[tokio::test]
+async fn helm_lint_and_template_render_default_and_custom_values() {
+    let env = lakeops_testenv::shared().await;
+    let lint = env.helm().arg("lint").arg(chart_dir()).output().expect("running helm lint");
+    assert!(lint.status.success(), "helm lint failed:\n{}", text(&lint));
+
+    // Defaults: cluster-wide RBAC, one replica, no ServiceMonitor, no PDB.
+    let out = helm_template(env, "lakeops-default", &["--namespace", "lakeops-system"]);
+    assert!(out.status.success(), "helm template (defaults) failed:\n{}", text(&out));
+    let docs = check_rendering(&String::from_utf8_lossy(&out.stdout));
+    let kinds: Vec<&str> = docs.iter().filter(|d| !is_leader_election(d)).map(kind).collect();
+    for expected in ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "NetworkPolicy"] {
+        assert!(kinds.contains(&expected), "{expected} missing from {kinds:?}");
+    }
+    for absent in ["Role", "RoleBinding", "ServiceMonitor", "PodDisruptionBudget"] {
+        assert!(!kinds.contains(&absent), "{absent} rendered by default: {kinds:?}");
+    }
+    let args = args_of(&docs);
+    assert!(!args.iter().any(|a| a.starts_with("--watch-namespace")), "{args:?}");
+    assert!(args.contains(&"--leader-election".to_string()), "leader election is on by default: {args:?}");
+    assert!(args.contains(&"--log-format=text".to_string()) && args.contains(&"--resync-interval=10m".to_string()));
+    let sa = docs.iter().find(|d| kind(d) == "ServiceAccount").expect("sa");
+    assert!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_null());
+
+    // Custom values.
+    let role = "arn:aws:iam::123456789012:role/lakeops-controller";
+    let out = helm_template(
+        env,
+        "lakeops-custom",
+        &[
+            "--namespace",
+            "lakeops-system",
+            "--set",
+            "watchNamespaces={team-a}",
+            "--set",
+            "replicaCount=2",
+            "--set",
+            "serviceMonitor.enabled=true",
+            "--set",
+            "controller.logFormat=json",
+            "--set",
+            "controller.resyncInterval=90s",
+            "--set",
+            "controller.concurrency=3",
+            "--set",
+            &format!("serviceAccount.roleArn={role}"),
+        ],
+    );
+    assert!(out.status.success(), "helm template (custom) failed:\n{}", text(&out));
+    let docs = check_rendering(&String::from_utf8_lossy(&out.stdout));
+    let kinds: Vec<&str> = docs.iter().filter(|d| !is_leader_election(d)).map(kind).collect();
+    for expected in ["Role", "RoleBinding", "ServiceMonitor", "PodDisruptionBudget"] {
+        assert!(kinds.contains(&expected), "{expected} missing from {kinds:?}");
+    }
+    for absent in ["ClusterRole", "ClusterRoleBinding"] {
+        assert!(!kinds.contains(&absent), "{absent} rendered with watchNamespaces: {kinds:?}");
+    }
+    for d in docs.iter().filter(|d| matches!(kind(d), "Role" | "RoleBinding") && !is_leader_election(d)) {
+        assert_eq!(d["metadata"]["namespace"].as_str(), Some("team-a"), "{d:?}");
+    }
+    let args = args_of(&docs);
+    for arg in ["--watch-namespace=team-a", "--log-format=json", "--resync-interval=90s", "--concurrency=3"] {
+        assert!(args.contains(&arg.to_string()), "{arg} missing from {args:?}");
+    }
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").expect("deployment");
+    assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(2));
+    let sa = docs.iter().find(|d| kind(d) == "ServiceAccount").expect("sa");
+    assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].as_str(), Some(role));
+
+    // Bad values fail rendering with a message naming the value.
+    let bad: [(&[&str], &[&str]); 5] = [
+        (&["--set", "controller.logFormat=xml"], &["logFormat"]),
+        (&["--set", "typoKey=1"], &["typoKey"]),
+        (&["--set", "controller.resyncInterval=10 minutes"], &["resyncInterval"]),
+        (&["--set", "controller.concurrency=0"], &["concurrency"]),
+        (&["--set", "watchNamespaces={a,b}"], &["watchNamespaces", "only one namespace is supported"]),
+    ];
+    for (args, needles) in bad {
+        let out = helm_template(env, "lakeops-bad", args);
+        let message = text(&out);
+        assert!(!out.status.success(), "helm template {args:?} should fail:\n{message}");
+        for needle in needles {
+            assert!(message.contains(needle), "helm template {args:?} failed without naming {needle}:\n{message}");
+        }
+    }
+}
+
+fn lake(name: &str) -> DataLake {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1",
+        "kind": "DataLake",
+        "metadata": { "name": name },
+        "spec": { "region": "eu-west-1", "zones": [{ "name": "raw" }, { "name": "curated" }] }
+    }))
+    .expect("valid fixture")
+}
+
+#[tokio::test]
+async fn the_chart_installs_and_its_service_account_can_run_the_controller_but_not_read_secrets() {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("chart").await.expect("namespace");
+    // Cluster-scoped objects are named after the release, so a unique release avoids collisions.
+    let release = lakeops_testenv::unique_name("lakeops");
+    let out = env
+        .helm()
+        .args(["install", &release])
+        .arg(chart_dir())
+        .args(["--namespace", &ns, "--skip-crds", "--set", "controller.awsRegion=eu-west-1", "--timeout", "60s"])
+        .output()
+        .expect("running helm install");
+    assert!(out.status.success(), "helm install failed:\n{}", text(&out));
+
+    // Every object was validated and stored by the real API server.
+    let admin = env.kube_client().await.expect("admin client");
+    let deployment = Api::<Deployment>::namespaced(admin.clone(), &ns).get(&release).await.expect("Deployment");
+    let pod = deployment.spec.expect("spec").template.spec.expect("pod spec");
+    assert_eq!(pod.service_account_name.as_deref(), Some(release.as_str()));
+    Api::<ServiceAccount>::namespaced(admin.clone(), &ns).get(&release).await.expect("ServiceAccount");
+    let role = Api::<ClusterRole>::all(admin.clone()).get(&release).await.expect("ClusterRole");
+    assert!(role.rules.iter().flatten().all(|r| !r.verbs.iter().any(|v| v == "*")));
+    let binding = Api::<ClusterRoleBinding>::all(admin.clone()).get(&release).await.expect("ClusterRoleBinding");
+    let subject = &binding.subjects.expect("subjects")[0];
+    assert_eq!((subject.name.as_str(), subject.namespace.as_deref()), (release.as_str(), Some(ns.as_str())));
+
+    // The chart's identity, under real RBAC.
+    let token = env.service_account_token(&ns, &release).await.expect("token");
+    let client = env.client_with_token(&token).await.expect("token client");
+    let watched = env.create_namespace("chart-lakes").await.expect("namespace");
+    Api::<DataLake>::namespaced(client.clone(), &watched)
+        .list(&ListParams::default())
+        .await
+        .expect("the chart's ServiceAccount may list datalakes");
+    for secrets in [Api::<Secret>::namespaced(client.clone(), &watched), Api::<Secret>::all(client.clone())] {
+        match secrets.list(&ListParams::default()).await {
+            Err(kube::Error::Api(e)) if e.code == 403 => {}
+            other => panic!("listing secrets should be forbidden (403), got {other:?}"),
+        }
+    }
+
+    // The controller, running as the chart's ServiceAccount, converges a real DataLake:
+    // finalizer, status patches and events all pass RBAC.
+    let ctrl = RunningController::start_with_client(env, &watched, Duration::from_secs(600), client)
+        .await
+        .expect("controller");
+    let lakes = Api::<DataLake>::namespaced(admin.clone(), &watched);
+    lakes.create(&PostParams::default(), &lake("sales")).await.expect("created");
+    let seen = eventually(TIMEOUT, "Ready=True under the chart's RBAC", || async {
+        let l = lakes.get("sales").await?;
+        let ready = l.status.as_ref().and_then(|s| find_condition(&s.conditions, condition::READY));
+        Ok(ready.filter(|c| c.status == "True").map(|_| l.clone()))
+    })
+    .await
+    .expect("ready");
+    assert!(seen.metadata.finalizers.iter().flatten().any(|f| f == lakeops_crds::names::FINALIZER));
+    let (status, _) = ctrl.get("/readyz").await.expect("readyz");
+    assert_eq!(status, 200);
+    ctrl.stop().await.expect("graceful stop");
+}

@@ -585,7 +585,9 @@ async fn a_crash_after_any_aws_call_never_creates_a_second_key_bucket_or_table()
         drop(crashing); // aborted, as a crash would
         let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("restarted");
         wait_ready(&lakes, "sales").await;
-        ctrl.stop().await.expect("stops");
+        // Dropped rather than stopped gracefully: graceful stops are tested elsewhere, and
+        // here they only add waiting for in-flight AWS calls on a busy emulator.
+        drop(ctrl);
         assert_eq!(keys_owned_by(env, &format!("{ns}/sales")).await, 1, "crash after call {n}: exactly one key");
     }
 }

@@ -103,6 +103,37 @@ pub async fn run(
         })
     };
 
+    // Objects by readiness, from the caches every few seconds (cheap: no API calls).
+    let gauges = {
+        let metrics = metrics.clone();
+        let stores = stores.clone();
+        tokio::spawn(async move {
+            fn ready(c: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> Option<&str> {
+                lakeops_crds::common::find_condition(c, lakeops_crds::names::condition::READY)
+                    .map(|c| c.status.as_str())
+            }
+            loop {
+                let lakes = stores.lakes.state();
+                metrics.set_objects(
+                    "DataLake",
+                    lakes.iter().map(|o| o.status.as_ref().and_then(|s| ready(&s.conditions))),
+                );
+                let fns = stores.functions.state();
+                metrics.set_objects(
+                    "EtlFunction",
+                    fns.iter().map(|o| o.status.as_ref().and_then(|s| ready(&s.conditions))),
+                );
+                let pols = stores.policies.state();
+                metrics.set_objects(
+                    "BackupPolicy",
+                    pols.iter().map(|o| o.status.as_ref().and_then(|s| ready(&s.conditions))),
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        })
+    };
+    metrics.leader.set(1);
+
     let lakes = lakes
         .graceful_shutdown_on(shutdown.clone())
         .run(instrumented(reconcile::datalake::reconcile), error_policy, ctx.clone())
@@ -117,7 +148,9 @@ pub async fn run(
         .for_each(log_result);
     tokio::join!(lakes, functions, policies);
     metrics.set_ready(false);
+    metrics.leader.set(0);
     readiness.abort();
+    gauges.abort();
     server.await??;
     tracing::info!("controller stopped");
     Ok(())

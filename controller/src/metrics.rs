@@ -6,6 +6,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -20,6 +21,14 @@ pub struct KindLabels {
 pub struct ErrorLabels {
     pub kind: &'static str,
     pub reason: &'static str,
+}
+
+/// Labels of the objects-by-readiness gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabels {
+    pub kind: &'static str,
+    /// `True`, `False` or `Unknown` (no Ready condition yet).
+    pub ready: &'static str,
 }
 
 /// Labels of AWS request metrics.
@@ -46,6 +55,8 @@ pub struct Metrics {
     pub aws_requests: Family<AwsLabels, Counter>,
     pub status_writes: Family<WriteLabels, Counter>,
     pub drift_corrections: Family<KindLabels, Counter>,
+    pub objects: Family<ReadyLabels, Gauge>,
+    pub leader: Gauge,
     ready: AtomicBool,
 }
 
@@ -71,6 +82,8 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.01, 2.0, 12))
         });
         let drift_corrections = Family::<KindLabels, Counter>::default();
+        let objects = Family::<ReadyLabels, Gauge>::default();
+        let leader = Gauge::default();
         let status_writes = Family::<WriteLabels, Counter>::default();
         registry.register("reconciles", "Reconciles started, by kind", reconciles.clone());
         registry.register(
@@ -89,6 +102,12 @@ impl Metrics {
             "Settings found changed out of band and corrected, by kind",
             drift_corrections.clone(),
         );
+        registry.register("objects", "Objects watched, by kind and Ready status", objects.clone());
+        registry.register(
+            "leader",
+            "1 while this process reconciles (holds the lease when leader election is on)",
+            leader.clone(),
+        );
         registry.register(
             "status_writes",
             "Status patches sent (written=true) or skipped because nothing changed (written=false)",
@@ -102,6 +121,8 @@ impl Metrics {
             aws_requests,
             status_writes,
             drift_corrections,
+            objects,
+            leader,
             ready: AtomicBool::new(false),
         }
     }
@@ -123,6 +144,21 @@ impl Metrics {
     /// Records a status write, or one skipped because nothing changed.
     pub fn observe_status_write(&self, kind: &'static str, written: bool) {
         self.status_writes.get_or_create(&WriteLabels { kind, written: if written { "true" } else { "false" } }).inc();
+    }
+
+    /// Sets the objects-by-readiness gauge of one kind from the Ready statuses seen.
+    pub fn set_objects<'a>(&self, kind: &'static str, ready_statuses: impl IntoIterator<Item = Option<&'a str>>) {
+        let (mut t, mut f, mut u) = (0i64, 0i64, 0i64);
+        for s in ready_statuses {
+            match s {
+                Some("True") => t += 1,
+                Some("False") => f += 1,
+                _ => u += 1,
+            }
+        }
+        for (ready, n) in [("True", t), ("False", f), ("Unknown", u)] {
+            self.objects.get_or_create(&ReadyLabels { kind, ready }).set(n);
+        }
     }
 
     /// Marks the controller ready (caches synced) for `/readyz`.
@@ -190,12 +226,17 @@ mod tests {
                 outcome: "ok".into(),
             })
             .inc();
+        m.set_objects("DataLake", [Some("True"), Some("True"), None, Some("False")]);
+        m.leader.set(1);
         let text = m.encode();
         for name in [
             "lakeops_reconciles_total{kind=\"DataLake\"} 1",
             "lakeops_reconcile_duration_seconds_count{kind=\"DataLake\"} 1",
             "lakeops_status_writes_total{kind=\"DataLake\",written=\"false\"} 1",
             "lakeops_aws_requests_total{service=\"s3\",operation=\"GetBucketPolicy\",outcome=\"ok\"} 1",
+            "lakeops_objects{kind=\"DataLake\",ready=\"True\"} 2",
+            "lakeops_objects{kind=\"DataLake\",ready=\"Unknown\"} 1",
+            "lakeops_leader 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

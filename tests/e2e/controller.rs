@@ -180,5 +180,12 @@ async fn nothing_changed_means_no_status_write_and_endpoints_report_it() {
 
     let (_, text) = ctrl.get("/metrics").await.expect("metrics");
     assert!(metric(&text, "lakeops_reconciles_total{kind=\"DataLake\"}") >= 3.0, "{text}");
+    assert_eq!(metric(&text, "lakeops_leader"), 1.0, "{text}");
+    eventually(TIMEOUT, "the objects gauge", || async {
+        let (_, text) = ctrl.get("/metrics").await?;
+        Ok((metric(&text, "lakeops_objects{kind=\"DataLake\",ready=\"True\"}") == 1.0).then_some(()))
+    })
+    .await
+    .expect("one Ready DataLake counted");
     ctrl.stop().await.expect("graceful stop");
 }

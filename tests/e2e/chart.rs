@@ -284,4 +284,45 @@ async fn the_chart_installs_and_its_service_account_can_run_the_controller_but_n
     let (status, _) = ctrl.get("/readyz").await.expect("readyz");
     assert_eq!(status, 200);
     ctrl.stop().await.expect("graceful stop");
+
+    // Leader election under the same identity: the chart's Lease Role lets it create,
+    // read and renew its Lease in the release namespace.
+    let client = env.client_with_token(&token).await.expect("token client");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let election = lakeops::leader::LeaderElection {
+        namespace: ns.clone(),
+        lease_name: "lakeops-controller".into(),
+        identity: "chart-service-account".into(),
+        lease_seconds: 5,
+        health_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    let campaign = tokio::spawn(lakeops::leader::run_when_leader(
+        client,
+        election,
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |stop| async move {
+            let _ = held_tx.send(());
+            stop.await;
+            Ok(())
+        },
+    ));
+    tokio::time::timeout(Duration::from_secs(30), held_rx)
+        .await
+        .expect("became the leader under the chart's RBAC")
+        .expect("signalled");
+    let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(admin.clone(), &ns)
+        .get("lakeops-controller")
+        .await
+        .expect("lease created");
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("chart-service-account"));
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(30), campaign)
+        .await
+        .expect("released")
+        .expect("joined")
+        .expect("a clean release");
 }

@@ -62,6 +62,10 @@ struct PlanArgs {
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Compare with the manifests in this directory instead of AWS (no AWS access needed):
+    /// what the change does to the manifests, and which edits weaken protection.
+    #[arg(long)]
+    base: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,6 +209,22 @@ fn plan(args: PlanArgs) -> ExitCode {
         }
         eprintln!("lakeops plan: fix the errors above first (lakeops validate shows them too)");
         return ExitCode::from(1);
+    }
+    if let Some(base) = &args.base {
+        let base_docs = match crate::manifests::load_in(std::slice::from_ref(base), &args.namespace) {
+            Ok(l) => l.documents,
+            Err(e) => {
+                eprintln!("lakeops plan --base: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let changes = crate::review::compare(&base_docs, &loaded.documents);
+        match args.format {
+            PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&changes).unwrap_or_default()),
+            PlanFormat::Markdown => print!("{}", crate::review::render(&changes, true)),
+            PlanFormat::Text => print!("{}", crate::review::render(&changes, false)),
+        }
+        return if args.detailed_exitcode && !changes.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
     }
     crate::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

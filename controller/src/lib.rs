@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod review;
 pub mod status;
 
 /// Makes aws-lc-rs the process-wide rustls provider. kube and the AWS SDK both compile a

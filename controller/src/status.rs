@@ -98,14 +98,7 @@ pub async fn apply<K: HasStatus>(ctx: &Context, obj: &K, mut next: K::Status, ou
         return Ok(false);
     }
 
-    let ns = obj.namespace().ok_or_else(|| Error::MissingField(obj.name_any(), "metadata.namespace"))?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": kind,
-        "status": next,
-    });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    patch_status(ctx, obj, &next).await?;
 
     let was_ready_reason =
         lakeops_crds::common::find_condition(current.conditions(), condition::READY).map(|c| c.reason.clone());
@@ -132,9 +125,14 @@ pub async fn apply<K: HasStatus>(ctx: &Context, obj: &K, mut next: K::Status, ou
 /// the moment it exists (a new key's ARN), so a crash before the end of the reconcile
 /// cannot lead to a second one.
 pub async fn record_progress<K: HasStatus>(ctx: &Context, obj: &K, next: &K::Status) -> Result<()> {
+    patch_status(ctx, obj, next).await
+}
+
+/// Server-side applies `status` as the controller's field manager.
+async fn patch_status<K: HasStatus>(ctx: &Context, obj: &K, status: &K::Status) -> Result<()> {
     let ns = obj.namespace().ok_or_else(|| Error::MissingField(obj.name_any(), "metadata.namespace"))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": next });
+    let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
 }

@@ -5,9 +5,9 @@ use crate::aws::error::AwsResult;
 use super::desired::{BUCKET_OWNER_ENFORCED, PUBLIC_ACCESS_BLOCK};
 use super::diff::Change;
 
-/// Sends one change to AWS.
-pub async fn change(aws: &Regional, region: &str, change: &Change) -> AwsResult<()> {
-    match change {
+/// Sends one change to AWS. Returns the ARN of what it created, for creates that have one.
+pub async fn change(aws: &Regional, region: &str, change: &Change) -> AwsResult<Option<String>> {
+    let done = match change {
         Change::EnableKeyRotation { key_id, days } => aws.kms.enable_rotation(key_id, *days).await,
         Change::PutKeyPolicy { key_id, policy } => aws.kms.put_key_policy(key_id, policy).await,
         Change::CreateBucket { bucket, object_lock } => aws.s3.create_bucket(bucket, region, *object_lock).await,
@@ -19,14 +19,15 @@ pub async fn change(aws: &Regional, region: &str, change: &Change) -> AwsResult<
         Change::PutBucketPolicy { bucket, policy } => aws.s3.put_bucket_policy(bucket, policy).await,
         Change::PutLogging { bucket, logging } => aws.s3.put_bucket_logging(bucket, logging.as_ref()).await,
         Change::PutLifecycle { bucket, rules } => aws.s3.put_lifecycle(bucket, rules).await,
-        Change::CreateTable { def } => aws.dynamodb.create_table(def).await.map(|_| ()),
+        Change::CreateTable { def } => return aws.dynamodb.create_table(def).await.map(|t| Some(t.arn)),
         Change::UpdateTable { table, update } => aws.dynamodb.update_table(table, update).await,
         Change::EnablePitr { table } => aws.dynamodb.set_pitr(table, true).await,
         Change::SetTtl { table, attribute, enabled } => aws.dynamodb.set_ttl(table, attribute, *enabled).await,
-        Change::CreateTrail { settings, tags } => aws.cloudtrail.create_trail(settings, tags).await.map(|_| ()),
+        Change::CreateTrail { settings, tags } => return aws.cloudtrail.create_trail(settings, tags).await.map(Some),
         Change::UpdateTrail { settings } => aws.cloudtrail.update_trail(settings).await,
         Change::PutTrailDataEvents { trail, arns } => aws.cloudtrail.put_s3_data_events(trail, arns).await,
         Change::StartLogging { trail } => aws.cloudtrail.start_logging(trail).await,
         Change::DeleteTrail { trail } => aws.cloudtrail.delete_trail(trail).await,
-    }
+    };
+    done.map(|()| None)
 }

@@ -184,7 +184,9 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
     let region = &lake.spec.region;
     let tags = resource_tags(lake);
     let log_bucket = lake.log_bucket();
-    let zone_buckets: Vec<String> = lake.spec.zones.iter().map(|z| lake.zone_bucket(&z.name)).collect();
+    let zone_arns: Vec<String> =
+        lake.spec.zones.iter().map(|z| bucket_arn(region, &lake.zone_bucket(&z.name))).collect();
+    let zone_arns: Vec<&str> = zone_arns.iter().map(String::as_str).collect();
 
     let mut log_policy = tls_only(region, &log_bucket);
     // S3 delivers server access logs as the logging service, only for the lake's own
@@ -197,17 +199,7 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
             &["s3:PutObject"],
             &[format!("{}/*", bucket_arn(region, &log_bucket))],
         )
-        .when(
-            "ArnLike",
-            "aws:SourceArn",
-            &zone_buckets
-                .iter()
-                .map(|b| bucket_arn(region, b))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        )
+        .when("ArnLike", "aws:SourceArn", &zone_arns)
         .when("StringEquals", "aws:SourceAccount", &[account_id]),
     );
     if lake.spec.audit.trail {

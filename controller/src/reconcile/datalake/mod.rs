@@ -184,7 +184,6 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
         apply_bucket(&aws, &region, b, o.as_ref(), &mut r).await.map(|_| r)
     }))
     .await?;
-    let zones: Vec<DesiredBucket> = rest.into_iter().map(|(b, _)| b.clone()).collect();
     let tables = desired::tables(lake);
     let known: BTreeMap<String, Option<String>> =
         next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
@@ -199,7 +198,7 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
         report.applied += r.applied;
         report.drift.extend(r.drift);
     }
-    next.zones = zone_statuses(&region, &zones);
+    next.zones = zone_statuses(&region, &all_buckets[1..]);
     next.tables = tables
         .iter()
         .zip(table_results)
@@ -262,6 +261,7 @@ async fn converge_key(
         (None, Some(arn)) => (observe::key(aws.kms.as_ref(), arn).await?, true),
         (None, None) => (None, true),
     };
+    let created = observed.is_none();
     let observed = match observed {
         Some(k) => {
             if next.kms_key_arn.is_none() {
@@ -290,11 +290,10 @@ async fn converge_key(
         aws.kms.create_alias(&alias, &observed.info.key_id).await?;
         report.applied += 1;
     }
-    let existed = next.kms_key_arn.is_some() && report.applied == 0;
     for change in diff::key_changes(&observed, rotation_days, &policy) {
         apply::change(aws, &lake.spec.region, &change).await?;
         report.applied += 1;
-        if existed {
+        if !created {
             report.drift.push(format!("key {alias}: {}", change.setting()));
         }
     }
@@ -354,10 +353,8 @@ async fn converge_table(
     }
     let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
     for change in diff::table_changes(table, key_arn, observed.as_ref()) {
-        if let Change::CreateTable { def } = &change {
-            arn = Some(aws.dynamodb.create_table(def).await?.arn);
-        } else {
-            apply::change(aws, &lake.spec.region, &change).await?;
+        if let Some(created) = apply::change(aws, &lake.spec.region, &change).await? {
+            arn = Some(created);
         }
         report.applied += 1;
         if observed.is_some() {
@@ -396,10 +393,8 @@ async fn converge_trail(
     };
     let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
     for change in diff::trail_changes(&desired, observed.as_ref()) {
-        if let Change::CreateTrail { settings, tags } = &change {
-            arn = Some(aws.cloudtrail.create_trail(settings, tags).await?);
-        } else {
-            apply::change(aws, &lake.spec.region, &change).await?;
+        if let Some(created) = apply::change(aws, &lake.spec.region, &change).await? {
+            arn = Some(created);
         }
         report.applied += 1;
         if observed.is_some() {
@@ -431,7 +426,7 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     ctx.fingerprints.forget(lake.as_ref());
     let region = lake.spec.region.clone();
     let aws = ctx.aws.region(&region);
-    let account = ctx.aws.account_id().await.map_err(Error::Aws)?;
+    let account = ctx.aws.account_id().await?;
     let key_arn = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
     let buckets = desired::buckets(&lake, &account, &key_arn);
     let tables = desired::tables(&lake);
@@ -444,25 +439,25 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
             match aws.s3.get_bucket_tagging(&b.name).await {
                 Ok(mut tags) if owned(&tags) => {
                     tags.extend(retained.clone());
-                    aws.s3.put_bucket_tagging(&b.name, &tags).await.map_err(Error::Aws)?;
+                    aws.s3.put_bucket_tagging(&b.name, &tags).await?;
                 }
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(Error::Aws(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         for t in &tables {
-            if let Some(info) = aws.dynamodb.describe_table(&t.table_name).await.map_err(Error::Aws)?
-                && owned(&aws.dynamodb.list_tags(&info.arn).await.map_err(Error::Aws)?)
+            if let Some(info) = aws.dynamodb.describe_table(&t.table_name).await?
+                && owned(&aws.dynamodb.list_tags(&info.arn).await?)
             {
-                aws.dynamodb.tag(&info.arn, &retained).await.map_err(Error::Aws)?;
+                aws.dynamodb.tag(&info.arn, &retained).await?;
             }
         }
         if lake.spec.encryption.key_arn.is_none()
-            && let Some(k) = aws.kms.describe_key(&lake.key_alias()).await.map_err(Error::Aws)?
-            && owned(&aws.kms.list_tags(&k.key_id).await.map_err(Error::Aws)?)
+            && let Some(k) = aws.kms.describe_key(&lake.key_alias()).await?
+            && owned(&aws.kms.list_tags(&k.key_id).await?)
         {
-            aws.kms.tag(&k.key_id, &retained).await.map_err(Error::Aws)?;
+            aws.kms.tag(&k.key_id, &retained).await?;
         }
         return Ok(Action::await_change());
     }
@@ -470,41 +465,41 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     // Delete: the trail first (it holds no data itself; its logs stay in the log bucket),
     // then zone buckets before the log bucket they log into.
     if let Some(arn) = lake.status.as_ref().and_then(|s| s.trail_arn.clone())
-        && let Some(t) = aws.cloudtrail.get_trail(&desired::trail_name(&lake)).await.map_err(Error::Aws)?
+        && let Some(t) = aws.cloudtrail.get_trail(&desired::trail_name(&lake)).await?
         && t.arn == arn
     {
-        aws.cloudtrail.delete_trail(&t.settings.name).await.map_err(Error::Aws)?;
+        aws.cloudtrail.delete_trail(&t.settings.name).await?;
     }
     let mut kept = Vec::new();
     for b in buckets.iter().rev() {
         let tags = match aws.s3.get_bucket_tagging(&b.name).await {
             Ok(tags) => tags,
             Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(Error::Aws(e)),
+            Err(e) => return Err(e.into()),
         };
         if !owned(&tags) {
             continue;
         }
-        let versions = aws.s3.count_object_versions(&b.name, 1000).await.map_err(Error::Aws)?;
+        let versions = aws.s3.count_object_versions(&b.name, 1000).await?;
         if versions == 0 {
-            aws.s3.delete_bucket(&b.name).await.map_err(Error::Aws)?;
+            aws.s3.delete_bucket(&b.name).await?;
         } else {
             let count = if versions >= 1000 { "1000 or more".to_string() } else { versions.to_string() };
             kept.push(format!("bucket {} holds {count} object version(s)", b.name));
         }
     }
     for t in &tables {
-        let Some(info) = aws.dynamodb.describe_table(&t.table_name).await.map_err(Error::Aws)? else { continue };
-        if !owned(&aws.dynamodb.list_tags(&info.arn).await.map_err(Error::Aws)?) {
+        let Some(info) = aws.dynamodb.describe_table(&t.table_name).await? else { continue };
+        if !owned(&aws.dynamodb.list_tags(&info.arn).await?) {
             continue;
         }
-        if aws.dynamodb.has_items(&t.table_name).await.map_err(Error::Aws)? {
+        if aws.dynamodb.has_items(&t.table_name).await? {
             let count = info.item_count.map(|c| format!("about {c}")).unwrap_or_else(|| "some".into());
             kept.push(format!("table {} holds {count} item(s)", t.table_name));
         } else {
             let update = crate::aws::dynamodb::TableUpdate { deletion_protection: Some(false), ..Default::default() };
-            aws.dynamodb.update_table(&t.table_name, &update).await.map_err(Error::Aws)?;
-            aws.dynamodb.delete_table(&t.table_name).await.map_err(Error::Aws)?;
+            aws.dynamodb.update_table(&t.table_name, &update).await?;
+            aws.dynamodb.delete_table(&t.table_name).await?;
         }
     }
     if !kept.is_empty() {
@@ -519,11 +514,11 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     }
     // The key goes last, and only through KMS's pending window.
     if lake.spec.encryption.key_arn.is_none()
-        && let Some(k) = aws.kms.describe_key(&lake.key_alias()).await.map_err(Error::Aws)?
+        && let Some(k) = aws.kms.describe_key(&lake.key_alias()).await?
         && k.state != "PendingDeletion"
-        && owned(&aws.kms.list_tags(&k.key_id).await.map_err(Error::Aws)?)
+        && owned(&aws.kms.list_tags(&k.key_id).await?)
     {
-        aws.kms.schedule_deletion(&k.key_id, 30).await.map_err(Error::Aws)?;
+        aws.kms.schedule_deletion(&k.key_id, 30).await?;
     }
     Ok(Action::await_change())
 }

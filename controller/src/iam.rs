@@ -85,6 +85,23 @@ const CLOUDTRAIL_ACTIONS: &[&str] = &[
     "cloudtrail:DeleteTrail",
 ];
 
+/// Roles lakeops generates live under this path, so the policy can scope them.
+pub const ROLE_PATH: &str = "/lakeops/";
+
+const IAM_ROLE_ACTIONS: &[&str] = &[
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:TagRole",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DeleteRole",
+];
+
 /// The controller's policy. `account` scopes key, table and trail ARNs (`*` when not
 /// given); buckets cannot be scoped by account in an ARN, so `bucket_pattern` (e.g.
 /// `team-*`) narrows them where bucket prefixes follow a convention.
@@ -112,6 +129,13 @@ pub fn controller_policy(account: Option<&str>, bucket_pattern: &str) -> PolicyD
         s("ManageLakeAliases", &["kms:CreateAlias"], &[format!("arn:aws:kms:*:{acct}:alias/lakeops/*")]),
         s("CatalogTables", DYNAMODB_ACTIONS, &[format!("arn:aws:dynamodb:*:{acct}:table/*")]),
         s("AuditTrails", CLOUDTRAIL_ACTIONS, &[format!("arn:aws:cloudtrail:*:{acct}:trail/lakeops-*")]),
+        s("GeneratedRoles", IAM_ROLE_ACTIONS, &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]),
+        // Generated roles are handed only to the services they were generated for.
+        s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
+            "StringEquals",
+            "iam:PassedToService",
+            &["lambda.amazonaws.com", "s3.amazonaws.com"],
+        ),
     ];
     PolicyDocument::new(statements)
 }

@@ -8,6 +8,7 @@ use tokio::sync::OnceCell;
 
 use super::dynamodb::{DynamoApi, SdkDynamo};
 use super::error::{AwsError, AwsResult};
+use super::iam::{IamApi, SdkIam};
 use super::kms::{KmsApi, SdkKms};
 use super::recorder::RequestRecorder;
 use super::s3::{S3Api, SdkS3};
@@ -31,6 +32,7 @@ struct Inner {
     sdk: SdkConfig,
     recorder: RequestRecorder,
     regions: Mutex<HashMap<String, Regional>>,
+    iam: std::sync::OnceLock<Arc<dyn IamApi>>,
     account_id: OnceCell<String>,
 }
 
@@ -39,7 +41,15 @@ const FALLBACK_REGION: &str = "us-east-1";
 
 impl AwsClients {
     pub fn new(sdk: SdkConfig, recorder: RequestRecorder) -> Self {
-        Self { inner: Arc::new(Inner { sdk, recorder, regions: Mutex::default(), account_id: OnceCell::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                sdk,
+                recorder,
+                regions: Mutex::default(),
+                iam: std::sync::OnceLock::new(),
+                account_id: OnceCell::new(),
+            }),
+        }
     }
 
     pub fn recorder(&self) -> &RequestRecorder {
@@ -81,6 +91,22 @@ impl AwsClients {
             kms: Arc::new(SdkKms::new(aws_sdk_kms::Client::from_conf(kms))),
             dynamodb: Arc::new(SdkDynamo::new(aws_sdk_dynamodb::Client::from_conf(dynamodb))),
         }
+    }
+
+    /// The IAM adapter. IAM is a global service: one client, signed for the SDK
+    /// configuration's region (or us-east-1 when it names none).
+    pub fn iam(&self) -> Arc<dyn IamApi> {
+        self.inner
+            .iam
+            .get_or_init(|| {
+                let sdk = &self.inner.sdk;
+                let mut config = aws_sdk_iam::config::Builder::from(sdk).interceptor(self.inner.recorder.interceptor());
+                if sdk.region().is_none() {
+                    config = config.region(Region::from_static(FALLBACK_REGION));
+                }
+                Arc::new(SdkIam::new(aws_sdk_iam::Client::from_conf(config.build())))
+            })
+            .clone()
     }
 
     /// The account id from STS GetCallerIdentity, fetched on first use and cached; a failed

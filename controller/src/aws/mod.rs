@@ -4,6 +4,7 @@ pub mod clients;
 pub mod cloudtrail;
 pub mod dynamodb;
 pub mod error;
+pub mod iam;
 pub mod kms;
 pub mod recorder;
 pub mod s3;

@@ -109,9 +109,8 @@ pub fn controller_policy(account: Option<&str>, bucket_pattern: &str) -> PolicyD
     let acct = account.unwrap_or("*");
     let owner = format!("aws:ResourceTag/{}", lakeops_crds::names::tag::OWNER);
     let s = |sid: &str, actions: &[&str], resources: &[String]| {
-        Statement::new(sid, Effect::Allow, Principal::Named(Default::default()), actions, resources)
+        Statement::new(sid, Effect::Allow, Principal::none(), actions, resources)
     };
-    // Identity policies carry no principal; `to_identity_json` drops the empty one.
     let statements = vec![
         s("LakeBuckets", S3_ACTIONS, &[format!("arn:aws:s3:::{bucket_pattern}")]),
         // CreateKey names no resource; the request must carry the ownership tag.
@@ -145,17 +144,9 @@ pub fn allows(policy: &PolicyDocument, action: &str) -> bool {
     policy.statements.iter().any(|s| s.effect == Effect::Allow && s.actions.iter().any(|a| a == action))
 }
 
-/// The policy as pretty JSON, without the empty principals identity policies must not have.
+/// The policy as pretty JSON (its statements name no principal, as identity policies must not).
 pub fn to_identity_json(policy: &PolicyDocument) -> String {
-    let mut v = serde_json::to_value(policy).unwrap_or_default();
-    if let Some(stmts) = v.get_mut("Statement").and_then(|s| s.as_array_mut()) {
-        for s in stmts {
-            if let Some(o) = s.as_object_mut() {
-                o.remove("Principal");
-            }
-        }
-    }
-    serde_json::to_string_pretty(&v).unwrap_or_default()
+    serde_json::to_string_pretty(policy).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ pub struct Statement {
     pub sid: String,
     #[serde(rename = "Effect")]
     pub effect: Effect,
-    #[serde(rename = "Principal")]
+    /// Identity policies (attached to a role) name no principal: see [`Principal::none`].
+    #[serde(rename = "Principal", skip_serializing_if = "Principal::is_none")]
     pub principal: Principal,
     #[serde(rename = "Action", serialize_with = "one_or_many")]
     pub actions: Vec<String>,
@@ -96,6 +97,16 @@ impl Serialize for Principal {
 }
 
 impl Principal {
+    /// No principal: the statement belongs to an identity policy.
+    pub fn none() -> Self {
+        Principal::Named(BTreeMap::new())
+    }
+
+    /// True for [`Principal::none`].
+    pub fn is_none(&self) -> bool {
+        matches!(self, Principal::Named(m) if m.is_empty())
+    }
+
     /// Everyone; lakeops uses it only to deny.
     pub fn anyone() -> Self {
         Principal::Anyone("*".into())

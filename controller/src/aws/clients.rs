@@ -10,6 +10,9 @@ use super::dynamodb::{DynamoApi, SdkDynamo};
 use super::error::{AwsError, AwsResult};
 use super::iam::{IamApi, SdkIam};
 use super::kms::{KmsApi, SdkKms};
+use super::lambda::{LambdaApi, SdkLambda};
+use super::logs::{LogsApi, SdkLogs};
+use super::ratelimit::RateLimiter;
 use super::recorder::RequestRecorder;
 use super::s3::{S3Api, SdkS3};
 
@@ -20,6 +23,8 @@ pub struct Regional {
     pub kms: Arc<dyn KmsApi>,
     pub dynamodb: Arc<dyn DynamoApi>,
     pub cloudtrail: Arc<dyn crate::aws::cloudtrail::CloudTrailApi>,
+    pub lambda: Arc<dyn LambdaApi>,
+    pub logs: Arc<dyn LogsApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -34,13 +39,24 @@ struct Inner {
     regions: Mutex<HashMap<String, Regional>>,
     iam: std::sync::OnceLock<Arc<dyn IamApi>>,
     account_id: OnceCell<String>,
+    /// Lambda control-plane requests per second, per region (the quota is regional).
+    lambda_rate: u32,
 }
+
+/// Lambda's control-plane quota is about 15 requests a second per account and region;
+/// this leaves room for other clients of the same account.
+pub const DEFAULT_LAMBDA_RATE: u32 = 10;
 
 /// STS is global; this region is only used when the SDK configuration names none.
 const FALLBACK_REGION: &str = "us-east-1";
 
 impl AwsClients {
     pub fn new(sdk: SdkConfig, recorder: RequestRecorder) -> Self {
+        Self::with_lambda_rate(sdk, recorder, DEFAULT_LAMBDA_RATE)
+    }
+
+    /// Like [`new`](Self::new), with Lambda requests limited to `lambda_rate` a second.
+    pub fn with_lambda_rate(sdk: SdkConfig, recorder: RequestRecorder, lambda_rate: u32) -> Self {
         Self {
             inner: Arc::new(Inner {
                 sdk,
@@ -48,6 +64,7 @@ impl AwsClients {
                 regions: Mutex::default(),
                 iam: std::sync::OnceLock::new(),
                 account_id: OnceCell::new(),
+                lambda_rate,
             }),
         }
     }
@@ -83,7 +100,21 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let rate = self.inner.lambda_rate;
         Regional {
+            lambda: Arc::new(SdkLambda::new(
+                aws_sdk_lambda::Client::from_conf(lambda),
+                Arc::new(RateLimiter::new(rate, rate)),
+            )),
+            logs: Arc::new(SdkLogs::new(aws_sdk_cloudwatchlogs::Client::from_conf(logs))),
             cloudtrail: Arc::new(crate::aws::cloudtrail::SdkCloudTrail::new(aws_sdk_cloudtrail::Client::from_conf(
                 cloudtrail,
             ))),

@@ -6,6 +6,9 @@ pub mod dynamodb;
 pub mod error;
 pub mod iam;
 pub mod kms;
+pub mod lambda;
+pub mod logs;
+pub mod ratelimit;
 pub mod recorder;
 pub mod s3;
 

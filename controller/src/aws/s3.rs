@@ -70,6 +70,43 @@ pub struct DefaultRetention {
     pub days: i32,
 }
 
+/// The kind of destination an S3 event notification goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotificationTarget {
+    Lambda,
+    Queue,
+    Topic,
+}
+
+/// One entry of a bucket's notification configuration, whoever owns it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotificationEntry {
+    pub target: NotificationTarget,
+    pub id: String,
+    /// The function, queue or topic ARN.
+    pub arn: String,
+    /// e.g. `s3:ObjectCreated:*`.
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}
+
+/// A bucket's whole notification configuration: one document shared by every writer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notifications {
+    pub entries: Vec<NotificationEntry>,
+    /// Whether events also go to EventBridge.
+    pub event_bridge: bool,
+}
+
+/// Which version of an object HeadObject found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// `None` in a bucket without versioning.
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
 /// The S3 calls lakeops makes. Every method is one AWS request unless it says otherwise.
 /// Reads return `Ok(None)` when the bucket has no such configuration, and an error of kind
 /// `NotFound` when the bucket itself does not exist.
@@ -116,6 +153,12 @@ pub trait S3Api: Send + Sync {
     async fn get_object_lock(&self, bucket: &str) -> AwsResult<(bool, Option<DefaultRetention>)>;
     /// PutObjectLockConfiguration with ObjectLockEnabled=Enabled and the default retention.
     async fn put_object_lock_retention(&self, bucket: &str, retention: &DefaultRetention) -> AwsResult<()>;
+    /// GetBucketNotificationConfiguration: every entry, whoever wrote it.
+    async fn get_notifications(&self, bucket: &str) -> AwsResult<Notifications>;
+    /// PutBucketNotificationConfiguration (replaces the whole document).
+    async fn put_notifications(&self, bucket: &str, notifications: &Notifications) -> AwsResult<()>;
+    /// HeadObject: the current version of an object. `Ok(None)` when there is no such object.
+    async fn head_object(&self, bucket: &str, key: &str) -> AwsResult<Option<ObjectVersion>>;
     /// How many object versions and delete markers the bucket holds, counting at most
     /// `cap` (ListObjectVersions, paging until `cap` is reached). 0 means empty.
     async fn count_object_versions(&self, bucket: &str, cap: usize) -> AwsResult<usize>;
@@ -254,6 +297,44 @@ fn from_sdk_retention(retention: &sdk::DefaultRetention) -> Option<DefaultRetent
     let days = retention.days.or_else(|| retention.years.map(|y| y.saturating_mul(365)))?;
     let mode = retention.mode.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default();
     Some(DefaultRetention { mode, days })
+}
+
+/// A notification entry as lakeops sees it; filter rule names are case-insensitive in S3.
+fn notification_entry(
+    target: NotificationTarget,
+    id: Option<&str>,
+    arn: &str,
+    events: &[sdk::Event],
+    filter: Option<&sdk::NotificationConfigurationFilter>,
+) -> NotificationEntry {
+    let rules = filter.and_then(|f| f.key()).map(|k| k.filter_rules()).unwrap_or_default();
+    let rule = |name: &str| {
+        rules
+            .iter()
+            .find(|r| r.name().is_some_and(|n| n.as_str().eq_ignore_ascii_case(name)))
+            .and_then(|r| r.value().map(str::to_string))
+    };
+    NotificationEntry {
+        target,
+        id: id.unwrap_or_default().to_string(),
+        arn: arn.to_string(),
+        events: events.iter().map(|e| e.as_str().to_string()).collect(),
+        prefix: rule("prefix"),
+        suffix: rule("suffix"),
+    }
+}
+
+fn notification_filter(e: &NotificationEntry) -> Option<sdk::NotificationConfigurationFilter> {
+    let rules: Vec<sdk::FilterRule> =
+        [(sdk::FilterRuleName::Prefix, &e.prefix), (sdk::FilterRuleName::Suffix, &e.suffix)]
+            .into_iter()
+            .filter_map(|(name, value)| value.as_ref().map(|v| sdk::FilterRule::builder().name(name).value(v).build()))
+            .collect();
+    (!rules.is_empty()).then(|| {
+        sdk::NotificationConfigurationFilter::builder()
+            .key(sdk::S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+            .build()
+    })
 }
 
 #[async_trait]
@@ -581,6 +662,96 @@ impl S3Api for SdkS3 {
             .await
             .map_err(|e| aws_error(OP, bucket, e))?;
         Ok(())
+    }
+
+    async fn get_notifications(&self, bucket: &str) -> AwsResult<Notifications> {
+        const OP: &str = "GetBucketNotificationConfiguration";
+        let out = self
+            .client
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        let mut entries = Vec::new();
+        for c in out.lambda_function_configurations() {
+            entries.push(notification_entry(
+                NotificationTarget::Lambda,
+                c.id(),
+                c.lambda_function_arn(),
+                c.events(),
+                c.filter(),
+            ));
+        }
+        for c in out.queue_configurations() {
+            entries.push(notification_entry(NotificationTarget::Queue, c.id(), c.queue_arn(), c.events(), c.filter()));
+        }
+        for c in out.topic_configurations() {
+            entries.push(notification_entry(NotificationTarget::Topic, c.id(), c.topic_arn(), c.events(), c.filter()));
+        }
+        Ok(Notifications { entries, event_bridge: out.event_bridge_configuration.is_some() })
+    }
+
+    async fn put_notifications(&self, bucket: &str, notifications: &Notifications) -> AwsResult<()> {
+        const OP: &str = "PutBucketNotificationConfiguration";
+        let invalid = |e: BuildError| build_error(OP, bucket, e);
+        let mut config = sdk::NotificationConfiguration::builder();
+        for e in &notifications.entries {
+            let events: Vec<sdk::Event> = e.events.iter().map(|ev| sdk::Event::from(ev.as_str())).collect();
+            let filter = notification_filter(e);
+            config = match e.target {
+                NotificationTarget::Lambda => config.lambda_function_configurations(
+                    sdk::LambdaFunctionConfiguration::builder()
+                        .id(&e.id)
+                        .lambda_function_arn(&e.arn)
+                        .set_events(Some(events))
+                        .set_filter(filter)
+                        .build()
+                        .map_err(invalid)?,
+                ),
+                NotificationTarget::Queue => config.queue_configurations(
+                    sdk::QueueConfiguration::builder()
+                        .id(&e.id)
+                        .queue_arn(&e.arn)
+                        .set_events(Some(events))
+                        .set_filter(filter)
+                        .build()
+                        .map_err(invalid)?,
+                ),
+                NotificationTarget::Topic => config.topic_configurations(
+                    sdk::TopicConfiguration::builder()
+                        .id(&e.id)
+                        .topic_arn(&e.arn)
+                        .set_events(Some(events))
+                        .set_filter(filter)
+                        .build()
+                        .map_err(invalid)?,
+                ),
+            };
+        }
+        if notifications.event_bridge {
+            config = config.event_bridge_configuration(sdk::EventBridgeConfiguration::builder().build());
+        }
+        self.client
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(config.build())
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> AwsResult<Option<ObjectVersion>> {
+        const OP: &str = "HeadObject";
+        match self.client.head_object().bucket(bucket).key(key).send().await {
+            Ok(out) => Ok(Some(ObjectVersion { version_id: out.version_id, etag: out.e_tag })),
+            Err(e) => match aws_error(OP, &format!("{bucket}/{key}"), e) {
+                // HEAD answers carry no body: a 404 is the object (or the bucket) missing.
+                err if err.is_not_found() => Ok(None),
+                err => Err(err),
+            },
+        }
     }
 
     async fn count_object_versions(&self, bucket: &str, cap: usize) -> AwsResult<usize> {

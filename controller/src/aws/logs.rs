@@ -1,0 +1,209 @@
+//! The CloudWatch Logs operations lakeops uses: the log groups of the functions it runs.
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::error::{AwsError, AwsResult};
+
+/// What DescribeLogGroups tells about one group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogGroup {
+    pub name: String,
+    /// The group's ARN without the trailing `:*`.
+    pub arn: String,
+    pub retention_days: Option<i32>,
+    pub kms_key_id: Option<String>,
+}
+
+/// The CloudWatch Logs calls lakeops makes; one AWS request each.
+#[async_trait]
+pub trait LogsApi: Send + Sync {
+    /// DescribeLogGroups by name prefix, keeping the exact name. `Ok(None)` when absent.
+    async fn describe_log_group(&self, name: &str) -> AwsResult<Option<LogGroup>>;
+    /// CreateLogGroup encrypted with `kms_key_id`, with tags.
+    async fn create_log_group(&self, name: &str, kms_key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
+    /// PutRetentionPolicy.
+    async fn put_retention(&self, name: &str, days: i32) -> AwsResult<()>;
+    /// AssociateKmsKey.
+    async fn associate_key(&self, name: &str, kms_key_id: &str) -> AwsResult<()>;
+    /// ListTagsForResource.
+    async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
+    /// TagResource.
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
+    /// DeleteLogGroup. A missing group is success.
+    async fn delete_log_group(&self, name: &str) -> AwsResult<()>;
+}
+
+/// [`LogsApi`] on the AWS SDK.
+pub struct SdkLogs {
+    client: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl SdkLogs {
+    pub fn new(client: aws_sdk_cloudwatchlogs::Client) -> Self {
+        Self { client }
+    }
+}
+
+fn sdk_error<E>(operation: &'static str, resource: &str, err: &SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::error::from_sdk("logs", operation, resource, err)
+}
+
+#[async_trait]
+impl LogsApi for SdkLogs {
+    async fn describe_log_group(&self, name: &str) -> AwsResult<Option<LogGroup>> {
+        const OP: &str = "DescribeLogGroups";
+        let mut token: Option<String> = None;
+        // A prefix can match longer names too; page until the exact one or the end.
+        loop {
+            let out = self
+                .client
+                .describe_log_groups()
+                .log_group_name_prefix(name)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, name, &e))?;
+            if let Some(g) = out.log_groups().iter().find(|g| g.log_group_name() == Some(name)) {
+                let arn = g.arn().unwrap_or_default();
+                return Ok(Some(LogGroup {
+                    name: name.to_string(),
+                    arn: arn.strip_suffix(":*").unwrap_or(arn).to_string(),
+                    retention_days: g.retention_in_days(),
+                    kms_key_id: g.kms_key_id().map(str::to_string),
+                }));
+            }
+            match out.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    async fn create_log_group(&self, name: &str, kms_key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.client
+            .create_log_group()
+            .log_group_name(name)
+            .kms_key_id(kms_key_id)
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("CreateLogGroup", name, &e))?;
+        Ok(())
+    }
+
+    async fn put_retention(&self, name: &str, days: i32) -> AwsResult<()> {
+        self.client
+            .put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(days)
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutRetentionPolicy", name, &e))?;
+        Ok(())
+    }
+
+    async fn associate_key(&self, name: &str, kms_key_id: &str) -> AwsResult<()> {
+        self.client
+            .associate_kms_key()
+            .log_group_name(name)
+            .kms_key_id(kms_key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("AssociateKmsKey", name, &e))?;
+        Ok(())
+    }
+
+    async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListTagsForResource", arn, &e))?;
+        Ok(out.tags.unwrap_or_default().into_iter().collect())
+    }
+
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("TagResource", arn, &e))?;
+        Ok(())
+    }
+
+    async fn delete_log_group(&self, name: &str) -> AwsResult<()> {
+        match self.client.delete_log_group().log_group_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match sdk_error("DeleteLogGroup", name, &e) {
+                err if err.is_not_found() => Ok(()),
+                err => Err(err),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput;
+    use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
+    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+
+    use super::*;
+
+    fn logs(rules: &[&Rule]) -> SdkLogs {
+        let mocks =
+            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        SdkLogs::new(aws_sdk_cloudwatchlogs::Client::from_conf(config))
+    }
+
+    fn group(name: &str) -> SdkLogGroup {
+        SdkLogGroup::builder()
+            .log_group_name(name)
+            .arn(format!("arn:aws:logs:eu-west-1:123456789012:log-group:{name}:*"))
+            .retention_in_days(30)
+            .kms_key_id("arn:k")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn only_the_exact_name_counts_even_on_a_later_page() {
+        let first = mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups).then_output(|| {
+            DescribeLogGroupsOutput::builder().log_groups(group("/aws/lambda/f-longer")).next_token("t").build()
+        });
+        let second = mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups)
+            .match_requests(|r| r.next_token() == Some("t"))
+            .then_output(|| DescribeLogGroupsOutput::builder().log_groups(group("/aws/lambda/f")).build());
+
+        let g = logs(&[&first, &second]).describe_log_group("/aws/lambda/f").await.expect("read").expect("found");
+
+        assert_eq!(g.arn, "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/f");
+        assert_eq!((g.retention_days, g.kms_key_id.as_deref()), (Some(30), Some("arn:k")));
+    }
+
+    #[tokio::test]
+    async fn a_prefix_matching_only_other_groups_is_none() {
+        let rule = mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups)
+            .then_output(|| DescribeLogGroupsOutput::builder().log_groups(group("/aws/lambda/f-2")).build());
+
+        assert_eq!(logs(&[&rule]).describe_log_group("/aws/lambda/f").await, Ok(None));
+    }
+}

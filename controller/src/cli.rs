@@ -38,6 +38,9 @@ enum Command {
         /// Bucket name pattern the controller may manage, e.g. `team-*`.
         #[arg(long, default_value = "*")]
         bucket_pattern: String,
+        /// Bucket name pattern of the EtlFunction deployment-package buckets.
+        #[arg(long, default_value = "*")]
+        artifact_bucket_pattern: String,
     },
 }
 
@@ -100,6 +103,13 @@ struct ControllerArgs {
     /// Seconds a leader holds the Lease without renewing it; a standby takes over after it.
     #[arg(long, env = "LAKEOPS_LEASE_SECONDS", default_value_t = 15)]
     lease_seconds: u64,
+    /// ARN of an IAM policy attached as permissions boundary to every role lakeops generates.
+    #[arg(long, env = "LAKEOPS_PERMISSIONS_BOUNDARY")]
+    permissions_boundary: Option<String>,
+    /// Lambda control-plane requests per second, per region (Lambda allows about 15 per
+    /// account; leave room for other clients).
+    #[arg(long, env = "LAKEOPS_LAMBDA_REQUESTS_PER_SECOND", default_value_t = crate::aws::clients::DEFAULT_LAMBDA_RATE)]
+    lambda_requests_per_second: u32,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -148,8 +158,9 @@ impl Cli {
             }
             Command::Validate(args) => validate(args),
             Command::Plan(args) => plan(args),
-            Command::IamPolicy { account, bucket_pattern } => {
-                let policy = crate::iam::controller_policy(account.as_deref(), &bucket_pattern);
+            Command::IamPolicy { account, bucket_pattern, artifact_bucket_pattern } => {
+                let policy =
+                    crate::iam::controller_policy_with(account.as_deref(), &bucket_pattern, &artifact_bucket_pattern);
                 println!("{}", crate::iam::to_identity_json(&policy));
                 ExitCode::SUCCESS
             }
@@ -275,7 +286,9 @@ fn controller(args: ControllerArgs) -> ExitCode {
         concurrency: args.concurrency,
         metrics_addr: args.metrics_addr,
         region: args.region,
+        permissions_boundary: args.permissions_boundary,
     };
+    let lambda_rate = args.lambda_requests_per_second;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -286,7 +299,11 @@ fn controller(args: ControllerArgs) -> ExitCode {
     let result = runtime.block_on(async {
         let client = kube::Client::try_default().await?;
         let sdk = crate::aws::load(config.region.clone()).await;
-        let aws = crate::aws::clients::AwsClients::new(sdk, crate::aws::recorder::RequestRecorder::new());
+        let aws = crate::aws::clients::AwsClients::with_lambda_rate(
+            sdk,
+            crate::aws::recorder::RequestRecorder::new(),
+            lambda_rate,
+        );
         match election {
             Some(election) => {
                 crate::leader::run_when_leader(client.clone(), election, shutdown_signal(), |stop| {

@@ -23,6 +23,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// Default AWS region for clients that are not tied to a lake.
     pub region: Option<String>,
+    /// Permissions boundary attached to every role lakeops generates.
+    pub permissions_boundary: Option<String>,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             concurrency: 8,
             metrics_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             region: None,
+            permissions_boundary: None,
         }
     }
 }
@@ -56,4 +59,6 @@ pub struct Context {
     pub stores: Stores,
     /// Skips reconciles triggered only by our own status writes.
     pub fingerprints: Arc<crate::reconcile::Fingerprints>,
+    /// Serialises writes to documents several objects share (bucket notifications).
+    pub locks: Arc<crate::reconcile::KeyedLocks>,
 }

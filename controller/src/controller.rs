@@ -77,6 +77,7 @@ pub async fn run(
         metrics: metrics.clone(),
         stores: stores.clone(),
         fingerprints: Default::default(),
+        locks: Default::default(),
     });
 
     // Ready once every kind can be listed: the CRDs are served and RBAC lets us watch.

@@ -18,9 +18,15 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         ("s3", "PutObjectLockConfiguration") => "PutBucketObjectLockConfiguration",
         ("s3", "ListObjectVersions") => "ListBucketVersions",
         ("s3", "HeadBucket") => "ListBucket",
+        ("s3", "HeadObject") => "GetObject",
+        ("s3", "GetBucketNotificationConfiguration") => "GetBucketNotification",
+        ("s3", "PutBucketNotificationConfiguration") => "PutBucketNotification",
+        ("lambda", "GetFunctionCodeSigningConfig") => "GetFunctionCodeSigningConfig",
         (_, op) => op,
     };
-    Some(format!("{service}:{action}"))
+    // The SDK names CloudWatch Logs `cloudwatchlogs`; IAM's prefix is `logs`.
+    let prefix = if service == "cloudwatchlogs" || service == "cloudwatch logs" { "logs" } else { service };
+    Some(format!("{prefix}:{action}"))
 }
 
 const S3_ACTIONS: &[&str] = &[
@@ -45,6 +51,34 @@ const S3_ACTIONS: &[&str] = &[
     "s3:GetBucketObjectLockConfiguration",
     "s3:PutBucketObjectLockConfiguration",
     "s3:ListBucketVersions",
+    "s3:GetBucketNotification",
+    "s3:PutBucketNotification",
+];
+
+const LAMBDA_ACTIONS: &[&str] = &[
+    "lambda:GetFunction",
+    "lambda:CreateFunction",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:UpdateFunctionCode",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
+    "lambda:GetFunctionCodeSigningConfig",
+    "lambda:PutFunctionCodeSigningConfig",
+    "lambda:DeleteFunctionCodeSigningConfig",
+    "lambda:GetPolicy",
+    "lambda:AddPermission",
+    "lambda:RemovePermission",
+    "lambda:TagResource",
+    "lambda:DeleteFunction",
+];
+
+const LOG_GROUP_ACTIONS: &[&str] = &[
+    "logs:CreateLogGroup",
+    "logs:PutRetentionPolicy",
+    "logs:AssociateKmsKey",
+    "logs:ListTagsForResource",
+    "logs:TagResource",
+    "logs:DeleteLogGroup",
 ];
 
 const KMS_READ: &[&str] = &["kms:DescribeKey", "kms:ListResourceTags"];
@@ -106,6 +140,12 @@ const IAM_ROLE_ACTIONS: &[&str] = &[
 /// given); buckets cannot be scoped by account in an ARN, so `bucket_pattern` (e.g.
 /// `team-*`) narrows them where bucket prefixes follow a convention.
 pub fn controller_policy(account: Option<&str>, bucket_pattern: &str) -> PolicyDocument {
+    controller_policy_with(account, bucket_pattern, "*")
+}
+
+/// [`controller_policy`], with the buckets holding EtlFunction deployment packages
+/// narrowed to `artifact_pattern`.
+pub fn controller_policy_with(account: Option<&str>, bucket_pattern: &str, artifact_pattern: &str) -> PolicyDocument {
     let acct = account.unwrap_or("*");
     let owner = format!("aws:ResourceTag/{}", lakeops_crds::names::tag::OWNER);
     let s = |sid: &str, actions: &[&str], resources: &[String]| {
@@ -128,6 +168,21 @@ pub fn controller_policy(account: Option<&str>, bucket_pattern: &str) -> PolicyD
         s("ManageLakeAliases", &["kms:CreateAlias"], &[format!("arn:aws:kms:*:{acct}:alias/lakeops/*")]),
         s("CatalogTables", DYNAMODB_ACTIONS, &[format!("arn:aws:dynamodb:*:{acct}:table/*")]),
         s("AuditTrails", CLOUDTRAIL_ACTIONS, &[format!("arn:aws:cloudtrail:*:{acct}:trail/lakeops-*")]),
+        s("LakeFunctions", LAMBDA_ACTIONS, &[format!("arn:aws:lambda:*:{acct}:function:lakeops-*")]),
+        // Lambda reads the package with the caller's rights at create and update; the
+        // controller reads its version to notice a new upload.
+        s("ReadDeploymentPackages", &["s3:GetObject", "s3:GetObjectVersion"], &[format!("arn:aws:s3:::{artifact_pattern}/*")]),
+        // DescribeLogGroups is authorised on the account's log groups as a whole.
+        s("FindLogGroups", &["logs:DescribeLogGroups"], &[format!("arn:aws:logs:*:{acct}:log-group:*")]),
+        s(
+            "FunctionLogGroups",
+            LOG_GROUP_ACTIONS,
+            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")],
+        ),
+        // Lambda encrypts function environments with the lake key, through a grant.
+        s("EncryptFunctionEnvironments", &["kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"], &[format!("arn:aws:kms:*:{acct}:key/*")])
+            .when("Null", &owner, &["false"])
+            .when("StringLike", "kms:ViaService", &["lambda.*.amazonaws.com"]),
         s("GeneratedRoles", IAM_ROLE_ACTIONS, &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]),
         // Generated roles are handed only to the services they were generated for.
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
@@ -158,7 +213,8 @@ mod tests {
         let p = controller_policy(Some("123456789012"), "*");
         for st in &p.statements {
             assert!(st.actions.iter().all(|a| !a.contains('*')), "{} has a wildcard action", st.sid);
-            if st.sid != "CreateTaggedKeys" && st.sid != "LakeBuckets" {
+            // Bucket ARNs carry no account; CreateKey names no resource.
+            if !["CreateTaggedKeys", "LakeBuckets", "ReadDeploymentPackages"].contains(&st.sid.as_str()) {
                 assert!(st.resources.iter().all(|r| r.contains("123456789012")), "{}: {:?}", st.sid, st.resources);
             }
         }

@@ -69,7 +69,8 @@ pub struct Statement {
     pub principal: Principal,
     #[serde(rename = "Action", serialize_with = "one_or_many")]
     pub actions: Vec<String>,
-    #[serde(rename = "Resource", serialize_with = "one_or_many")]
+    /// Empty in trust policies, which apply to the role they are attached to.
+    #[serde(rename = "Resource", serialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// operator -> condition key -> values.
     #[serde(rename = "Condition", skip_serializing_if = "BTreeMap::is_empty", serialize_with = "conditions")]

@@ -244,6 +244,10 @@ pub struct EtlFunctionStatus {
     /// Name of the log group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_group: Option<String>,
+    /// The source zone's bucket that triggers the function (kept for clean-up, which
+    /// must find it even after the DataLake is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_bucket: Option<String>,
     /// The code object version or ETag last deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_code_version: Option<String>,

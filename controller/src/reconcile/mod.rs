@@ -5,8 +5,13 @@ pub mod etlfunction;
 
 use std::time::Duration;
 
-use kube::ResourceExt;
-use lakeops_crds::names::annotation;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use lakeops_crds::names::{annotation, reason};
+
+use crate::aws::error::{AwsError, ErrorKind};
+use crate::conditions::Outcome;
+use crate::context::Context;
 
 /// The resync interval of one object: its annotation if valid, else the controller's.
 pub fn resync_interval<K: ResourceExt>(obj: &K, default: Duration) -> Duration {
@@ -57,6 +62,100 @@ mod tests {
     }
 }
 
+/// Tags that mark an AWS resource as this object's: `namespace/name` and the UID, so a
+/// re-created object with the same name is told apart.
+pub fn owner_tags<K: ResourceExt>(obj: &K) -> std::collections::BTreeMap<String, String> {
+    use lakeops_crds::names::tag;
+    std::collections::BTreeMap::from([
+        (tag::OWNER.to_string(), format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())),
+        (tag::OWNER_UID.to_string(), obj.uid().unwrap_or_default()),
+    ])
+}
+
+/// True when `tags` carry every ownership tag of `obj`.
+pub fn is_owned_by<K: ResourceExt>(obj: &K, tags: &std::collections::BTreeMap<String, String>) -> bool {
+    owner_tags(obj).iter().all(|(k, v)| tags.get(k) == Some(v))
+}
+
+/// Why a convergence stopped short.
+#[derive(Debug)]
+pub enum Stop {
+    Aws(AwsError),
+    /// An AWS resource with our name exists and is not ours.
+    NotOwned(String),
+    Kube(crate::error::Error),
+}
+
+impl From<AwsError> for Stop {
+    fn from(e: AwsError) -> Self {
+        Stop::Aws(e)
+    }
+}
+
+/// Maps an AWS failure to conditions: the user must act on permissions, invalid requests
+/// and taken names; everything else is retried with back-off and jitter.
+pub fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
+    let message = e.to_string();
+    match e.kind {
+        ErrorKind::AccessDenied => (Outcome::Stalled { reason: reason::ACCESS_DENIED, message }, resync),
+        ErrorKind::Invalid => (Outcome::Stalled { reason: reason::INVALID_REQUEST, message }, resync),
+        ErrorKind::Conflict => (
+            Outcome::Stalled {
+                reason: reason::NOT_OWNED,
+                message: format!(
+                    "{message}: the name is taken by another AWS account; choose another spec.bucketPrefix"
+                ),
+            },
+            resync,
+        ),
+        ErrorKind::NotFound | ErrorKind::Retryable | ErrorKind::Other => {
+            (Outcome::Failed { reason: reason::RETRYING, message }, jitter(Duration::from_secs(10)))
+        }
+    }
+}
+
+/// `base` plus up to 50% so that many objects failing together do not retry together.
+pub fn jitter(base: Duration) -> Duration {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+/// Reports corrected drift: a `DriftCorrected` event naming each setting, and the counter.
+pub async fn drift_event<K>(ctx: &Context, obj: &K, drift: &[String])
+where
+    K: Resource<DynamicType = ()>,
+{
+    let kind = crate::status::static_kind(&K::kind(&()));
+    ctx.metrics.drift_corrections.get_or_create(&crate::metrics::KindLabels { kind }).inc_by(drift.len() as u64);
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "DriftCorrected".into(),
+        note: Some(format!("corrected out-of-band changes: {}", drift.join("; "))),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not record event");
+    }
+}
+
+/// One async lock per key (a bucket name): read-modify-write of a document several
+/// objects share, such as a bucket's notification configuration, is serialised.
+#[derive(Debug, Default)]
+pub struct KeyedLocks(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>);
+
+impl KeyedLocks {
+    /// Waits for and holds the lock of `key` until the guard is dropped.
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(key.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// What the controller last reconciled successfully, per object: a watch event caused
 /// only by our own status write then costs nothing, instead of a full round of AWS reads.
 #[derive(Debug, Default)]
@@ -64,7 +163,7 @@ pub struct Fingerprints(std::sync::Mutex<std::collections::HashMap<String, (u64,
 
 impl Fingerprints {
     /// The hash of everything a user can change that matters to a reconcile (status excluded).
-    fn of<K: ResourceExt>(obj: &K) -> u64 {
+    fn of<K: ResourceExt>(obj: &K, extra: &str) -> u64 {
         use std::hash::{Hash, Hasher};
         let m = obj.meta();
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -74,6 +173,7 @@ impl Fingerprints {
             &m.annotations,
             &m.finalizers,
             m.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
+            extra,
         )
             .hash(&mut h);
         h.finish()
@@ -82,16 +182,27 @@ impl Fingerprints {
     /// `Some(time left)` when `obj` was reconciled successfully with the same user-visible
     /// state less than `resync` ago: the caller can skip this round.
     pub fn fresh<K: ResourceExt>(&self, obj: &K, resync: Duration) -> Option<Duration> {
+        self.fresh_with(obj, "", resync)
+    }
+
+    /// Like [`fresh`](Self::fresh), for an object that also depends on something else,
+    /// summarised by `extra` (e.g. the resourceVersion of the DataLake it references).
+    pub fn fresh_with<K: ResourceExt>(&self, obj: &K, extra: &str, resync: Duration) -> Option<Duration> {
         let map = self.0.lock().ok()?;
         let (fp, at) = map.get(&obj.uid()?)?;
         let elapsed = at.elapsed();
-        (*fp == Self::of(obj) && elapsed < resync).then(|| resync - elapsed)
+        (*fp == Self::of(obj, extra) && elapsed < resync).then(|| resync - elapsed)
     }
 
     /// Records a successful reconcile.
     pub fn remember<K: ResourceExt>(&self, obj: &K) {
+        self.remember_with(obj, "");
+    }
+
+    /// Records a successful reconcile that depended on `extra`.
+    pub fn remember_with<K: ResourceExt>(&self, obj: &K, extra: &str) {
         if let (Ok(mut map), Some(uid)) = (self.0.lock(), obj.uid()) {
-            map.insert(uid, (Self::of(obj), std::time::Instant::now()));
+            map.insert(uid, (Self::of(obj, extra), std::time::Instant::now()));
         }
     }
 

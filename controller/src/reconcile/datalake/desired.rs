@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use lakeops_crds::DataLake;
-use lakeops_crds::names::tag;
 
 use crate::aws::cloudtrail::TrailSettings;
 use crate::aws::dynamodb::KeyDef;
@@ -55,10 +54,7 @@ pub struct DesiredTable {
 
 /// Tags that mark a resource as this object's.
 pub fn owner_tags(lake: &DataLake) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (tag::OWNER.to_string(), format!("{}/{}", lake.namespace().unwrap_or_default(), lake.name_any())),
-        (tag::OWNER_UID.to_string(), lake.uid().unwrap_or_default()),
-    ])
+    crate::reconcile::owner_tags(lake)
 }
 
 /// Spec tags plus ownership tags.
@@ -154,6 +150,27 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
         &["kms:*"],
         &["*".into()],
     )]);
+    // CloudWatch Logs encrypts the log groups of this namespace's EtlFunctions (named
+    // `/aws/lambda/lakeops-<namespace>-...`) with the lake key, and no other group.
+    let region = &lake.spec.region;
+    policy.statements.push(
+        Statement::new(
+            "CloudWatchLogsEncryptsLakeFunctionLogs",
+            Effect::Allow,
+            Principal::service(&format!("logs.{region}.amazonaws.com")),
+            &["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            &["*".into()],
+        )
+        .when(
+            "ArnLike",
+            "kms:EncryptionContext:aws:logs:arn",
+            &[&format!(
+                "arn:{}:logs:{region}:{account_id}:log-group:/aws/lambda/lakeops-{}-*",
+                partition(region),
+                lake.namespace().unwrap_or_default()
+            )],
+        ),
+    );
     if lake.spec.audit.trail {
         // CloudTrail encrypts the lake's trail logs, for that trail only.
         policy.statements.push(
@@ -370,7 +387,7 @@ mod tests {
             raw.logging,
             Some(Logging { target_bucket: "team-a-sales-logs".into(), target_prefix: "raw/".into() })
         );
-        assert_eq!(raw.tags.get(tag::OWNER).map(String::as_str), Some("team-a/sales"));
+        assert_eq!(raw.tags.get(lakeops_crds::names::tag::OWNER).map(String::as_str), Some("team-a/sales"));
         assert_eq!(raw.tags.get("team").map(String::as_str), Some("a"));
         let expiry = raw.lifecycle.iter().find(|r| r.id.ends_with("noncurrent-expiry")).expect("rule");
         assert_eq!(expiry.noncurrent_version_expiration_days, Some(30), "zone override wins");
@@ -392,14 +409,20 @@ mod tests {
     }
 
     #[test]
-    fn the_key_policy_names_only_the_account_root() {
+    fn the_key_policy_names_the_account_root_and_scopes_cloudwatch_logs_to_the_namespace_functions() {
         let DesiredKey::Managed { policy, rotation_days, alias, .. } = key(&lake(), "123456789012") else {
             panic!("managed key expected");
         };
         assert_eq!(alias, "alias/lakeops/team-a/sales");
         assert_eq!(rotation_days, 365);
-        assert_eq!(policy.statements.len(), 1);
+        assert_eq!(policy.statements.len(), 2);
         assert_eq!(policy.statements[0].principal, Principal::aws(&["arn:aws:iam::123456789012:root".into()]));
+        let logs = &policy.statements[1];
+        assert_eq!(logs.principal, Principal::service("logs.eu-west-1.amazonaws.com"));
+        assert_eq!(
+            logs.condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
+            ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-team-a-*"]
+        );
     }
 
     #[test]

@@ -8,24 +8,23 @@ pub mod plan;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::try_join_all;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::{Resource, ResourceExt};
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
 use lakeops_crds::names::{FINALIZER, annotation, reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus, DeletionPolicy};
 
 use crate::aws::clients::Regional;
-use crate::aws::error::{AwsError, ErrorKind};
 use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::status;
+
+use super::{Stop, aws_outcome};
 
 use desired::{DesiredBucket, DesiredKey, DesiredTable};
 use diff::Change;
@@ -52,20 +51,6 @@ struct Report {
     drift: Vec<String>,
 }
 
-/// Why convergence stopped short.
-#[derive(Debug)]
-enum Stop {
-    Aws(AwsError),
-    NotOwned(String),
-    Kube(Error),
-}
-
-impl From<AwsError> for Stop {
-    fn from(e: AwsError) -> Self {
-        Stop::Aws(e)
-    }
-}
-
 async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let resync = super::resync_interval(lake.as_ref(), ctx.config.resync_interval);
     if let Some(left) = ctx.fingerprints.fresh(lake.as_ref(), resync) {
@@ -84,7 +69,7 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let (outcome, requeue) = match result {
         Ok(report) => {
             if !report.drift.is_empty() {
-                drift_event(&ctx, &lake, &report.drift).await;
+                super::drift_event(&ctx, lake.as_ref(), &report.drift).await;
             }
             if report.applied > 0 {
                 tracing::info!(changes = report.applied, "converged");
@@ -103,35 +88,6 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
         ctx.fingerprints.remember(lake.as_ref());
     }
     Ok(Action::requeue(requeue))
-}
-
-/// Maps an AWS failure to conditions: the user must act on permissions, invalid requests
-/// and taken names; everything else is retried with back-off and jitter.
-fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
-    let message = e.to_string();
-    match e.kind {
-        ErrorKind::AccessDenied => (Outcome::Stalled { reason: reason::ACCESS_DENIED, message }, resync),
-        ErrorKind::Invalid => (Outcome::Stalled { reason: reason::INVALID_REQUEST, message }, resync),
-        ErrorKind::Conflict => (
-            Outcome::Stalled {
-                reason: reason::NOT_OWNED,
-                message: format!(
-                    "{message}: the name is taken by another AWS account; choose another spec.bucketPrefix"
-                ),
-            },
-            resync,
-        ),
-        ErrorKind::NotFound | ErrorKind::Retryable | ErrorKind::Other => {
-            (Outcome::Failed { reason: reason::RETRYING, message }, jitter(Duration::from_secs(10)))
-        }
-    }
-}
-
-/// `base` plus up to 50% so that many lakes failing together do not retry together.
-fn jitter(base: Duration) -> Duration {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
 /// Checks that an existing resource carries this lake's ownership tags, or that adoption
@@ -402,22 +358,6 @@ async fn converge_trail(
         }
     }
     Ok(arn)
-}
-
-async fn drift_event(ctx: &Context, lake: &DataLake, drift: &[String]) {
-    for _ in drift {
-        ctx.metrics.drift_corrections.get_or_create(&crate::metrics::KindLabels { kind: "DataLake" }).inc();
-    }
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "DriftCorrected".into(),
-        note: Some(format!("corrected out-of-band changes: {}", drift.join("; "))),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &lake.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not record event");
-    }
 }
 
 /// Deletion: `Retain` tags what exists and lets go; `Delete` removes only what holds no

@@ -1,0 +1,547 @@
+//! What must change for an EtlFunction: pure functions of the desired and observed state,
+//! each [`Change`] one AWS call (two for a replaced permission).
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::aws::iam::RoleInfo;
+use crate::aws::lambda::{CodeLocation, FunctionConfig, FunctionInfo, InvokePermission, NewFunction};
+use crate::aws::logs::LogGroup;
+use crate::aws::s3::{NotificationEntry, Notifications};
+
+use super::desired::{Desired, DesiredFunction, DesiredLogGroup, DesiredRole, ROLE_POLICY_NAME};
+
+/// The execution role as read: GetRole and GetRolePolicy of our one inline policy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedRole {
+    pub info: RoleInfo,
+    pub policy: Option<String>,
+}
+
+/// Everything observed about one function.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    pub role: Option<ObservedRole>,
+    pub log_group: Option<LogGroup>,
+    pub function: Option<FunctionInfo>,
+    /// The attached code signing config; read only when the spec names one.
+    pub code_signing: Option<Option<String>>,
+    /// The function's resource policy.
+    pub permission_policy: Option<String>,
+    /// The source bucket's notification configuration.
+    pub notifications: Notifications,
+}
+
+/// One AWS call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    CreateRole(Box<DesiredRole>),
+    UpdateTrust {
+        role: String,
+        policy: String,
+    },
+    SetBoundary {
+        role: String,
+        boundary: Option<String>,
+    },
+    TagRole {
+        role: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutRolePolicy {
+        role: String,
+        policy: String,
+    },
+    CreateLogGroup {
+        name: String,
+        kms_key_arn: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutRetention {
+        name: String,
+        days: i32,
+    },
+    AssociateKey {
+        name: String,
+        kms_key_arn: String,
+    },
+    CreateFunction(Box<NewFunction>),
+    TagFunction {
+        arn: String,
+        tags: BTreeMap<String, String>,
+    },
+    UpdateConfiguration {
+        name: String,
+        config: Box<FunctionConfig>,
+    },
+    UpdateCode {
+        name: String,
+        code: CodeLocation,
+        architecture: String,
+    },
+    SetConcurrency {
+        name: String,
+        reserved: Option<i32>,
+    },
+    SetCodeSigning {
+        name: String,
+        arn: Option<String>,
+    },
+    /// RemovePermission (when `replace`) then AddPermission.
+    Permission {
+        name: String,
+        permission: InvokePermission,
+        replace: bool,
+    },
+    PutNotifications {
+        bucket: String,
+        notifications: Notifications,
+    },
+}
+
+impl Change {
+    /// The setting this change corrects, for drift reports.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Change::CreateRole(_) => "role",
+            Change::UpdateTrust { .. } => "role trust policy",
+            Change::SetBoundary { .. } => "role permissions boundary",
+            Change::TagRole { .. } | Change::TagFunction { .. } => "ownership tags",
+            Change::PutRolePolicy { .. } => "role permissions",
+            Change::CreateLogGroup { .. } => "log group",
+            Change::PutRetention { .. } => "log retention",
+            Change::AssociateKey { .. } => "log encryption",
+            Change::CreateFunction(_) => "function",
+            Change::UpdateConfiguration { .. } => "configuration",
+            Change::UpdateCode { .. } => "code",
+            Change::SetConcurrency { .. } => "reserved concurrency",
+            Change::SetCodeSigning { .. } => "code signing",
+            Change::Permission { .. } => "invoke permission",
+            Change::PutNotifications { .. } => "S3 trigger",
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::CreateRole(r) => write!(f, "create role {} with inline policy {ROLE_POLICY_NAME}", r.name),
+            Change::UpdateTrust { role, .. } => write!(f, "role {role}: restore the trust policy"),
+            Change::SetBoundary { role, boundary: Some(b) } => write!(f, "role {role}: set permissions boundary {b}"),
+            Change::SetBoundary { role, boundary: None } => write!(f, "role {role}: remove the permissions boundary"),
+            Change::TagRole { role, .. } => write!(f, "role {role}: tag"),
+            Change::PutRolePolicy { role, .. } => write!(f, "role {role}: set inline policy {ROLE_POLICY_NAME}"),
+            Change::CreateLogGroup { name, .. } => write!(f, "create log group {name} encrypted with the lake key"),
+            Change::PutRetention { name, days } => write!(f, "log group {name}: retention {days} days"),
+            Change::AssociateKey { name, .. } => write!(f, "log group {name}: encrypt with the lake key"),
+            Change::CreateFunction(n) => write!(f, "create function {}", n.name),
+            Change::TagFunction { arn, .. } => write!(f, "function {arn}: tag"),
+            Change::UpdateConfiguration { name, .. } => write!(f, "function {name}: update configuration"),
+            Change::UpdateCode { name, code, architecture } => write!(
+                f,
+                "function {name}: deploy s3://{}/{}{} ({architecture})",
+                code.bucket,
+                code.key,
+                code.version.as_deref().map(|v| format!(" version {v}")).unwrap_or_default()
+            ),
+            Change::SetConcurrency { name, reserved: Some(n) } => write!(f, "function {name}: reserve {n} executions"),
+            Change::SetConcurrency { name, reserved: None } => {
+                write!(f, "function {name}: release reserved executions")
+            }
+            Change::SetCodeSigning { name, arn } => {
+                write!(f, "function {name}: code signing config {}", arn.as_deref().unwrap_or("none"))
+            }
+            Change::Permission { name, permission, .. } => {
+                write!(f, "function {name}: allow s3.amazonaws.com to invoke from {}", permission.source_arn)
+            }
+            Change::PutNotifications { bucket, notifications } => {
+                write!(f, "bucket {bucket}: notification configuration with {} entries", notifications.entries.len())
+            }
+        }
+    }
+}
+
+/// Changes for the execution role.
+pub fn role_changes(d: &DesiredRole, observed: Option<&ObservedRole>) -> Vec<Change> {
+    let put_policy = || Change::PutRolePolicy { role: d.name.clone(), policy: d.permissions.to_json() };
+    let Some(o) = observed else { return vec![Change::CreateRole(Box::new(d.clone())), put_policy()] };
+    let mut out = Vec::new();
+    if !d.trust.matches_json(&o.info.assume_role_policy) {
+        out.push(Change::UpdateTrust { role: d.name.clone(), policy: d.trust.to_json() });
+    }
+    if o.info.permissions_boundary != d.boundary {
+        out.push(Change::SetBoundary { role: d.name.clone(), boundary: d.boundary.clone() });
+    }
+    if let Some(tags) = missing_tags(&d.tags, &o.info.tags) {
+        out.push(Change::TagRole { role: d.name.clone(), tags });
+    }
+    if !o.policy.as_deref().is_some_and(|p| d.permissions.matches_json(p)) {
+        out.push(put_policy());
+    }
+    out
+}
+
+/// Changes for the log group.
+pub fn log_group_changes(d: &DesiredLogGroup, observed: Option<&LogGroup>) -> Vec<Change> {
+    let retention = Change::PutRetention { name: d.name.clone(), days: d.retention_days };
+    let Some(o) = observed else {
+        return vec![
+            Change::CreateLogGroup { name: d.name.clone(), kms_key_arn: d.kms_key_arn.clone(), tags: d.tags.clone() },
+            retention,
+        ];
+    };
+    let mut out = Vec::new();
+    if o.retention_days != Some(d.retention_days) {
+        out.push(retention);
+    }
+    if o.kms_key_id.as_deref() != Some(d.kms_key_arn.as_str()) {
+        out.push(Change::AssociateKey { name: d.name.clone(), kms_key_arn: d.kms_key_arn.clone() });
+    }
+    out
+}
+
+/// Changes for the function. `deployed` is the package version recorded as deployed,
+/// `artifact` the one to deploy now: code is only sent when they differ.
+pub fn function_changes(
+    d: &DesiredFunction,
+    observed: Option<&FunctionInfo>,
+    code_signing: Option<&Option<String>>,
+    deployed: Option<&str>,
+    artifact: Option<&str>,
+) -> Vec<Change> {
+    // Deploy exactly the version recorded, so status never claims a version that was not sent.
+    let code = CodeLocation {
+        version: d.code.version.clone().or_else(|| artifact.filter(|a| !a.starts_with("etag:")).map(str::to_string)),
+        ..d.code.clone()
+    };
+    let Some(o) = observed else {
+        let mut out = vec![Change::CreateFunction(Box::new(NewFunction {
+            name: d.name.clone(),
+            config: d.config.clone(),
+            architecture: d.architecture.clone(),
+            code,
+            code_signing_config_arn: d.code_signing_config_arn.clone(),
+            tags: d.tags.clone(),
+        }))];
+        if d.reserved_concurrency.is_some() {
+            out.push(Change::SetConcurrency { name: d.name.clone(), reserved: d.reserved_concurrency });
+        }
+        return out;
+    };
+    let mut out = Vec::new();
+    if let Some(tags) = missing_tags(&d.tags, &o.tags) {
+        out.push(Change::TagFunction { arn: o.arn.clone(), tags });
+    }
+    if o.config != d.config {
+        out.push(Change::UpdateConfiguration { name: d.name.clone(), config: Box::new(d.config.clone()) });
+    }
+    if (artifact.is_some() && artifact != deployed) || o.architecture != d.architecture {
+        out.push(Change::UpdateCode { name: d.name.clone(), code, architecture: d.architecture.clone() });
+    }
+    if o.reserved_concurrency != d.reserved_concurrency {
+        out.push(Change::SetConcurrency { name: d.name.clone(), reserved: d.reserved_concurrency });
+    }
+    if let Some(observed) = code_signing
+        && observed != &d.code_signing_config_arn
+    {
+        out.push(Change::SetCodeSigning { name: d.name.clone(), arn: d.code_signing_config_arn.clone() });
+    }
+    out
+}
+
+/// How the function's resource policy stands towards our invoke permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermissionState {
+    Missing,
+    Matches,
+    /// A statement with our id exists but grants something else.
+    Differs,
+}
+
+/// Finds our statement in the resource policy and checks its principal, action and
+/// both source conditions (without them any bucket in any account could invoke).
+pub fn permission_state(policy: Option<&str>, p: &InvokePermission) -> PermissionState {
+    let Some(doc) = policy.and_then(|j| serde_json::from_str::<Value>(j).ok()) else {
+        return PermissionState::Missing;
+    };
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(single) => vec![single.clone()],
+        None => Vec::new(),
+    };
+    let Some(ours) = statements.iter().find(|s| s.get("Sid").and_then(Value::as_str) == Some(&p.statement_id)) else {
+        return PermissionState::Missing;
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Some(Value::Object(m)) => m
+                .values()
+                .flat_map(|x| match x {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a.iter().filter_map(|y| y.as_str().map(str::to_string)).collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let condition = |op: &str, key: &str| -> Vec<String> {
+        ours.get("Condition")
+            .and_then(|c| c.get(op))
+            .and_then(Value::as_object)
+            .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+            .map(|v| strings(Some(v)))
+            .unwrap_or_default()
+    };
+    let ok = ours.get("Effect").and_then(Value::as_str) == Some("Allow")
+        && strings(ours.get("Principal")) == [p.principal.clone()]
+        && strings(ours.get("Action")) == ["lambda:InvokeFunction"]
+        && condition("ArnLike", "AWS:SourceArn") == [p.source_arn.clone()]
+        && condition("StringEquals", "AWS:SourceAccount") == [p.source_account.clone()];
+    if ok { PermissionState::Matches } else { PermissionState::Differs }
+}
+
+/// The bucket's notification document with our entry in it: entries with other ids
+/// (other functions', other tools') kept as they are, ours replaced, sorted for a
+/// deterministic document.
+pub fn with_entry(observed: &Notifications, ours: &NotificationEntry) -> Notifications {
+    let mut entries: Vec<NotificationEntry> = observed.entries.iter().filter(|e| e.id != ours.id).cloned().collect();
+    entries.push(ours.clone());
+    entries.sort();
+    Notifications { entries, event_bridge: observed.event_bridge }
+}
+
+/// The document without the entry `id`.
+pub fn without_entry(observed: &Notifications, id: &str) -> Notifications {
+    let mut entries: Vec<NotificationEntry> = observed.entries.iter().filter(|e| e.id != id).cloned().collect();
+    entries.sort();
+    Notifications { entries, event_bridge: observed.event_bridge }
+}
+
+/// True when both documents hold the same entries, whatever their order.
+pub fn same_notifications(a: &Notifications, b: &Notifications) -> bool {
+    let sorted = |n: &Notifications| {
+        let mut e = n.entries.clone();
+        e.sort();
+        e
+    };
+    a.event_bridge == b.event_bridge && sorted(a) == sorted(b)
+}
+
+/// Changes for the trigger: the permission first (S3 checks it can invoke before it
+/// accepts the notification), then the notification entry.
+pub fn trigger_changes(d: &Desired, observed: &Observed) -> Vec<Change> {
+    let mut out = Vec::new();
+    let permission = &d.trigger.permission;
+    match permission_state(observed.permission_policy.as_deref(), permission) {
+        PermissionState::Matches => {}
+        state => out.push(Change::Permission {
+            name: d.function.name.clone(),
+            permission: permission.clone(),
+            replace: state == PermissionState::Differs,
+        }),
+    }
+    let merged = with_entry(&observed.notifications, &d.trigger.entry);
+    if !same_notifications(&merged, &observed.notifications) {
+        out.push(Change::PutNotifications { bucket: d.trigger.bucket.clone(), notifications: merged });
+    }
+    out
+}
+
+/// Tags of `desired` that `observed` lacks or holds with another value, if any.
+fn missing_tags(
+    desired: &BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+) -> Option<BTreeMap<String, String>> {
+    let missing: BTreeMap<String, String> =
+        desired.iter().filter(|(k, v)| observed.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    (!missing.is_empty()).then_some(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::s3::NotificationTarget;
+    use crate::reconcile::etlfunction::desired::{Facts, desired};
+    use lakeops_crds::{DataLake, EtlFunction};
+
+    fn fixture() -> Desired {
+        let etl: EtlFunction = serde_yaml::from_str(crate::reconcile::etlfunction::desired::tests::ETL).expect("etl");
+        let lake: DataLake = serde_yaml::from_str(crate::reconcile::etlfunction::desired::tests::LAKE).expect("lake");
+        desired(
+            &etl,
+            Facts {
+                lake: &lake,
+                account_id: "123456789012",
+                key_arn: "arn:aws:kms:eu-west-1:123456789012:key/k1",
+                permissions_boundary: None,
+            },
+        )
+    }
+
+    /// What AWS would report once everything in `d` exists.
+    fn converged(d: &Desired) -> Observed {
+        Observed {
+            role: Some(ObservedRole {
+                info: RoleInfo {
+                    name: d.role.name.clone(),
+                    arn: d.role.arn.clone(),
+                    assume_role_policy: d.role.trust.to_json(),
+                    permissions_boundary: None,
+                    tags: d.role.tags.clone(),
+                },
+                policy: Some(d.role.permissions.to_json()),
+            }),
+            log_group: Some(LogGroup {
+                name: d.log_group.name.clone(),
+                arn: String::new(),
+                retention_days: Some(d.log_group.retention_days),
+                kms_key_id: Some(d.log_group.kms_key_arn.clone()),
+            }),
+            function: Some(FunctionInfo {
+                arn: d.function.arn.clone(),
+                config: d.function.config.clone(),
+                architecture: d.function.architecture.clone(),
+                state: Some("Active".into()),
+                last_update_status: Some("Successful".into()),
+                reserved_concurrency: None,
+                tags: d.function.tags.clone(),
+            }),
+            code_signing: None,
+            permission_policy: Some(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"lakeops-s3-invoke","Effect":"Allow","Principal":{{"Service":"s3.amazonaws.com"}},"Action":"lambda:InvokeFunction","Resource":"{}","Condition":{{"StringEquals":{{"AWS:SourceAccount":"123456789012"}},"ArnLike":{{"AWS:SourceArn":"arn:aws:s3:::team-a-sales-raw"}}}}}}]}}"#,
+                d.function.arn
+            )),
+            notifications: Notifications { entries: vec![d.trigger.entry.clone()], event_bridge: false },
+        }
+    }
+
+    fn all_changes(d: &Desired, o: &Observed, deployed: Option<&str>, artifact: Option<&str>) -> Vec<Change> {
+        let mut out = role_changes(&d.role, o.role.as_ref());
+        out.extend(log_group_changes(&d.log_group, o.log_group.as_ref()));
+        out.extend(function_changes(&d.function, o.function.as_ref(), o.code_signing.as_ref(), deployed, artifact));
+        out.extend(trigger_changes(d, o));
+        out
+    }
+
+    #[test]
+    fn nothing_exists_creates_in_dependency_order() {
+        let d = fixture();
+        let settings: Vec<&str> =
+            all_changes(&d, &Observed::default(), None, Some("v1")).iter().map(Change::setting).collect();
+        assert_eq!(
+            settings,
+            ["role", "role permissions", "log group", "log retention", "function", "invoke permission", "S3 trigger"]
+        );
+    }
+
+    #[test]
+    fn a_converged_function_needs_nothing() {
+        let d = fixture();
+        assert_eq!(all_changes(&d, &converged(&d), Some("v1"), Some("v1")), []);
+    }
+
+    #[test]
+    fn a_new_package_version_is_one_code_update_and_nothing_else() {
+        let d = fixture();
+        let changes = all_changes(&d, &converged(&d), Some("v1"), Some("v2"));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        match &changes[0] {
+            Change::UpdateCode { code, .. } => assert_eq!(code.version.as_deref(), Some("v2")),
+            other => panic!("expected a code update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_memory_change_is_one_configuration_update() {
+        let mut d = fixture();
+        let o = converged(&d);
+        d.function.config.memory_mb = 1024;
+        let settings: Vec<&str> = all_changes(&d, &o, Some("v1"), Some("v1")).iter().map(Change::setting).collect();
+        assert_eq!(settings, ["configuration"]);
+    }
+
+    #[test]
+    fn a_widened_role_policy_and_a_loosened_permission_are_restored() {
+        let d = fixture();
+        let mut o = converged(&d);
+        if let Some(r) = o.role.as_mut() {
+            r.policy = Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#.into(),
+            );
+        }
+        o.permission_policy = o.permission_policy.map(|p| p.replace("123456789012\"}", "999999999999\"}"));
+        let changes = all_changes(&d, &o, Some("v1"), Some("v1"));
+        assert!(matches!(&changes[0], Change::PutRolePolicy { .. }), "{changes:?}");
+        assert!(matches!(&changes[1], Change::Permission { replace: true, .. }), "{changes:?}");
+    }
+
+    #[test]
+    fn foreign_and_sibling_entries_are_kept_and_ours_is_replaced() {
+        let d = fixture();
+        let foreign = NotificationEntry {
+            target: NotificationTarget::Queue,
+            id: "audit-queue".into(),
+            arn: "arn:aws:sqs:eu-west-1:123456789012:audit".into(),
+            events: vec!["s3:ObjectRemoved:*".into()],
+            prefix: None,
+            suffix: None,
+        };
+        let sibling = NotificationEntry {
+            id: "lakeops-team-a-other".into(),
+            prefix: Some("other/".into()),
+            ..d.trigger.entry.clone()
+        };
+        let stale = NotificationEntry { prefix: Some("old/".into()), ..d.trigger.entry.clone() };
+        let observed = Notifications { entries: vec![stale, foreign.clone(), sibling.clone()], event_bridge: true };
+
+        let merged = with_entry(&observed, &d.trigger.entry);
+
+        assert_eq!(merged.entries.len(), 3);
+        assert!(merged.entries.contains(&foreign) && merged.entries.contains(&sibling));
+        assert!(merged.entries.contains(&d.trigger.entry));
+        assert!(merged.event_bridge, "EventBridge delivery is not ours to turn off");
+        assert_eq!(
+            merged,
+            with_entry(
+                &Notifications { entries: merged.entries.iter().rev().cloned().collect(), event_bridge: true },
+                &d.trigger.entry
+            ),
+            "deterministic"
+        );
+        let removed = without_entry(&merged, &d.trigger.entry.id);
+        assert_eq!(removed.entries, {
+            let mut e = vec![foreign, sibling];
+            e.sort();
+            e
+        });
+    }
+
+    #[test]
+    fn permission_checks_principal_action_and_both_conditions() {
+        let d = fixture();
+        let o = converged(&d);
+        let p = &d.trigger.permission;
+        assert_eq!(permission_state(o.permission_policy.as_deref(), p), PermissionState::Matches);
+        assert_eq!(permission_state(None, p), PermissionState::Missing);
+        let without_account = o
+            .permission_policy
+            .as_deref()
+            .map(|j| j.replace(r#""StringEquals":{"AWS:SourceAccount":"123456789012"},"#, ""));
+        assert_eq!(permission_state(without_account.as_deref(), p), PermissionState::Differs);
+        assert_eq!(permission_state(Some("not json"), p), PermissionState::Missing);
+    }
+
+    #[test]
+    fn an_unversioned_package_is_deployed_by_key_and_changes_by_etag() {
+        let d = fixture();
+        let changes = all_changes(&d, &converged(&d), Some("etag:a"), Some("etag:b"));
+        match changes.as_slice() {
+            [Change::UpdateCode { code, .. }] => assert_eq!(code.version, None),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -171,18 +171,22 @@ pub fn controller_policy_with(account: Option<&str>, bucket_pattern: &str, artif
         s("LakeFunctions", LAMBDA_ACTIONS, &[format!("arn:aws:lambda:*:{acct}:function:lakeops-*")]),
         // Lambda reads the package with the caller's rights at create and update; the
         // controller reads its version to notice a new upload.
-        s("ReadDeploymentPackages", &["s3:GetObject", "s3:GetObjectVersion"], &[format!("arn:aws:s3:::{artifact_pattern}/*")]),
+        s(
+            "ReadDeploymentPackages",
+            &["s3:GetObject", "s3:GetObjectVersion"],
+            &[format!("arn:aws:s3:::{artifact_pattern}/*")],
+        ),
         // DescribeLogGroups is authorised on the account's log groups as a whole.
         s("FindLogGroups", &["logs:DescribeLogGroups"], &[format!("arn:aws:logs:*:{acct}:log-group:*")]),
-        s(
-            "FunctionLogGroups",
-            LOG_GROUP_ACTIONS,
-            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")],
-        ),
+        s("FunctionLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")]),
         // Lambda encrypts function environments with the lake key, through a grant.
-        s("EncryptFunctionEnvironments", &["kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"], &[format!("arn:aws:kms:*:{acct}:key/*")])
-            .when("Null", &owner, &["false"])
-            .when("StringLike", "kms:ViaService", &["lambda.*.amazonaws.com"]),
+        s(
+            "EncryptFunctionEnvironments",
+            &["kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"],
+            &[format!("arn:aws:kms:*:{acct}:key/*")],
+        )
+        .when("Null", &owner, &["false"])
+        .when("StringLike", "kms:ViaService", &["lambda.*.amazonaws.com"]),
         s("GeneratedRoles", IAM_ROLE_ACTIONS, &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]),
         // Generated roles are handed only to the services they were generated for.
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(

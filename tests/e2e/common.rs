@@ -66,6 +66,7 @@ impl RunningController {
             concurrency: 4,
             metrics_addr,
             region: Some("eu-west-1".into()),
+            permissions_boundary: None,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let aws = AwsClients::new(env.aws_config("eu-west-1"), recorder.clone());

@@ -40,6 +40,7 @@ async fn candidate(env: &TestEnv, ns: &str, name: &str) -> Candidate {
         concurrency: 4,
         metrics_addr,
         region: Some("eu-west-1".into()),
+        permissions_boundary: None,
     };
     let election = LeaderElection {
         namespace: ns.to_string(),

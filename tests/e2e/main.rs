@@ -6,6 +6,7 @@ mod common;
 mod controller;
 mod crds;
 mod datalake;
+mod etlfunction;
 mod examples;
 mod invalid;
 mod leader;

@@ -42,13 +42,26 @@ echo "==> lakeops validate examples/"
 echo "==> lakeops plan -n $NS examples/   (what a reviewer sees before merging)"
 "$TARGET/debug/lakeops" plan -n "$NS" examples/
 
+echo "==> uploading the example ETL package to s3://lakeops-demo-artifacts (the EtlFunction's code)"
+"$HOME/.cache/lakeops/venv/bin/python" - <<'PY'
+import io, zipfile, boto3
+s3 = boto3.client("s3", region_name="eu-west-1")
+s3.create_bucket(Bucket="lakeops-demo-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+s3.put_bucket_versioning(Bucket="lakeops-demo-artifacts", VersioningConfiguration={"Status": "Enabled"})
+package = io.BytesIO()
+with zipfile.ZipFile(package, "w") as z:
+    z.writestr("app.py", "def handler(event, context):\n    return {'records': len(event.get('Records', []))}\n")
+s3.put_object(Bucket="lakeops-demo-artifacts", Key="etl/orders-to-curated.zip", Body=package.getvalue())
+PY
+
 echo "==> kubectl apply --server-side -n $NS -f examples/"
 kubectl create namespace "$NS" >/dev/null
 kubectl apply --server-side -n "$NS" -f examples/
 
 echo "==> kubectl get lakeops -n $NS   (converging)"
-for _ in $(seq 1 30); do
-  if [ "$(kubectl get datalake sales -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; then break; fi
+ready() { kubectl get "$1" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
+for _ in $(seq 1 60); do
+  if [ "$(ready datalake/sales)" = True ] && [ "$(ready etlfunction/orders-to-curated)" = True ]; then break; fi
   sleep 1
 done
 kubectl get lakeops -n "$NS"
@@ -73,10 +86,14 @@ buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
 aliases = [a["AliasName"] for a in kms.list_aliases().get("Aliases", []) if a["AliasName"].startswith("alias/lakeops/")]
 tables = ddb.list_tables().get("TableNames", [])
 trails = [t["Name"] for t in boto3.client("cloudtrail", region_name=region).describe_trails().get("trailList", [])]
+functions = [f["FunctionName"] for f in boto3.client("lambda", region_name=region).list_functions().get("Functions", [])]
+roles = [r["RoleName"] for r in boto3.client("iam", region_name=region).list_roles(PathPrefix="/lakeops/").get("Roles", [])]
 print(f"  S3 buckets:      {', '.join(buckets) or '(none)'}")
 print(f"  KMS aliases:     {', '.join(aliases) or '(none)'}")
 print(f"  DynamoDB tables: {', '.join(tables) or '(none)'}")
 print(f"  CloudTrail:      {', '.join(trails) or '(none)'}")
+print(f"  Lambda:          {', '.join(functions) or '(none)'}")
+print(f"  IAM roles:       {', '.join(roles) or '(none)'}")
 PY
 
 if [ -t 0 ] && [ -z "${CI:-}" ] && [ -z "${LAKEOPS_DEMO_ONCE:-}" ]; then

@@ -301,6 +301,21 @@ impl TestEnv {
         aws_sdk_dynamodb::Client::new(&self.aws_config(region))
     }
 
+    /// An IAM client for moto.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.aws_config("us-east-1"))
+    }
+
+    /// A Lambda client for moto.
+    pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.aws_config(region))
+    }
+
+    /// A CloudWatch Logs client for moto.
+    pub fn logs(&self, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.aws_config(region))
+    }
+
     /// Environment for a process (the controller, the CLI) that should use this environment:
     /// `KUBECONFIG` and the `AWS_*` variables the AWS SDK reads.
     pub fn env_vars(&self, region: &str) -> Vec<(&'static str, String)> {

@@ -499,6 +499,8 @@ mod tests {
                     && r.code_signing_config_arn()
                         == Some("arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-1")
                     && r.vpc_config().is_none()
+                    && r.dead_letter_config().and_then(|d| d.target_arn())
+                        == Some("arn:aws:sqs:eu-west-1:123456789012:dlq")
                     && r.publish() == Some(false)
             })
             .then_output(|| CreateFunctionOutput::builder().function_arn("arn:f").build());

@@ -239,6 +239,15 @@ fn lenient_versioning_status<E>(err: &SdkError<E>) -> Option<Option<String>> {
     Some(status)
 }
 
+/// Moto answers GetBucketNotificationConfiguration for a bucket without notifications
+/// with an empty `<GetBucketNotificationResponse/>` root the SDK rejects; S3 itself sends
+/// an empty `<NotificationConfiguration/>`. Both mean "no entries".
+fn empty_notification_answer<E>(err: &SdkError<E>) -> bool {
+    let Some(response) = err.raw_response().filter(|r| r.status().as_u16() == 200) else { return false };
+    let Some(body) = response.body().bytes().and_then(|b| std::str::from_utf8(b).ok()) else { return false };
+    body.contains("<GetBucketNotificationResponse") && !body.contains("Configuration>")
+}
+
 /// One lakeops rule as an S3 rule covering the whole bucket.
 fn to_sdk_rule(rule: &LifecycleRule) -> Result<sdk::LifecycleRule, BuildError> {
     let status = if rule.enabled { sdk::ExpirationStatus::Enabled } else { sdk::ExpirationStatus::Disabled };
@@ -666,13 +675,12 @@ impl S3Api for SdkS3 {
 
     async fn get_notifications(&self, bucket: &str) -> AwsResult<Notifications> {
         const OP: &str = "GetBucketNotificationConfiguration";
-        let out = self
-            .client
-            .get_bucket_notification_configuration()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| aws_error(OP, bucket, e))?;
+        let out = self.client.get_bucket_notification_configuration().bucket(bucket).send().await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if empty_notification_answer(&e) => return Ok(Notifications::default()),
+            Err(e) => return Err(aws_error(OP, bucket, e)),
+        };
         let mut entries = Vec::new();
         for c in out.lambda_function_configurations() {
             entries.push(notification_entry(

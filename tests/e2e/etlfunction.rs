@@ -222,7 +222,7 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     }
     assert_eq!(resources["ReadSourcePrefix"], [format!("arn:aws:s3:::{raw}/incoming/orders/*")]);
     assert_eq!(resources["WriteDestinationPrefix"], [format!("arn:aws:s3:::{ns}-sales-curated/out/orders/*")]);
-    assert_eq!(resources["UseLakeKeyThroughS3"], [key_arn.clone()]);
+    assert_eq!(resources["UseLakeKeyThroughS3"], std::slice::from_ref(&key_arn));
     assert!(!resources.contains_key("SendFailedEvents"), "no dead-letter queue, no SQS rights");
     let starred: Vec<&String> = resources.iter().filter(|(_, r)| r.iter().any(|x| x == "*")).map(|(s, _)| s).collect();
     assert_eq!(starred, ["WriteTraces"], "only X-Ray, which has no resource-level permissions, gets *");

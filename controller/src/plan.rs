@@ -92,7 +92,51 @@ pub async fn plan(documents: &[Document], aws: &AwsClients) -> Result<Vec<Object
                     note: None,
                 });
             }
-            Object::EtlFunction(o) => out.push(unplanned("EtlFunction", o.namespace(), o.name_any())),
+            Object::EtlFunction(etl) => {
+                let lake = documents.iter().find_map(|d| match &d.object {
+                    Object::DataLake(l)
+                        if l.name_any() == etl.spec.data_lake_ref.name && l.namespace() == etl.namespace() =>
+                    {
+                        Some(l)
+                    }
+                    _ => None,
+                });
+                let Some(lake) = lake else {
+                    let mut p = unplanned("EtlFunction", etl.namespace(), etl.name_any());
+                    p.note = Some(format!(
+                        "its DataLake {:?} is not among these manifests; pass them together to plan the function",
+                        etl.spec.data_lake_ref.name
+                    ));
+                    out.push(p);
+                    continue;
+                };
+                let account = match &account {
+                    Some(a) => a,
+                    None => account.insert(aws.account_id().await?),
+                };
+                let regional = aws.region(&lake.spec.region);
+                let key_arn = match &lake.spec.encryption.key_arn {
+                    Some(arn) => arn.clone(),
+                    None => regional
+                        .kms
+                        .describe_key(&lake.key_alias())
+                        .await?
+                        .map(|k| k.arn)
+                        .unwrap_or_else(|| crate::reconcile::etlfunction::plan::NEW_KEY.to_string()),
+                };
+                let iam = aws.iam();
+                let plan =
+                    crate::reconcile::etlfunction::plan::plan(etl, lake, &regional, iam.as_ref(), account, &key_arn)
+                        .await?;
+                out.push(ObjectPlan {
+                    kind: "EtlFunction",
+                    namespace: etl.namespace().unwrap_or_default(),
+                    name: etl.name_any(),
+                    region: Some(lake.spec.region.clone()),
+                    plan,
+                    note: None,
+                });
+            }
             Object::BackupPolicy(o) => out.push(unplanned("BackupPolicy", o.namespace(), o.name_any())),
         }
     }

@@ -426,3 +426,61 @@ async fn code_signing_is_attached_at_creation_and_an_update_the_emulator_lacks_i
     assert_eq!(created, Some(1), "the function is updated, never re-created");
     ctrl.stop().await.expect("stopped");
 }
+
+/// Plans manifests against moto with reads only.
+async fn plan_of(env: &TestEnv, objects: Vec<lakeops::manifests::Object>) -> (String, lakeops::plan::Summary, bool) {
+    let recorder = lakeops::aws::recorder::RequestRecorder::new();
+    let aws = lakeops::aws::clients::AwsClients::new(env.aws_config(REGION), recorder.clone());
+    let docs: Vec<_> = objects
+        .into_iter()
+        .map(|object| lakeops::manifests::Document { file: "m.yaml".into(), line: 1, object })
+        .collect();
+    let plans = lakeops::plan::plan(&docs, &aws).await.expect("plan");
+    let read_only = recorder.snapshot().keys().all(|(_, op)| is_read(op));
+    (lakeops::plan::render_text(&plans), lakeops::plan::Summary::of(&plans), read_only)
+}
+
+#[tokio::test]
+async fn plan_shows_the_function_to_create_then_nothing_once_converged_then_a_memory_change() {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("etl-plan").await.expect("namespace");
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let bucket = artifacts(env, &ns, &["orders"]).await;
+    let mut lake_doc = lake("sales");
+    lake_doc.metadata.namespace = Some(ns.clone());
+    let mut fn_doc = function("orders", &bucket, "incoming/", serde_json::json!({}));
+    fn_doc.metadata.namespace = Some(ns.clone());
+    let docs = |f: &EtlFunction| {
+        vec![lakeops::manifests::Object::DataLake(lake_doc.clone()), lakeops::manifests::Object::EtlFunction(f.clone())]
+    };
+
+    let (text, _, read_only) = plan_of(env, docs(&fn_doc)).await;
+    assert!(read_only, "plan sent a write");
+    let name = format!("lakeops-{ns}-orders");
+    for line in [
+        format!("create role {name} with inline policy lakeops-etl"),
+        format!("create log group /aws/lambda/{name} encrypted with the lake key"),
+        format!("create function {name}"),
+        format!("bucket {ns}-sales-raw: notification configuration with 1 entries"),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+
+    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    lakes.create(&PostParams::default(), &lake("sales")).await.expect("lake");
+    fns.create(&PostParams::default(), &function("orders", &bucket, "incoming/", serde_json::json!({})))
+        .await
+        .expect("function");
+    wait_ready(&fns, "orders").await;
+    ctrl.stop().await.expect("stopped");
+
+    let (text, summary, _) = plan_of(env, docs(&fn_doc)).await;
+    assert!(!summary.has_changes(), "a converged lake and function plan nothing:\n{text}");
+
+    fn_doc.spec.memory_mb = 2048;
+    let (text, summary, read_only) = plan_of(env, docs(&fn_doc)).await;
+    assert!(read_only);
+    assert_eq!((summary.create, summary.update), (0, 1), "{text}");
+    assert!(text.contains(&format!("function {name}: update configuration (memory MB: 512 -> 2048)")), "{text}");
+}

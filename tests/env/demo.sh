@@ -36,12 +36,6 @@ echo "==> starting the lakeops controller (log: $STATE/controller.log, metrics: 
 "$TARGET/debug/lakeops" controller --metrics-addr "127.0.0.1:$metrics_port" >"$STATE/controller.log" 2>&1 &
 pids+=($!)
 
-echo "==> lakeops validate examples/"
-"$TARGET/debug/lakeops" validate -n "$NS" examples/
-
-echo "==> lakeops plan -n $NS examples/   (what a reviewer sees before merging)"
-"$TARGET/debug/lakeops" plan -n "$NS" examples/
-
 echo "==> uploading the example ETL package to s3://lakeops-demo-artifacts (the EtlFunction's code)"
 "$HOME/.cache/lakeops/venv/bin/python" - <<'PY'
 import io, zipfile, boto3
@@ -53,6 +47,12 @@ with zipfile.ZipFile(package, "w") as z:
     z.writestr("app.py", "def handler(event, context):\n    return {'records': len(event.get('Records', []))}\n")
 s3.put_object(Bucket="lakeops-demo-artifacts", Key="etl/orders-to-curated.zip", Body=package.getvalue())
 PY
+
+echo "==> lakeops validate examples/"
+"$TARGET/debug/lakeops" validate -n "$NS" examples/
+
+echo "==> lakeops plan -n $NS examples/   (what a reviewer sees before merging)"
+"$TARGET/debug/lakeops" plan -n "$NS" examples/
 
 echo "==> kubectl apply --server-side -n $NS -f examples/"
 kubectl create namespace "$NS" >/dev/null

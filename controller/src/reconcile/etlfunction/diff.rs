@@ -71,9 +71,11 @@ pub enum Change {
         arn: String,
         tags: BTreeMap<String, String>,
     },
+    /// `differences` name each setting with its old and new value, for plans and events.
     UpdateConfiguration {
         name: String,
         config: Box<FunctionConfig>,
+        differences: Vec<String>,
     },
     UpdateCode {
         name: String,
@@ -123,6 +125,40 @@ impl Change {
     }
 }
 
+impl Change {
+    /// The AWS resource the change is about.
+    pub fn resource(&self) -> &str {
+        match self {
+            Change::CreateRole(r) => &r.name,
+            Change::UpdateTrust { role, .. }
+            | Change::SetBoundary { role, .. }
+            | Change::TagRole { role, .. }
+            | Change::PutRolePolicy { role, .. } => role,
+            Change::CreateLogGroup { name, .. }
+            | Change::PutRetention { name, .. }
+            | Change::AssociateKey { name, .. } => name,
+            Change::CreateFunction(f) => &f.name,
+            Change::TagFunction { arn, .. } => arn,
+            Change::UpdateConfiguration { name, .. }
+            | Change::UpdateCode { name, .. }
+            | Change::SetConcurrency { name, .. }
+            | Change::SetCodeSigning { name, .. }
+            | Change::Permission { name, .. } => name,
+            Change::PutNotifications { bucket, .. } => bucket,
+        }
+    }
+
+    /// True when the change removes a protection: code signing detached.
+    pub fn weakens(&self) -> bool {
+        matches!(self, Change::SetCodeSigning { arn: None, .. })
+    }
+
+    /// True for changes that create a resource.
+    pub fn creates(&self) -> bool {
+        matches!(self, Change::CreateRole(_) | Change::CreateLogGroup { .. } | Change::CreateFunction(_))
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -137,7 +173,9 @@ impl fmt::Display for Change {
             Change::AssociateKey { name, .. } => write!(f, "log group {name}: encrypt with the lake key"),
             Change::CreateFunction(n) => write!(f, "create function {}", n.name),
             Change::TagFunction { arn, .. } => write!(f, "function {arn}: tag"),
-            Change::UpdateConfiguration { name, .. } => write!(f, "function {name}: update configuration"),
+            Change::UpdateConfiguration { name, differences, .. } => {
+                write!(f, "function {name}: update configuration ({})", differences.join(", "))
+            }
             Change::UpdateCode { name, code, architecture } => write!(
                 f,
                 "function {name}: deploy s3://{}/{}{} ({architecture})",
@@ -234,7 +272,11 @@ pub fn function_changes(
         out.push(Change::TagFunction { arn: o.arn.clone(), tags });
     }
     if o.config != d.config {
-        out.push(Change::UpdateConfiguration { name: d.name.clone(), config: Box::new(d.config.clone()) });
+        out.push(Change::UpdateConfiguration {
+            name: d.name.clone(),
+            config: Box::new(d.config.clone()),
+            differences: config_differences(&o.config, &d.config),
+        });
     }
     if (artifact.is_some() && artifact != deployed) || o.architecture != d.architecture {
         out.push(Change::UpdateCode { name: d.name.clone(), code, architecture: d.architecture.clone() });
@@ -248,6 +290,39 @@ pub fn function_changes(
         out.push(Change::SetCodeSigning { name: d.name.clone(), arn: d.code_signing_config_arn.clone() });
     }
     out
+}
+
+/// Each differing setting as `setting: old -> new`. Environment values are never shown
+/// (they may be sensitive); only the names of variables that changed.
+pub fn config_differences(old: &FunctionConfig, new: &FunctionConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name}: {a} -> {b}"));
+        }
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    field("runtime", old.runtime.clone(), new.runtime.clone());
+    field("handler", old.handler.clone(), new.handler.clone());
+    field("role", old.role_arn.clone(), new.role_arn.clone());
+    field("memory MB", old.memory_mb.to_string(), new.memory_mb.to_string());
+    field("timeout s", old.timeout_seconds.to_string(), new.timeout_seconds.to_string());
+    field("environment key", opt(&old.kms_key_arn), opt(&new.kms_key_arn));
+    field("tracing", tracing_mode(old.tracing_active).into(), tracing_mode(new.tracing_active).into());
+    field("dead-letter target", opt(&old.dead_letter_target), opt(&new.dead_letter_target));
+    field("subnets", old.subnet_ids.join(","), new.subnet_ids.join(","));
+    field("security groups", old.security_group_ids.join(","), new.security_group_ids.join(","));
+    let names: std::collections::BTreeSet<&String> = old.environment.keys().chain(new.environment.keys()).collect();
+    let changed: Vec<&str> =
+        names.into_iter().filter(|k| old.environment.get(*k) != new.environment.get(*k)).map(String::as_str).collect();
+    if !changed.is_empty() {
+        out.push(format!("environment variables changed: {}", changed.join(", ")));
+    }
+    out
+}
+
+fn tracing_mode(active: bool) -> &'static str {
+    if active { "Active" } else { "PassThrough" }
 }
 
 /// How the function's resource policy stands towards our invoke permission.
@@ -460,8 +535,19 @@ mod tests {
         let mut d = fixture();
         let o = converged(&d);
         d.function.config.memory_mb = 1024;
-        let settings: Vec<&str> = all_changes(&d, &o, Some("v1"), Some("v1")).iter().map(Change::setting).collect();
+        let changes = all_changes(&d, &o, Some("v1"), Some("v1"));
+        let settings: Vec<&str> = changes.iter().map(Change::setting).collect();
         assert_eq!(settings, ["configuration"]);
+        assert!(changes[0].to_string().ends_with("(memory MB: 512 -> 1024)"), "{}", changes[0]);
+    }
+
+    #[test]
+    fn environment_changes_name_the_variable_and_never_show_its_value() {
+        let d = fixture();
+        let mut new = d.function.config.clone();
+        new.environment.insert("API_TOKEN_ARN".into(), "arn:aws:secretsmanager:eu-west-1:1:secret:x".into());
+        let diffs = config_differences(&d.function.config, &new);
+        assert_eq!(diffs, ["environment variables changed: API_TOKEN_ARN"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! trigger, the function and the role, and the log group as `deletionPolicy` says.
 pub mod desired;
 pub mod diff;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -140,12 +141,16 @@ pub fn plan_outcome<'a>(
     }
 }
 
-/// Creation order, then name: a total order every reconcile agrees on.
+/// Creation order (timestamps have one-second resolution), then a function that already
+/// runs before one that does not, then name: a total order every reconcile agrees on.
 fn created_before(a: &EtlFunction, b: &EtlFunction) -> bool {
-    let key = |f: &EtlFunction| (f.metadata.creation_timestamp.as_ref().map(|t| t.0), f.name_any());
+    let key = |f: &EtlFunction| {
+        let running = f.status.as_ref().is_some_and(|s| s.function_arn.is_some());
+        (f.metadata.creation_timestamp.as_ref().map(|t| t.0), !running, f.name_any())
+    };
     match (key(a), key(b)) {
         // Without timestamps (files under review) every other function counts.
-        ((None, _), _) | (_, (None, _)) => a.name_any() != b.name_any(),
+        ((None, ..), _) | (_, (None, ..)) => a.name_any() != b.name_any(),
         (ka, kb) => ka < kb,
     }
 }
@@ -166,7 +171,7 @@ fn check_owned(etl: &EtlFunction, what: &str, tags: &BTreeMap<String, String>) -
 }
 
 /// Reads everything the function consists of, concurrently; nothing is written.
-async fn observe(aws: &Regional, iam: &dyn IamApi, d: &Desired) -> AwsResult<(Observed, Option<String>)> {
+pub(crate) async fn observe(aws: &Regional, iam: &dyn IamApi, d: &Desired) -> AwsResult<(Observed, Option<String>)> {
     let role = async {
         match iam.get_role(&d.role.name).await? {
             Some(info) => {
@@ -200,10 +205,19 @@ async fn observe(aws: &Regional, iam: &dyn IamApi, d: &Desired) -> AwsResult<(Ob
         role,
         aws.logs.describe_log_group(&d.log_group.name),
         function,
-        aws.s3.get_notifications(&d.trigger.bucket),
+        notifications(aws, &d.trigger.bucket),
         artifact,
     )?;
     Ok((Observed { role, log_group, function, code_signing, permission_policy, notifications }, artifact))
+}
+
+/// The source bucket's notifications; a bucket that does not exist yet (a plan before its
+/// lake) has none.
+async fn notifications(aws: &Regional, bucket: &str) -> AwsResult<crate::aws::s3::Notifications> {
+    match aws.s3.get_notifications(bucket).await {
+        Err(e) if e.is_not_found() => Ok(Default::default()),
+        other => other,
+    }
 }
 
 async fn converge(
@@ -350,7 +364,7 @@ async fn apply_function_change(lambda: &dyn LambdaApi, change: &Change) -> AwsRe
     match change {
         Change::CreateFunction(f) => retry_role_propagation(|| lambda.create_function(f)).await.map(drop),
         Change::TagFunction { arn, tags } => lambda.tag(arn, tags).await,
-        Change::UpdateConfiguration { name, config } => {
+        Change::UpdateConfiguration { name, config, .. } => {
             retry_role_propagation(|| lambda.update_configuration(name, config)).await
         }
         Change::UpdateCode { name, code, architecture } => lambda.update_code(name, code, architecture).await,
@@ -535,6 +549,15 @@ mod tests {
             created.map(|t| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.parse().expect("timestamp")));
         f.spec.source.prefix = prefix.into();
         f
+    }
+
+    #[test]
+    fn within_the_same_second_the_running_function_wins_whatever_the_names() {
+        let mut running = function("zeta", Some("2026-01-01T00:00:00Z"), "incoming/");
+        running.status = Some(EtlFunctionStatus { function_arn: Some("arn:f".into()), ..Default::default() });
+        let newcomer = function("alpha", Some("2026-01-01T00:00:00Z"), "incoming/orders/");
+        assert!(created_before(&running, &newcomer));
+        assert!(!created_before(&newcomer, &running));
     }
 
     #[test]

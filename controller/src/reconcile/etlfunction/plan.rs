@@ -1,0 +1,95 @@
+//! `lakeops plan` for an EtlFunction: the controller's own observe and diff, reads only.
+use kube::ResourceExt;
+use lakeops_crds::names::tag;
+use lakeops_crds::{DataLake, EtlFunction};
+
+use crate::aws::clients::Regional;
+use crate::aws::error::AwsResult;
+use crate::aws::iam::IamApi;
+use crate::reconcile::datalake::plan::{Action, Blocker, LakePlan, Planned};
+
+use super::desired::{self, Facts};
+use super::diff::{self, Change};
+
+/// Stands in for the lake key's ARN when the lake does not exist yet.
+pub const NEW_KEY: &str = "(the new lake key)";
+
+fn planned(change: &Change, existed: bool) -> Planned {
+    Planned {
+        action: if change.creates() || !existed { Action::Create } else { Action::Update },
+        resource: change.resource().to_string(),
+        setting: change.setting().to_string(),
+        description: change.to_string(),
+        weakens: change.weakens(),
+    }
+}
+
+/// A manifest has no UID yet, so the owner name decides.
+fn blocker(etl: &EtlFunction, what: &str, tags: &std::collections::BTreeMap<String, String>) -> Option<Blocker> {
+    let owner = format!("{}/{}", etl.namespace().unwrap_or_default(), etl.name_any());
+    (tags.get(tag::OWNER) != Some(&owner)).then(|| Blocker {
+        resource: what.to_string(),
+        message: format!(
+            "{what} exists and is not this EtlFunction's; the controller will leave it alone unless adoption is asked for"
+        ),
+    })
+}
+
+/// What reconciling `etl` would change, given its lake (from the same manifests) and the
+/// lake key's ARN (or [`NEW_KEY`]). Reads only.
+pub async fn plan(
+    etl: &EtlFunction,
+    lake: &DataLake,
+    aws: &Regional,
+    iam: &dyn IamApi,
+    account: &str,
+    key_arn: &str,
+) -> AwsResult<LakePlan> {
+    let facts = Facts { lake, account_id: account, key_arn, permissions_boundary: None };
+    let mut d = desired::desired(etl, facts);
+    let (observed, artifact) = super::observe(aws, iam, &d).await?;
+    let mut out = LakePlan::default();
+    // A manifest has no UID: compare ownership by name, and take the UID AWS shows.
+    let uid = observed.function.as_ref().and_then(|f| f.tags.get(tag::OWNER_UID).cloned());
+    for tags in [&mut d.role.tags, &mut d.function.tags, &mut d.log_group.tags] {
+        match (&uid, etl.uid()) {
+            (_, Some(_)) => {}
+            (Some(u), None) => {
+                tags.insert(tag::OWNER_UID.into(), u.clone());
+            }
+            (None, None) => {
+                tags.remove(tag::OWNER_UID);
+            }
+        }
+    }
+    if let Some(r) = &observed.role {
+        out.blockers.extend(blocker(etl, &format!("IAM role {}", d.role.name), &r.info.tags));
+    }
+    if let Some(f) = &observed.function {
+        out.blockers.extend(blocker(etl, &format!("Lambda function {}", d.function.name), &f.tags));
+    }
+    let role = diff::role_changes(&d.role, observed.role.as_ref());
+    out.changes.extend(role.iter().map(|c| planned(c, observed.role.is_some())));
+    let logs = diff::log_group_changes(&d.log_group, observed.log_group.as_ref());
+    out.changes.extend(logs.iter().map(|c| planned(c, observed.log_group.is_some())));
+    // Without status, the deployed version is unknown: a plan shows code as current when
+    // the function exists, since the controller compares against what it recorded.
+    let deployed = if observed.function.is_some() { artifact.clone() } else { None };
+    let function = diff::function_changes(
+        &d.function,
+        observed.function.as_ref(),
+        observed.code_signing.as_ref(),
+        deployed.as_deref(),
+        artifact.as_deref(),
+    );
+    out.changes.extend(function.iter().map(|c| planned(c, observed.function.is_some())));
+    let trigger = diff::trigger_changes(&d, &observed);
+    out.changes.extend(trigger.iter().map(|c| planned(c, observed.function.is_some())));
+    if artifact.is_none() {
+        out.blockers.push(Blocker {
+            resource: format!("s3://{}/{}", d.function.code.bucket, d.function.code.key),
+            message: "spec.code: the deployment package does not exist; the function cannot be created".into(),
+        });
+    }
+    Ok(out)
+}

@@ -73,6 +73,8 @@ kubectl get lakeops -n "$NS" -o jsonpath='{range .items[*]}{.kind}/{.metadata.na
 echo
 echo "==> lakeops plan -n $NS examples/   (after convergence)"
 "$TARGET/debug/lakeops" plan -n "$NS" examples/
+echo "(moto does not keep a function's dead-letter configuration, so the plan above still shows"
+echo " it as an update, and the controller re-applies it on every resync; AWS keeps it)"
 
 echo
 echo "==> what exists in AWS (moto at $AWS_ENDPOINT_URL)"

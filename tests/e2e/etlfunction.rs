@@ -281,6 +281,44 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     assert!(reads <= 7, "{reads} reads: {calls:?}");
     assert_eq!(calls.get(&("lambda".into(), "GetFunction".into())), Some(&1), "{calls:?}");
 
+    // Out-of-band drift: a widened role policy and a removed trigger entry are restored.
+    let wide = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    iam.put_role_policy()
+        .role_name(&function_name)
+        .policy_name("lakeops-etl")
+        .policy_document(wide)
+        .send()
+        .await
+        .expect("widened");
+    env.s3(REGION)
+        .put_bucket_notification_configuration()
+        .bucket(&raw)
+        .notification_configuration(
+            NotificationConfiguration::builder().lambda_function_configurations(foreign.clone()).build(),
+        )
+        .send()
+        .await
+        .expect("entries removed");
+    reconcile_now(&fns, "orders", "drift-1").await;
+    reconcile_now(&fns, "customers", "drift-1").await;
+    let restored =
+        iam.get_role_policy().role_name(&function_name).policy_name("lakeops-etl").send().await.expect("policy");
+    assert!(!restored.policy_document().contains("s3:*"), "the widened policy is replaced");
+    let ids = notification_ids(env, &raw).await;
+    assert_eq!(ids, [format!("lakeops-{ns}-customers"), format!("lakeops-{ns}-orders"), "team-audit".into()]);
+    let events = api::<k8s_openapi::api::events::v1::Event>(env, &ns).await.expect("events api");
+    let drift = eventually(TIMEOUT, "DriftCorrected event", || async {
+        let list = events.list(&Default::default()).await?;
+        Ok(list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("DriftCorrected")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("orders")
+        }))
+    })
+    .await
+    .expect("drift reported");
+    let note = drift.note.unwrap_or_default();
+    assert!(note.contains("role permissions") && note.contains("S3 trigger"), "{note}");
+
     // A new package version: exactly one code update, nothing else written.
     let v2 = upload(env, &bucket, "orders").await;
     let before = ctrl.recorder.snapshot();

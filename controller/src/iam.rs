@@ -18,6 +18,8 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         ("s3", "PutObjectLockConfiguration") => "PutBucketObjectLockConfiguration",
         ("s3", "ListObjectVersions") => "ListBucketVersions",
         ("s3", "HeadBucket") => "ListBucket",
+        ("s3", "GetBucketReplication") => "GetReplicationConfiguration",
+        ("s3", "PutBucketReplication" | "DeleteBucketReplication") => "PutReplicationConfiguration",
         (_, op) => op,
     };
     Some(format!("{service}:{action}"))
@@ -45,6 +47,8 @@ const S3_ACTIONS: &[&str] = &[
     "s3:GetBucketObjectLockConfiguration",
     "s3:PutBucketObjectLockConfiguration",
     "s3:ListBucketVersions",
+    "s3:GetReplicationConfiguration",
+    "s3:PutReplicationConfiguration",
 ];
 
 const KMS_READ: &[&str] = &["kms:DescribeKey", "kms:ListResourceTags"];
@@ -70,6 +74,9 @@ const DYNAMODB_ACTIONS: &[&str] = &[
     "dynamodb:ListTagsOfResource",
     "dynamodb:TagResource",
     "dynamodb:Scan",
+    // UpdateTable with ReplicaUpdates (global tables 2019.11.21) also needs these.
+    "dynamodb:CreateTableReplica",
+    "dynamodb:DeleteTableReplica",
 ];
 
 const CLOUDTRAIL_ACTIONS: &[&str] = &[
@@ -184,10 +191,15 @@ mod tests {
             ("kms", "CreateKey"),
             ("dynamodb", "DescribeContinuousBackups"),
             ("cloudtrail", "PutEventSelectors"),
+            ("s3", "GetBucketReplication"),
+            ("s3", "PutBucketReplication"),
+            ("s3", "DeleteBucketReplication"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");
         }
         assert_eq!(action_for("sts", "GetCallerIdentity"), None);
+        assert_eq!(action_for("s3", "DeleteBucketReplication").as_deref(), Some("s3:PutReplicationConfiguration"));
+        assert!(allows(&p, "dynamodb:CreateTableReplica") && allows(&p, "dynamodb:DeleteTableReplica"));
     }
 }

@@ -64,11 +64,13 @@ pub struct Statement {
     pub sid: String,
     #[serde(rename = "Effect")]
     pub effect: Effect,
-    #[serde(rename = "Principal")]
+    /// Left out for identity policies (role policies name no principal).
+    #[serde(rename = "Principal", skip_serializing_if = "Principal::is_none")]
     pub principal: Principal,
     #[serde(rename = "Action", serialize_with = "one_or_many")]
     pub actions: Vec<String>,
-    #[serde(rename = "Resource", serialize_with = "one_or_many")]
+    /// Left out for trust policies, which name no resource.
+    #[serde(rename = "Resource", skip_serializing_if = "Vec::is_empty", serialize_with = "one_or_many")]
     pub resources: Vec<String>,
     /// operator -> condition key -> values.
     #[serde(rename = "Condition", skip_serializing_if = "BTreeMap::is_empty", serialize_with = "conditions")]
@@ -99,6 +101,16 @@ impl Principal {
     /// Everyone; lakeops uses it only to deny.
     pub fn anyone() -> Self {
         Principal::Anyone("*".into())
+    }
+
+    /// No principal: the statement belongs to an identity policy (a role's inline policy).
+    pub fn none() -> Self {
+        Principal::Named(BTreeMap::new())
+    }
+
+    /// True for [`Principal::none`].
+    pub fn is_none(&self) -> bool {
+        matches!(self, Principal::Named(map) if map.is_empty())
     }
 
     /// An AWS service principal such as `logging.s3.amazonaws.com`.
@@ -270,6 +282,29 @@ mod tests {
         assert_eq!(json["Statement"][1]["Action"], "kms:*");
         assert_eq!(json["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false");
         assert!(json["Statement"][0]["Resource"].is_array());
+    }
+
+    #[test]
+    fn identity_and_trust_statements_leave_out_principal_and_resource() {
+        let identity = PolicyDocument::new(vec![Statement::new(
+            "Read",
+            Effect::Allow,
+            Principal::none(),
+            &["s3:GetObject"],
+            &["arn:aws:s3:::b/*".into()],
+        )]);
+        let json: Value = serde_json::from_str(&identity.to_json()).expect("json");
+        assert!(json["Statement"][0].get("Principal").is_none(), "{json}");
+        let trust = PolicyDocument::new(vec![Statement::new(
+            "S3Assumes",
+            Effect::Allow,
+            Principal::service("s3.amazonaws.com"),
+            &["sts:AssumeRole"],
+            &[],
+        )]);
+        let json: Value = serde_json::from_str(&trust.to_json()).expect("json");
+        assert!(json["Statement"][0].get("Resource").is_none(), "{json}");
+        assert!(trust.matches_json(&trust.to_json()) && identity.matches_json(&identity.to_json()));
     }
 
     #[test]

@@ -8,6 +8,28 @@ use std::time::Duration;
 use kube::ResourceExt;
 use lakeops_crds::names::annotation;
 
+/// Checks that an existing AWS resource carries `ours` (the owner's ownership tags), or that
+/// `owner` asks for adoption with the annotation. `Err` is the message for a `NotOwned` stall.
+pub fn check_owned<K: kube::Resource<DynamicType = ()>>(
+    owner: &K,
+    ours: &std::collections::BTreeMap<String, String>,
+    what: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let adopt = owner.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true");
+    if ours.iter().all(|(k, v)| tags.get(k) == Some(v)) || adopt {
+        return Ok(());
+    }
+    let owner_tag =
+        tags.get(lakeops_crds::names::tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
+    Err(format!(
+        "{what} already exists and is not this {}'s{owner_tag}; lakeops leaves it alone unless the {} has the annotation {}: \"true\"",
+        K::kind(&()),
+        K::kind(&()),
+        annotation::ADOPT
+    ))
+}
+
 /// The resync interval of one object: its annotation if valid, else the controller's.
 pub fn resync_interval<K: ResourceExt>(obj: &K, default: Duration) -> Duration {
     obj.annotations().get(annotation::RESYNC_INTERVAL).and_then(|v| parse_duration(v)).unwrap_or(default)
@@ -82,17 +104,38 @@ impl Fingerprints {
     /// `Some(time left)` when `obj` was reconciled successfully with the same user-visible
     /// state less than `resync` ago: the caller can skip this round.
     pub fn fresh<K: ResourceExt>(&self, obj: &K, resync: Duration) -> Option<Duration> {
+        self.fresh_with(obj, "", resync)
+    }
+
+    /// [`Fingerprints::fresh`], where `also` (e.g. the version of an object this one builds on)
+    /// must be the same too.
+    pub fn fresh_with<K: ResourceExt>(&self, obj: &K, also: &str, resync: Duration) -> Option<Duration> {
         let map = self.0.lock().ok()?;
         let (fp, at) = map.get(&obj.uid()?)?;
         let elapsed = at.elapsed();
-        (*fp == Self::of(obj) && elapsed < resync).then(|| resync - elapsed)
+        (*fp == Self::with(obj, also) && elapsed < resync).then(|| resync - elapsed)
     }
 
     /// Records a successful reconcile.
     pub fn remember<K: ResourceExt>(&self, obj: &K) {
+        self.remember_with(obj, "");
+    }
+
+    /// Records a successful reconcile that built on `also`.
+    pub fn remember_with<K: ResourceExt>(&self, obj: &K, also: &str) {
         if let (Ok(mut map), Some(uid)) = (self.0.lock(), obj.uid()) {
-            map.insert(uid, (Self::of(obj), std::time::Instant::now()));
+            map.insert(uid, (Self::with(obj, also), std::time::Instant::now()));
         }
+    }
+
+    fn with<K: ResourceExt>(obj: &K, also: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        if also.is_empty() {
+            return Self::of(obj);
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (Self::of(obj), also).hash(&mut h);
+        h.finish()
     }
 
     /// Forgets an object (failed reconcile, deletion), so the next event is handled in full.

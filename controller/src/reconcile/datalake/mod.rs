@@ -17,7 +17,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
-use lakeops_crds::names::{FINALIZER, annotation, reason, tag};
+use lakeops_crds::names::{FINALIZER, reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus, DeletionPolicy};
 
 use crate::aws::clients::Regional;
@@ -107,7 +107,7 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
 
 /// Maps an AWS failure to conditions: the user must act on permissions, invalid requests
 /// and taken names; everything else is retried with back-off and jitter.
-fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
+pub(crate) fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
     let message = e.to_string();
     match e.kind {
         ErrorKind::AccessDenied => (Outcome::Stalled { reason: reason::ACCESS_DENIED, message }, resync),
@@ -137,19 +137,7 @@ fn jitter(base: Duration) -> Duration {
 /// Checks that an existing resource carries this lake's ownership tags, or that adoption
 /// was asked for.
 fn check_owned(lake: &DataLake, what: &str, tags: &BTreeMap<String, String>) -> std::result::Result<(), Stop> {
-    let ours = desired::owner_tags(lake);
-    if ours.iter().all(|(k, v)| tags.get(k) == Some(v)) || adopt(lake) {
-        return Ok(());
-    }
-    let owner = tags.get(tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
-    Err(Stop::NotOwned(format!(
-        "{what} already exists and is not this DataLake's{owner}; lakeops leaves it alone unless the DataLake has the annotation {}: \"true\"",
-        annotation::ADOPT
-    )))
-}
-
-fn adopt(lake: &DataLake) -> bool {
-    lake.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true")
+    super::check_owned(lake, &desired::owner_tags(lake), what, tags).map_err(Stop::NotOwned)
 }
 
 async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> std::result::Result<Report, Stop> {
@@ -430,7 +418,7 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let key_arn = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
     let buckets = desired::buckets(&lake, &account, &key_arn);
     let tables = desired::tables(&lake);
-    let ours = desired::owner_tags(&lake);
+    let ours = desired::owner_tags(lake.as_ref());
     let owned = |tags: &BTreeMap<String, String>| ours.iter().all(|(k, v)| tags.get(k) == Some(v));
 
     if lake.spec.deletion_policy == DeletionPolicy::Retain {

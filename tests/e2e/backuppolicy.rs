@@ -16,7 +16,7 @@ use lakeops_crds::names::{annotation, condition, reason, tag};
 use lakeops_crds::{BackupPolicy, DataLake};
 use lakeops_testenv::TestEnv;
 
-use crate::common::{RunningController, api, eventually};
+use crate::common::{RunningController, api, assert_iam_policy_covers, eventually, versioning};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west-1";
@@ -112,18 +112,6 @@ async fn reconcile_now(policies: &kube::Api<BackupPolicy>, name: &str, stamp: &s
     .expect("handled");
 }
 
-/// Every request the controller sent is allowed by the IAM policy `lakeops iam-policy` prints.
-fn assert_iam_policy_covers(recorder: &RequestRecorder) {
-    let policy = lakeops::iam::controller_policy(Some("123456789012"), "*");
-    let missing: Vec<String> = recorder
-        .snapshot()
-        .keys()
-        .filter_map(|(svc, op)| lakeops::iam::action_for(svc, op))
-        .filter(|action| !lakeops::iam::allows(&policy, action))
-        .collect();
-    assert!(missing.is_empty(), "the controller's IAM policy lacks {missing:?}");
-}
-
 struct Setup {
     env: &'static TestEnv,
     ns: String,
@@ -145,6 +133,13 @@ async fn setup(prefix: &str) -> Setup {
 
 fn iam(env: &TestEnv) -> std::sync::Arc<dyn lakeops::aws::iam::IamApi> {
     AwsClients::new(env.aws_config(REGION), RequestRecorder::new()).iam()
+}
+
+/// `(mode, days)` of a bucket's Object Lock default retention.
+async fn retention_of(env: &TestEnv, region: &str, bucket: &str) -> (Option<String>, Option<i32>) {
+    let lock = env.s3(region).get_object_lock_configuration().bucket(bucket).send().await.expect("object lock");
+    let retention = lock.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention());
+    (retention.and_then(|r| r.mode()).map(|m| m.as_str().to_string()), retention.and_then(|r| r.days()))
 }
 
 async fn replication_of(env: &TestEnv, bucket: &str) -> Option<aws_sdk_s3::types::ReplicationConfiguration> {
@@ -175,10 +170,7 @@ async fn a_policy_converges_retention_replication_replica_buckets_role_and_lifec
         let bucket = format!("{prefix}-{zone}");
         let replica = format!("{bucket}-replica");
         // Retention on the zone bucket.
-        let lock = s3.get_object_lock_configuration().bucket(&bucket).send().await.expect("lock");
-        let retention = lock.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention());
-        assert_eq!(retention.and_then(|r| r.mode()).map(|m| m.as_str()), Some("GOVERNANCE"));
-        assert_eq!(retention.and_then(|r| r.days()), Some(7));
+        assert_eq!(retention_of(env, REGION, &bucket).await, (Some("GOVERNANCE".into()), Some(7)));
         // Replication: our role, the replica bucket, the replica key, delete markers off.
         let repl = replication_of(env, &bucket).await.expect("replication configured");
         assert_eq!(repl.role(), role_arn);
@@ -225,15 +217,15 @@ async fn a_policy_converges_retention_replication_replica_buckets_role_and_lifec
             own.ownership_controls().expect("controls").rules()[0].object_ownership().as_str(),
             "BucketOwnerEnforced"
         );
-        let versioning = lakeops::aws::s3::SdkS3::new(backup_s3.clone());
-        use lakeops::aws::s3::S3Api;
-        assert_eq!(versioning.get_versioning(&replica).await.expect("versioning").as_deref(), Some("Enabled"));
+        assert_eq!(versioning(env, BACKUP, &replica).await.as_deref(), Some("Enabled"));
         let pol = backup_s3.get_bucket_policy().bucket(&replica).send().await.expect("policy");
         let text = pol.policy().unwrap_or_default();
         assert!(text.contains("aws:SecureTransport") && text.contains(&replica_key), "{text}");
-        let lock = backup_s3.get_object_lock_configuration().bucket(&replica).send().await.expect("replica lock");
-        let retention = lock.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention());
-        assert_eq!(retention.and_then(|r| r.days()), Some(7), "the same retention on the replica");
+        assert_eq!(
+            retention_of(env, BACKUP, &replica).await,
+            (Some("GOVERNANCE".into()), Some(7)),
+            "the same retention on the replica"
+        );
         let tags = backup_s3.get_bucket_tagging().bucket(&replica).send().await.expect("tags");
         let tags: BTreeMap<&str, &str> = tags.tag_set().iter().map(|t| (t.key(), t.value())).collect();
         assert_eq!(tags.get(tag::OWNER).copied(), Some(format!("{ns}/backup").as_str()));
@@ -351,12 +343,7 @@ async fn weakening_is_refused_with_old_and_new_values_and_accepted_with_the_flag
         assert!(message.contains(expected), "{expected:?} missing from {message}");
     }
     // Nothing was weakened in AWS.
-    let lock = env.s3(REGION).get_object_lock_configuration().bucket(&raw).send().await.expect("lock");
-    let days = lock
-        .object_lock_configuration()
-        .and_then(|c| c.rule())
-        .and_then(|r| r.default_retention())
-        .and_then(|d| d.days());
+    let (_, days) = retention_of(env, REGION, &raw).await;
     assert_eq!(days, Some(7));
     assert!(replication_of(env, &raw).await.is_some(), "replication kept");
 
@@ -365,12 +352,7 @@ async fn weakening_is_refused_with_old_and_new_values_and_accepted_with_the_flag
     allowed["allowProtectionDowngrade"] = serde_json::json!(true);
     set_spec(&policies, "backup", allowed).await;
     let accepted = wait_policy(&policies, "backup", reason::RECONCILED).await;
-    let lock = env.s3(REGION).get_object_lock_configuration().bucket(&raw).send().await.expect("lock");
-    let days = lock
-        .object_lock_configuration()
-        .and_then(|c| c.rule())
-        .and_then(|r| r.default_retention())
-        .and_then(|d| d.days());
+    let (_, days) = retention_of(env, REGION, &raw).await;
     assert_eq!(days, Some(3));
     assert!(replication_of(env, &raw).await.is_none(), "replication removed");
     let status = accepted.status.expect("status");
@@ -396,11 +378,11 @@ async fn weakening_is_refused_with_old_and_new_values_and_accepted_with_the_flag
     let (_, _, message) = ready_of(&refused).expect("ready");
     assert!(message.contains("COMPLIANCE retention can never be shortened"), "{message}");
     assert!(message.contains("was COMPLIANCE 5 days, now COMPLIANCE 2 days"), "{message}");
-    let lock = env.s3(REGION).get_object_lock_configuration().bucket(&raw).send().await.expect("lock");
-    let retention =
-        lock.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention()).cloned();
-    assert_eq!(retention.as_ref().and_then(|r| r.days()), Some(5), "moto would accept it; lakeops never sends it");
-    assert_eq!(retention.and_then(|r| r.mode).map(|m| m.as_str().to_string()).as_deref(), Some("COMPLIANCE"));
+    assert_eq!(
+        retention_of(env, REGION, &raw).await,
+        (Some("COMPLIANCE".into()), Some(5)),
+        "moto would accept a shorter COMPLIANCE retention; lakeops never sends it"
+    );
     assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }

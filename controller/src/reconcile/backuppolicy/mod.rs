@@ -21,15 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lakeops_crds::backuppolicy::{BackupPolicySpec, ReplicaKeyStatus, TableReplicaStatus, ZoneReplicationStatus};
 use lakeops_crds::common::is_ready;
-use lakeops_crds::names::{FINALIZER, reason, tag};
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::references::{check_policy_against_lake, owning_policy};
 use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
 
@@ -53,16 +51,7 @@ const REPLICA_POLL: Duration = Duration::from_secs(30);
 
 /// Reconciles one BackupPolicy: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = policy.namespace().ok_or_else(|| Error::MissingField(policy.name_any(), "metadata.namespace"))?;
-    let api: Api<BackupPolicy> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, policy, |event| async {
-        match event {
-            FinalizerEvent::Apply(policy) => apply_policy(policy, ctx.clone()).await,
-            FinalizerEvent::Cleanup(policy) => cleanup(policy, ctx.clone()).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    super::with_finalizer(policy, ctx, apply_policy, cleanup).await
 }
 
 /// What one convergence did.

@@ -11,13 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use kube::api::Api;
+use kube::Resource;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::{Resource, ResourceExt};
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
-use lakeops_crds::names::{FINALIZER, reason, tag};
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus, DeletionPolicy};
 
 use crate::aws::clients::Regional;
@@ -32,16 +30,7 @@ use diff::Change;
 
 /// Reconciles one DataLake: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = lake.namespace().ok_or_else(|| Error::MissingField(lake.name_any(), "metadata.namespace"))?;
-    let api: Api<DataLake> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, lake, |event| async {
-        match event {
-            FinalizerEvent::Apply(lake) => apply_lake(lake, ctx.clone()).await,
-            FinalizerEvent::Cleanup(lake) => cleanup(lake, ctx.clone()).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    super::with_finalizer(lake, ctx, apply_lake, cleanup).await
 }
 
 /// What one convergence did.

@@ -12,7 +12,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lakeops::aws::clients::AwsClients;
 use lakeops::aws::recorder::{RequestRecorder, is_read};
 use lakeops_crds::common::find_condition;
-use lakeops_crds::names::{annotation, condition, reason, tag};
+use lakeops_crds::names::{condition, reason, tag};
 use lakeops_crds::{BackupPolicy, DataLake};
 use lakeops_testenv::TestEnv;
 
@@ -102,14 +102,10 @@ async fn set_spec(policies: &kube::Api<BackupPolicy>, name: &str, spec: serde_js
 
 /// Asks for a reconcile now and waits until it has been handled.
 async fn reconcile_now(policies: &kube::Api<BackupPolicy>, name: &str, stamp: &str) {
-    let patch = serde_json::json!({ "metadata": { "annotations": { (annotation::RECONCILE_REQUESTED_AT): stamp } } });
-    policies.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotated");
-    eventually(TIMEOUT, "reconcile handled", || async {
-        let p = policies.get(name).await?;
-        Ok(p.status.and_then(|s| s.last_handled_reconcile_at).filter(|v| v == stamp))
+    crate::common::reconcile_now(policies, name, stamp, |o| {
+        o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
     })
-    .await
-    .expect("handled");
+    .await;
 }
 
 struct Setup {

@@ -190,3 +190,20 @@ pub async fn versioning(env: &TestEnv, region: &str, bucket: &str) -> Option<Str
     use lakeops::aws::s3::S3Api;
     lakeops::aws::s3::SdkS3::new(env.s3(region)).get_versioning(bucket).await.expect("versioning")
 }
+
+/// Asks for a reconcile of `name` now (a new `lakeops.dev/reconcile-requested-at` value) and
+/// waits until `handled` (its status echo of that annotation) says it was handled.
+pub async fn reconcile_now<K>(api: &Api<K>, name: &str, stamp: &str, handled: impl Fn(&K) -> Option<String>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let key = lakeops_crds::names::annotation::RECONCILE_REQUESTED_AT;
+    let patch = serde_json::json!({ "metadata": { "annotations": { (key): stamp } } });
+    api.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("annotated");
+    eventually(Duration::from_secs(60), "reconcile handled", || async {
+        let obj = api.get(name).await?;
+        Ok(handled(&obj).filter(|v| v == stamp))
+    })
+    .await
+    .expect("handled");
+}

@@ -71,14 +71,10 @@ async fn wait_reason(lakes: &kube::Api<DataLake>, name: &str, why: &str) -> Stri
 
 /// Asks for a reconcile now and waits until it has been handled.
 async fn reconcile_now(lakes: &kube::Api<DataLake>, name: &str, stamp: &str) {
-    let patch = serde_json::json!({ "metadata": { "annotations": { (annotation::RECONCILE_REQUESTED_AT): stamp } } });
-    lakes.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotated");
-    eventually(TIMEOUT, "reconcile handled", || async {
-        let l = lakes.get(name).await?;
-        Ok(l.status.and_then(|s| s.last_handled_reconcile_at).filter(|v| v == stamp))
+    crate::common::reconcile_now(lakes, name, stamp, |o| {
+        o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
     })
-    .await
-    .expect("handled");
+    .await;
 }
 
 struct Setup {

@@ -95,6 +95,14 @@ async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Ac
         return Ok(Action::requeue(left));
     }
     ctx.fingerprints.forget(policy.as_ref());
+    // Status is this reconciler's memory (the applied baseline, requested replicas, recorded
+    // names): read it from the API server, not from a cache that may miss the last write.
+    let ns = policy.namespace().unwrap_or_default();
+    let api: kube::Api<BackupPolicy> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let policy = match api.get_opt(&policy.name_any()).await? {
+        Some(fresh) => Arc::new(fresh),
+        None => return Ok(Action::await_change()),
+    };
     let current = policy.status.clone().unwrap_or_default();
     let mut next = current.clone();
     let all = ctx.stores.policies.state();

@@ -22,6 +22,8 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         ("s3", "GetBucketNotificationConfiguration") => "GetBucketNotification",
         ("s3", "PutBucketNotificationConfiguration") => "PutBucketNotification",
         ("lambda", "GetFunctionCodeSigningConfig") => "GetFunctionCodeSigningConfig",
+        ("s3", "GetBucketReplication") => "GetReplicationConfiguration",
+        ("s3", "PutBucketReplication" | "DeleteBucketReplication") => "PutReplicationConfiguration",
         (_, op) => op,
     };
     // The SDK names CloudWatch Logs `cloudwatchlogs`; IAM's prefix is `logs`.
@@ -53,6 +55,8 @@ const S3_ACTIONS: &[&str] = &[
     "s3:ListBucketVersions",
     "s3:GetBucketNotification",
     "s3:PutBucketNotification",
+    "s3:GetReplicationConfiguration",
+    "s3:PutReplicationConfiguration",
 ];
 
 const LAMBDA_ACTIONS: &[&str] = &[
@@ -104,6 +108,9 @@ const DYNAMODB_ACTIONS: &[&str] = &[
     "dynamodb:ListTagsOfResource",
     "dynamodb:TagResource",
     "dynamodb:Scan",
+    // UpdateTable with ReplicaUpdates (global tables 2019.11.21) also needs these.
+    "dynamodb:CreateTableReplica",
+    "dynamodb:DeleteTableReplica",
 ];
 
 const CLOUDTRAIL_ACTIONS: &[&str] = &[
@@ -235,10 +242,15 @@ mod tests {
             ("kms", "CreateKey"),
             ("dynamodb", "DescribeContinuousBackups"),
             ("cloudtrail", "PutEventSelectors"),
+            ("s3", "GetBucketReplication"),
+            ("s3", "PutBucketReplication"),
+            ("s3", "DeleteBucketReplication"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");
         }
         assert_eq!(action_for("sts", "GetCallerIdentity"), None);
+        assert_eq!(action_for("s3", "DeleteBucketReplication").as_deref(), Some("s3:PutReplicationConfiguration"));
+        assert!(allows(&p, "dynamodb:CreateTableReplica") && allows(&p, "dynamodb:DeleteTableReplica"));
     }
 }

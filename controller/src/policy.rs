@@ -285,6 +285,29 @@ mod tests {
     }
 
     #[test]
+    fn identity_and_trust_statements_leave_out_principal_and_resource() {
+        let identity = PolicyDocument::new(vec![Statement::new(
+            "Read",
+            Effect::Allow,
+            Principal::none(),
+            &["s3:GetObject"],
+            &["arn:aws:s3:::b/*".into()],
+        )]);
+        let json: Value = serde_json::from_str(&identity.to_json()).expect("json");
+        assert!(json["Statement"][0].get("Principal").is_none(), "{json}");
+        let trust = PolicyDocument::new(vec![Statement::new(
+            "S3Assumes",
+            Effect::Allow,
+            Principal::service("s3.amazonaws.com"),
+            &["sts:AssumeRole"],
+            &[],
+        )]);
+        let json: Value = serde_json::from_str(&trust.to_json()).expect("json");
+        assert!(json["Statement"][0].get("Resource").is_none(), "{json}");
+        assert!(trust.matches_json(&trust.to_json()) && identity.matches_json(&identity.to_json()));
+    }
+
+    #[test]
     fn a_changed_condition_is_drift() {
         let mut changed = doc();
         changed.statements[0].condition.clear();

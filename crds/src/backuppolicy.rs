@@ -167,6 +167,30 @@ pub struct BackupPolicyStatus {
     /// The last `lakeops.dev/reconcile-requested-at` annotation value handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+    /// The IAM role S3 assumes to replicate the zone buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_role_arn: Option<String>,
+    /// Keys lakeops created in the backup regions, recorded as soon as they exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["region"]))]
+    pub replica_keys: Vec<ReplicaKeyStatus>,
+}
+
+/// A replica key in one backup region.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaKeyStatus {
+    /// Backup region of the key.
+    pub region: String,
+    /// ARN of the key.
+    pub key_arn: String,
+}
+
+impl BackupPolicyStatus {
+    /// The replica key recorded for `region`.
+    pub fn replica_key(&self, region: &str) -> Option<&str> {
+        self.replica_keys.iter().find(|k| k.region == region).map(|k| k.key_arn.as_str())
+    }
 }
 
 /// Replication of one zone.
@@ -181,6 +205,10 @@ pub struct ZoneReplicationStatus {
     /// Replication rule state as S3 reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<String>,
+    /// Digest of the replication configuration lakeops wrote together with how S3 read it
+    /// back: a later read equal to that echo means nobody changed it since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_digest: Option<String>,
 }
 
 /// Replicas of one table.
@@ -195,6 +223,9 @@ pub struct TableReplicaStatus {
     /// Whether point-in-time recovery is on.
     #[serde(default)]
     pub point_in_time_recovery: bool,
+    /// Replicas lakeops asked for that AWS does not report at all yet (not even CREATING).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested_replicas: Vec<String>,
 }
 
 impl HasConditions for BackupPolicyStatus {

@@ -30,6 +30,8 @@ pub mod reason {
     pub const OBJECT_LOCK_DISABLED: &str = "ObjectLockDisabled";
     /// A change would weaken protection and the manifest does not allow it.
     pub const PROTECTION_DOWNGRADE_REFUSED: &str = "ProtectionDowngradeRefused";
+    /// Table replicas were asked for and AWS does not report them ACTIVE yet.
+    pub const REPLICAS_NOT_ACTIVE: &str = "ReplicasNotActive";
     /// Another object already claims the same thing.
     pub const CONFLICT: &str = "Conflict";
     /// AWS refused a call for lack of permission.

@@ -78,7 +78,38 @@ pub fn check_policy_against_lake(policy: &BackupPolicy, lake: &DataLake) -> Find
             f.error(format!("spec.tables.replicaRegions[{i}]"), format!("{region} is the lake's own region"));
         }
     }
+    if policy.spec.replication.is_some() {
+        for zone in &lake.spec.zones {
+            let replica = replica_bucket(lake, &zone.name);
+            if replica.len() > 63 {
+                f.error(
+                    "spec.replication",
+                    format!("replica bucket name {replica:?} is longer than 63 characters; shorten the lake's bucketPrefix or zone names"),
+                );
+            }
+        }
+    }
+    if let Some(n) = &policy.spec.noncurrent_version_retention {
+        // S3 applies the earliest expiration of all rules: the lake's own rule still wins.
+        for zone in &lake.spec.zones {
+            let lake_days = lake.spec.lifecycle.for_zone(zone).noncurrent_version_expiration_days;
+            if lake_days < n.days {
+                f.warning(
+                    "spec.noncurrentVersionRetention.days",
+                    format!(
+                        "zone {:?}: the DataLake expires noncurrent versions after {lake_days} days; S3 applies the earliest expiration, so {} days only hold if the lake's lifecycle allows it",
+                        zone.name, n.days
+                    ),
+                );
+            }
+        }
+    }
     f
+}
+
+/// Name of the replica bucket of a zone: `<prefix>-<zone>-replica`.
+pub fn replica_bucket(lake: &DataLake, zone: &str) -> String {
+    format!("{}-replica", lake.zone_bucket(zone))
 }
 
 /// The BackupPolicy that owns a lake when several reference it: the oldest, then by

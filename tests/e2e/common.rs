@@ -172,3 +172,39 @@ where
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default()
 }
+
+/// Every request the controller sent is allowed by the IAM policy `lakeops iam-policy` prints.
+pub fn assert_iam_policy_covers(recorder: &RequestRecorder) {
+    let policy = lakeops::iam::controller_policy(Some("123456789012"), "*");
+    let missing: Vec<String> = recorder
+        .snapshot()
+        .keys()
+        .filter_map(|(svc, op)| lakeops::iam::action_for(svc, op))
+        .filter(|action| !lakeops::iam::allows(&policy, action))
+        .collect();
+    assert!(missing.is_empty(), "the controller's IAM policy lacks {missing:?}");
+}
+
+/// Bucket versioning through lakeops' adapter: moto answers GetBucketVersioning with an
+/// XML root the SDK rejects, and the adapter reads it leniently.
+pub async fn versioning(env: &TestEnv, region: &str, bucket: &str) -> Option<String> {
+    use lakeops::aws::s3::S3Api;
+    lakeops::aws::s3::SdkS3::new(env.s3(region)).get_versioning(bucket).await.expect("versioning")
+}
+
+/// Asks for a reconcile of `name` now (a new `lakeops.dev/reconcile-requested-at` value) and
+/// waits until `handled` (its status echo of that annotation) says it was handled.
+pub async fn reconcile_now<K>(api: &Api<K>, name: &str, stamp: &str, handled: impl Fn(&K) -> Option<String>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let key = lakeops_crds::names::annotation::RECONCILE_REQUESTED_AT;
+    let patch = serde_json::json!({ "metadata": { "annotations": { (key): stamp } } });
+    api.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("annotated");
+    eventually(Duration::from_secs(60), "reconcile handled", || async {
+        let obj = api.get(name).await?;
+        Ok(handled(&obj).filter(|v| v == stamp))
+    })
+    .await
+    .expect("handled");
+}

@@ -12,7 +12,7 @@ use lakeops_crds::common::find_condition;
 use lakeops_crds::names::{annotation, condition, reason, tag};
 use lakeops_testenv::TestEnv;
 
-use crate::common::{RunningController, api, eventually};
+use crate::common::{RunningController, api, assert_iam_policy_covers, eventually};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west-1";
@@ -71,33 +71,10 @@ async fn wait_reason(lakes: &kube::Api<DataLake>, name: &str, why: &str) -> Stri
 
 /// Asks for a reconcile now and waits until it has been handled.
 async fn reconcile_now(lakes: &kube::Api<DataLake>, name: &str, stamp: &str) {
-    let patch = serde_json::json!({ "metadata": { "annotations": { (annotation::RECONCILE_REQUESTED_AT): stamp } } });
-    lakes.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotated");
-    eventually(TIMEOUT, "reconcile handled", || async {
-        let l = lakes.get(name).await?;
-        Ok(l.status.and_then(|s| s.last_handled_reconcile_at).filter(|v| v == stamp))
+    crate::common::reconcile_now(lakes, name, stamp, |o| {
+        o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
     })
-    .await
-    .expect("handled");
-}
-
-/// Bucket versioning through lakeops' adapter: moto answers GetBucketVersioning with an
-/// XML root the SDK rejects, and the adapter reads it leniently.
-async fn versioning(env: &TestEnv, bucket: &str) -> Option<String> {
-    use lakeops::aws::s3::S3Api;
-    lakeops::aws::s3::SdkS3::new(env.s3(REGION)).get_versioning(bucket).await.expect("versioning")
-}
-
-/// Every request the controller sent is allowed by the IAM policy `lakeops iam-policy` prints.
-pub fn assert_iam_policy_covers(recorder: &RequestRecorder) {
-    let policy = lakeops::iam::controller_policy(Some("123456789012"), "*");
-    let missing: Vec<String> = recorder
-        .snapshot()
-        .keys()
-        .filter_map(|(svc, op)| lakeops::iam::action_for(svc, op))
-        .filter(|action| !lakeops::iam::allows(&policy, action))
-        .collect();
-    assert!(missing.is_empty(), "the controller's IAM policy lacks {missing:?}");
+    .await;
 }
 
 struct Setup {
@@ -168,7 +145,7 @@ async fn a_lake_converges_to_every_baseline_property_in_aws() {
             own.ownership_controls().expect("controls").rules()[0].object_ownership().as_str(),
             "BucketOwnerEnforced"
         );
-        assert_eq!(versioning(env, &bucket).await.as_deref(), Some("Enabled"));
+        assert_eq!(crate::common::versioning(env, REGION, &bucket).await.as_deref(), Some("Enabled"));
         let lock = s3.get_object_lock_configuration().bucket(&bucket).send().await.expect("object lock");
         assert_eq!(
             lock.object_lock_configuration().and_then(|c| c.object_lock_enabled()).map(|e| e.as_str()),
@@ -345,7 +322,7 @@ async fn out_of_band_changes_are_corrected_and_reported_as_an_event() {
     assert_eq!(algo.as_deref(), Some("aws:kms"));
     assert!(s3.get_public_access_block().bucket(&raw).send().await.is_ok(), "public access block restored");
     assert!(s3.get_bucket_policy().bucket(&raw).send().await.is_ok(), "policy restored");
-    assert_eq!(versioning(env, &raw).await.as_deref(), Some("Enabled"));
+    assert_eq!(crate::common::versioning(env, REGION, &raw).await.as_deref(), Some("Enabled"));
     assert!(s3.get_bucket_logging().bucket(&raw).send().await.expect("logging").logging_enabled().is_some());
     assert!(s3.get_bucket_lifecycle_configuration().bucket(&raw).send().await.is_ok(), "lifecycle restored");
     assert!(kms.get_key_rotation_status().key_id(&key_arn).send().await.expect("rotation").key_rotation_enabled());

@@ -18,7 +18,7 @@ use aws_sdk_s3::types::{
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lakeops::aws::recorder::is_read;
 use lakeops_crds::common::find_condition;
-use lakeops_crds::names::{annotation, condition, reason};
+use lakeops_crds::names::{condition, reason};
 use lakeops_crds::{DataLake, EtlFunction};
 use lakeops_testenv::TestEnv;
 
@@ -88,14 +88,10 @@ async fn wait_ready(fns: &kube::Api<EtlFunction>, name: &str) -> EtlFunction {
 
 /// Asks for a reconcile now and waits until it has been handled.
 async fn reconcile_now(fns: &kube::Api<EtlFunction>, name: &str, stamp: &str) {
-    let patch = serde_json::json!({ "metadata": { "annotations": { (annotation::RECONCILE_REQUESTED_AT): stamp } } });
-    fns.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotated");
-    eventually(TIMEOUT, "reconcile handled", || async {
-        let f = fns.get(name).await?;
-        Ok(f.status.and_then(|s| s.last_handled_reconcile_at).filter(|v| v == stamp))
+    crate::common::reconcile_now(fns, name, stamp, |f| {
+        f.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
     })
-    .await
-    .expect("handled");
+    .await;
 }
 
 /// A versioned bucket the test owns, holding one package per function.
@@ -358,7 +354,7 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
         .expect("log groups");
     assert!(groups.log_groups().is_empty(), "deletionPolicy Delete removes the log group");
 
-    crate::datalake::assert_iam_policy_covers(&ctrl.recorder);
+    crate::common::assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stopped");
 }
 

@@ -35,5 +35,9 @@ async fn every_example_applies_server_side_and_is_listed_as_lakeops() {
     let lake = lakes.get("sales").await.expect("lake stored");
     assert!(lake.spec.object_lock && lake.spec.access_logs);
     assert_eq!(lake.spec.encryption.key_rotation_days, 365);
-    assert_eq!(lake.spec.lifecycle.noncurrent_version_expiration_days, 90);
+    assert_eq!(lake.spec.lifecycle.abort_incomplete_multipart_upload_days, 7);
+    assert_eq!(
+        lake.spec.lifecycle.noncurrent_version_expiration_days, 180,
+        "set by the example, as its BackupPolicy needs"
+    );
 }

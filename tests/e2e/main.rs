@@ -1,6 +1,7 @@
 //! End-to-end tests: the real kube-apiserver + etcd + moto from `lakeops_testenv`.
 mod aws_adapters;
 mod aws_s3;
+mod backuppolicy;
 mod chart;
 mod common;
 mod controller;

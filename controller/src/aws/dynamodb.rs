@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    PointInTimeRecoveryStatus, ScalarAttributeType, Select, SseSpecification, SseType, StreamSpecification,
-    StreamViewType, TableDescription, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction,
+    KeySchemaElement, KeyType, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, ReplicationGroupUpdate,
+    ScalarAttributeType, Select, SseSpecification, SseType, StreamSpecification, StreamViewType, TableDescription, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -95,6 +96,13 @@ pub trait DynamoApi: Send + Sync {
     async fn has_items(&self, name: &str) -> AwsResult<bool>;
     /// DeleteTable.
     async fn delete_table(&self, name: &str) -> AwsResult<()>;
+
+    // Backup (BackupPolicy): global-table replicas (version 2019.11.21).
+    /// UpdateTable with one `ReplicaUpdates` Create for `region`, the replica encrypted with
+    /// `kms_key_arn` (a key in that region). DynamoDB takes one replica change at a time.
+    async fn create_replica(&self, name: &str, region: &str, kms_key_arn: &str) -> AwsResult<()>;
+    /// UpdateTable with one `ReplicaUpdates` Delete for `region`.
+    async fn delete_replica(&self, name: &str, region: &str) -> AwsResult<()>;
 }
 
 /// [`DynamoApi`] on the AWS SDK.
@@ -365,6 +373,39 @@ impl DynamoApi for SdkDynamo {
         self.client.delete_table().table_name(name).send().await.map_err(|e| sdk_error("DeleteTable", name, &e))?;
         Ok(())
     }
+
+    async fn create_replica(&self, name: &str, region: &str, kms_key_arn: &str) -> AwsResult<()> {
+        const OP: &str = "UpdateTable";
+        let create = CreateReplicationGroupMemberAction::builder()
+            .region_name(region)
+            .kms_master_key_id(kms_key_arn)
+            .build()
+            .map_err(|e| build_error(OP, name, e))?;
+        self.client
+            .update_table()
+            .table_name(name)
+            .replica_updates(ReplicationGroupUpdate::builder().create(create).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, name, &e))?;
+        Ok(())
+    }
+
+    async fn delete_replica(&self, name: &str, region: &str) -> AwsResult<()> {
+        const OP: &str = "UpdateTable";
+        let delete = DeleteReplicationGroupMemberAction::builder()
+            .region_name(region)
+            .build()
+            .map_err(|e| build_error(OP, name, e))?;
+        self.client
+            .update_table()
+            .table_name(name)
+            .replica_updates(ReplicationGroupUpdate::builder().delete(delete).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, name, &e))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -551,5 +592,31 @@ mod tests {
         assert_eq!(dynamo.has_items("locks").await, Ok(false));
         assert_eq!(dynamo.has_items("locks").await, Ok(true));
         assert_eq!(dynamo.has_items("locks").await, Ok(true), "more pages may hold items");
+    }
+
+    #[tokio::test]
+    async fn a_replica_is_requested_one_region_at_a_time_with_its_regional_key() -> AwsResult<()> {
+        let replica_key = "arn:aws:kms:us-west-2:123456789012:key/r";
+        let create = mock!(aws_sdk_dynamodb::Client::update_table)
+            .match_requests(move |req| {
+                let [update] = req.replica_updates() else { return false };
+                update
+                    .create()
+                    .is_some_and(|c| c.region_name() == "us-west-2" && c.kms_master_key_id() == Some(replica_key))
+                    && update.delete().is_none()
+                    && req.sse_specification().is_none()
+            })
+            .then_output(|| aws_sdk_dynamodb::operation::update_table::UpdateTableOutput::builder().build());
+        let delete = mock!(aws_sdk_dynamodb::Client::update_table)
+            .match_requests(|req| {
+                let [update] = req.replica_updates() else { return false };
+                update.delete().is_some_and(|d| d.region_name() == "us-west-2") && update.create().is_none()
+            })
+            .then_output(|| aws_sdk_dynamodb::operation::update_table::UpdateTableOutput::builder().build());
+        let ddb = dynamo(&[&create, &delete]);
+        ddb.create_replica("locks", "us-west-2", replica_key).await?;
+        ddb.delete_replica("locks", "us-west-2").await?;
+        assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
+        Ok(())
     }
 }

@@ -107,6 +107,34 @@ pub struct ObjectVersion {
     pub etag: Option<String>,
 }
 
+/// One replication rule covering the whole bucket (empty prefix filter, V2 schema).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationRule {
+    pub id: String,
+    pub priority: i32,
+    pub enabled: bool,
+    /// ARN of the destination bucket.
+    pub destination_bucket: String,
+    /// Storage class of the replicas (`STANDARD`, `STANDARD_IA`, ...); `None`: the source's.
+    pub storage_class: Option<String>,
+    /// The KMS key replicas are encrypted with.
+    pub replica_kms_key_id: Option<String>,
+    /// `SourceSelectionCriteria.SseKmsEncryptedObjects` Enabled: replicate SSE-KMS objects
+    /// (S3 skips them otherwise).
+    pub sse_kms_encrypted_objects: bool,
+    pub delete_marker_replication: bool,
+    /// Replication Time Control (15 minutes) with replication metrics (15-minute threshold).
+    pub replication_time_control: bool,
+}
+
+/// A bucket's replication configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// ARN of the role S3 assumes to replicate.
+    pub role: String,
+    pub rules: Vec<ReplicationRule>,
+}
+
 /// The S3 calls lakeops makes. Every method is one AWS request unless it says otherwise.
 /// Reads return `Ok(None)` when the bucket has no such configuration, and an error of kind
 /// `NotFound` when the bucket itself does not exist.
@@ -164,6 +192,17 @@ pub trait S3Api: Send + Sync {
     async fn count_object_versions(&self, bucket: &str, cap: usize) -> AwsResult<usize>;
     /// DeleteBucket (fails unless empty).
     async fn delete_bucket(&self, bucket: &str) -> AwsResult<()>;
+
+    // Backup (BackupPolicy): replication and removing a default retention.
+    /// GetBucketReplication. `None` when the bucket has no replication configuration.
+    async fn get_bucket_replication(&self, bucket: &str) -> AwsResult<Option<ReplicationConfig>>;
+    /// PutBucketReplication (replaces the whole configuration).
+    async fn put_bucket_replication(&self, bucket: &str, config: &ReplicationConfig) -> AwsResult<()>;
+    /// DeleteBucketReplication. A bucket without one is success.
+    async fn delete_bucket_replication(&self, bucket: &str) -> AwsResult<()>;
+    /// PutObjectLockConfiguration with Object Lock enabled and no default retention rule
+    /// (versions already locked stay locked; only new versions are affected).
+    async fn clear_object_lock_retention(&self, bucket: &str) -> AwsResult<()>;
 }
 
 /// [`S3Api`] over the AWS SDK.
@@ -187,6 +226,11 @@ const NO_LIFECYCLE: &[&str] = &["NoSuchLifecycleConfiguration"];
 /// AWS says `NoSuchTagSet`; some moto versions add an `Error` suffix.
 const NO_TAGS: &[&str] = &["NoSuchTagSet", "NoSuchTagSetError"];
 const NO_OBJECT_LOCK: &[&str] = &["ObjectLockConfigurationNotFoundError"];
+const NO_REPLICATION: &[&str] = &["ReplicationConfigurationNotFoundError"];
+
+/// Minutes of Replication Time Control and of the replication-metrics threshold: the only
+/// value S3 accepts.
+const RTC_MINUTES: i32 = 15;
 
 /// ListObjectVersions returns at most this many entries per page.
 const MAX_KEYS_PER_PAGE: usize = 1000;
@@ -344,6 +388,79 @@ fn notification_filter(e: &NotificationEntry) -> Option<sdk::NotificationConfigu
             .key(sdk::S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
             .build()
     })
+}
+
+/// One lakeops replication rule as an S3 rule.
+fn to_sdk_replication_rule(rule: &ReplicationRule) -> Result<sdk::ReplicationRule, BuildError> {
+    let status = if rule.enabled { sdk::ReplicationRuleStatus::Enabled } else { sdk::ReplicationRuleStatus::Disabled };
+    let markers = if rule.delete_marker_replication {
+        sdk::DeleteMarkerReplicationStatus::Enabled
+    } else {
+        sdk::DeleteMarkerReplicationStatus::Disabled
+    };
+    let mut destination = sdk::Destination::builder()
+        .bucket(&rule.destination_bucket)
+        .set_storage_class(rule.storage_class.as_deref().map(sdk::StorageClass::from))
+        .set_encryption_configuration(
+            rule.replica_kms_key_id
+                .as_ref()
+                .map(|k| sdk::EncryptionConfiguration::builder().replica_kms_key_id(k).build()),
+        );
+    if rule.replication_time_control {
+        let minutes = || sdk::ReplicationTimeValue::builder().minutes(RTC_MINUTES).build();
+        destination = destination
+            .replication_time(
+                sdk::ReplicationTime::builder().status(sdk::ReplicationTimeStatus::Enabled).time(minutes()).build()?,
+            )
+            .metrics(sdk::Metrics::builder().status(sdk::MetricsStatus::Enabled).event_threshold(minutes()).build()?);
+    }
+    let mut builder = sdk::ReplicationRule::builder()
+        .id(&rule.id)
+        .priority(rule.priority)
+        .status(status)
+        .filter(sdk::ReplicationRuleFilter::builder().prefix("").build())
+        .delete_marker_replication(sdk::DeleteMarkerReplication::builder().status(markers).build())
+        .destination(destination.build()?);
+    if rule.sse_kms_encrypted_objects {
+        builder = builder.source_selection_criteria(
+            sdk::SourceSelectionCriteria::builder()
+                .sse_kms_encrypted_objects(
+                    sdk::SseKmsEncryptedObjects::builder()
+                        .status(sdk::SseKmsEncryptedObjectsStatus::Enabled)
+                        .build()?,
+                )
+                .build(),
+        );
+    }
+    builder.build()
+}
+
+/// An S3 replication rule as lakeops sees it; what it does not model is left out.
+fn from_sdk_replication_rule(rule: &sdk::ReplicationRule) -> ReplicationRule {
+    let destination = rule.destination.as_ref();
+    ReplicationRule {
+        id: rule.id.clone().unwrap_or_default(),
+        priority: rule.priority.unwrap_or_default(),
+        enabled: rule.status == sdk::ReplicationRuleStatus::Enabled,
+        destination_bucket: destination.map(|d| d.bucket.clone()).unwrap_or_default(),
+        storage_class: destination.and_then(|d| d.storage_class.as_ref()).map(|c| c.as_str().to_owned()),
+        replica_kms_key_id: destination
+            .and_then(|d| d.encryption_configuration.as_ref())
+            .and_then(|e| e.replica_kms_key_id.clone()),
+        sse_kms_encrypted_objects: rule
+            .source_selection_criteria
+            .as_ref()
+            .and_then(|c| c.sse_kms_encrypted_objects.as_ref())
+            .is_some_and(|o| o.status == sdk::SseKmsEncryptedObjectsStatus::Enabled),
+        delete_marker_replication: rule
+            .delete_marker_replication
+            .as_ref()
+            .and_then(|d| d.status.as_ref())
+            .is_some_and(|s| *s == sdk::DeleteMarkerReplicationStatus::Enabled),
+        replication_time_control: destination
+            .and_then(|d| d.replication_time.as_ref())
+            .is_some_and(|t| t.status == sdk::ReplicationTimeStatus::Enabled),
+    }
 }
 
 #[async_trait]
@@ -795,6 +912,74 @@ impl S3Api for SdkS3 {
         self.client.delete_bucket().bucket(bucket).send().await.map_err(|e| aws_error(OP, bucket, e))?;
         Ok(())
     }
+
+    async fn get_bucket_replication(&self, bucket: &str) -> AwsResult<Option<ReplicationConfig>> {
+        const OP: &str = "GetBucketReplication";
+        let result = self
+            .client
+            .get_bucket_replication()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|out| {
+                out.replication_configuration.map(|c| ReplicationConfig {
+                    role: c.role.clone(),
+                    rules: c.rules.iter().map(from_sdk_replication_rule).collect(),
+                })
+            })
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_REPLICATION, None)
+    }
+
+    async fn put_bucket_replication(&self, bucket: &str, config: &ReplicationConfig) -> AwsResult<()> {
+        const OP: &str = "PutBucketReplication";
+        let rules = config
+            .rules
+            .iter()
+            .map(to_sdk_replication_rule)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        let configuration = sdk::ReplicationConfiguration::builder()
+            .role(&config.role)
+            .set_rules(Some(rules))
+            .build()
+            .map_err(|e| build_error(OP, bucket, e))?;
+        self.client
+            .put_bucket_replication()
+            .bucket(bucket)
+            .replication_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
+
+    async fn delete_bucket_replication(&self, bucket: &str) -> AwsResult<()> {
+        const OP: &str = "DeleteBucketReplication";
+        let result = self
+            .client
+            .delete_bucket_replication()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error(OP, bucket, e));
+        or_absent(result, NO_REPLICATION, ())
+    }
+
+    async fn clear_object_lock_retention(&self, bucket: &str) -> AwsResult<()> {
+        const OP: &str = "PutObjectLockConfiguration";
+        let configuration =
+            sdk::ObjectLockConfiguration::builder().object_lock_enabled(sdk::ObjectLockEnabled::Enabled).build();
+        self.client
+            .put_object_lock_configuration()
+            .bucket(bucket)
+            .object_lock_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, bucket, e))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1123,6 +1308,100 @@ mod tests {
         let s3 = mocked(RuleMode::Sequential, &[&off]);
         s3.put_bucket_logging("lake", None).await?;
         assert_eq!(off.num_calls(), 1);
+        Ok(())
+    }
+
+    fn full_replication() -> ReplicationConfig {
+        ReplicationConfig {
+            role: "arn:aws:iam::123456789012:role/lakeops/r".into(),
+            rules: vec![ReplicationRule {
+                id: "lakeops-backup".into(),
+                priority: 1,
+                enabled: true,
+                destination_bucket: "arn:aws:s3:::lake-raw-replica".into(),
+                storage_class: Some("STANDARD_IA".into()),
+                replica_kms_key_id: Some("arn:aws:kms:eu-central-1:123456789012:key/r".into()),
+                sse_kms_encrypted_objects: true,
+                delete_marker_replication: false,
+                replication_time_control: true,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn replication_is_written_with_kms_selection_replica_key_and_time_control() -> TestResult {
+        let rule = mock!(Client::put_bucket_replication)
+            .match_requests(|req| {
+                let Some(c) = req.replication_configuration() else { return false };
+                let [r] = c.rules() else { return false };
+                let d = r.destination();
+                c.role() == "arn:aws:iam::123456789012:role/lakeops/r"
+                    && r.id() == Some("lakeops-backup")
+                    && r.filter().and_then(|f| f.prefix()) == Some("")
+                    && r.source_selection_criteria()
+                        .and_then(|s| s.sse_kms_encrypted_objects())
+                        .is_some_and(|o| o.status == sdk::SseKmsEncryptedObjectsStatus::Enabled)
+                    && r.delete_marker_replication().and_then(|m| m.status())
+                        == Some(&sdk::DeleteMarkerReplicationStatus::Disabled)
+                    && d.is_some_and(|d| {
+                        d.bucket() == "arn:aws:s3:::lake-raw-replica"
+                            && d.storage_class() == Some(&sdk::StorageClass::StandardIa)
+                            && d.encryption_configuration().and_then(|e| e.replica_kms_key_id())
+                                == Some("arn:aws:kms:eu-central-1:123456789012:key/r")
+                            && d.replication_time().and_then(|t| t.time()).and_then(|t| t.minutes()) == Some(15)
+                            && d.metrics().is_some_and(|m| m.status == sdk::MetricsStatus::Enabled)
+                    })
+            })
+            .then_output(|| {
+                aws_sdk_s3::operation::put_bucket_replication::PutBucketReplicationOutput::builder().build()
+            });
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        s3.put_bucket_replication("lake-raw", &full_replication()).await?;
+        assert_eq!(rule.num_calls(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn replication_reads_back_what_was_written_and_absent_reads_as_none() -> TestResult {
+        let written = full_replication();
+        let sdk_rule = to_sdk_replication_rule(&written.rules[0])?;
+        let found = mock!(Client::get_bucket_replication).then_output(move || {
+            aws_sdk_s3::operation::get_bucket_replication::GetBucketReplicationOutput::builder()
+                .replication_configuration(
+                    sdk::ReplicationConfiguration::builder()
+                        .role("arn:aws:iam::123456789012:role/lakeops/r")
+                        .rules(sdk_rule.clone())
+                        .build()
+                        .expect("role is set"),
+                )
+                .build()
+        });
+        let none = mock!(Client::get_bucket_replication)
+            .then_http_response(|| s3_error(404, "ReplicationConfigurationNotFoundError", "none"));
+        let delete_none = mock!(Client::delete_bucket_replication)
+            .then_http_response(|| s3_error(404, "ReplicationConfigurationNotFoundError", "none"));
+        let s3 = mocked(RuleMode::Sequential, &[&found, &none, &delete_none]);
+        assert_eq!(s3.get_bucket_replication("lake-raw").await?, Some(written));
+        assert_eq!(s3.get_bucket_replication("lake-raw").await?, None);
+        s3.delete_bucket_replication("lake-raw").await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn clearing_retention_keeps_object_lock_enabled_without_a_rule() -> TestResult {
+        let rule = mock!(Client::put_object_lock_configuration)
+            .match_requests(|req| {
+                req.object_lock_configuration().is_some_and(|c| {
+                    c.object_lock_enabled() == Some(&sdk::ObjectLockEnabled::Enabled) && c.rule().is_none()
+                })
+            })
+            .then_output(|| {
+                aws_sdk_s3::operation::put_object_lock_configuration::PutObjectLockConfigurationOutput::builder()
+                    .build()
+            });
+        let s3 = mocked(RuleMode::Sequential, &[&rule]);
+        s3.clear_object_lock_retention("lake-raw").await?;
+        assert_eq!(rule.num_calls(), 1);
         Ok(())
     }
 }

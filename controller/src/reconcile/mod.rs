@@ -13,6 +13,60 @@ use crate::aws::error::{AwsError, ErrorKind};
 use crate::conditions::Outcome;
 use crate::context::Context;
 
+/// Runs `apply` or `cleanup` behind the lakeops finalizer, which guards the AWS clean-up
+/// of every kind that creates AWS resources.
+pub async fn with_finalizer<K, A, AF, C, CF>(
+    obj: std::sync::Arc<K>,
+    ctx: std::sync::Arc<crate::context::Context>,
+    apply: A,
+    cleanup: C,
+) -> crate::error::Result<kube::runtime::controller::Action>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize,
+    A: FnOnce(std::sync::Arc<K>, std::sync::Arc<crate::context::Context>) -> AF,
+    AF: std::future::Future<Output = crate::error::Result<kube::runtime::controller::Action>>,
+    C: FnOnce(std::sync::Arc<K>, std::sync::Arc<crate::context::Context>) -> CF,
+    CF: std::future::Future<Output = crate::error::Result<kube::runtime::controller::Action>>,
+{
+    use kube::runtime::finalizer::{Event, finalizer};
+    let ns = obj.namespace().ok_or_else(|| crate::error::Error::MissingField(obj.name_any(), "metadata.namespace"))?;
+    let api: kube::Api<K> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, lakeops_crds::names::FINALIZER, obj, |event| async move {
+        match event {
+            Event::Apply(obj) => apply(obj, ctx).await,
+            Event::Cleanup(obj) => cleanup(obj, ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| crate::error::Error::Finalizer(Box::new(e)))
+}
+
+/// Checks that an existing AWS resource carries `ours` (the owner's ownership tags), or that
+/// `owner` asks for adoption with the annotation. `Err` is the message for a `NotOwned` stall.
+pub fn check_owned<K: kube::Resource<DynamicType = ()>>(
+    owner: &K,
+    ours: &std::collections::BTreeMap<String, String>,
+    what: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let adopt = owner.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true");
+    if ours.iter().all(|(k, v)| tags.get(k) == Some(v)) || adopt {
+        return Ok(());
+    }
+    let owner_tag =
+        tags.get(lakeops_crds::names::tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
+    Err(format!(
+        "{what} already exists and is not this {}'s{owner_tag}; lakeops leaves it alone unless the {} has the annotation {}: \"true\"",
+        K::kind(&()),
+        K::kind(&()),
+        annotation::ADOPT
+    ))
+}
+
 /// The resync interval of one object: its annotation if valid, else the controller's.
 pub fn resync_interval<K: ResourceExt>(obj: &K, default: Duration) -> Duration {
     obj.annotations().get(annotation::RESYNC_INTERVAL).and_then(|v| parse_duration(v)).unwrap_or(default)

@@ -53,8 +53,8 @@ pub struct DesiredTable {
 }
 
 /// Tags that mark a resource as this object's.
-pub fn owner_tags(lake: &DataLake) -> BTreeMap<String, String> {
-    crate::reconcile::owner_tags(lake)
+pub fn owner_tags(obj: &impl ResourceExt) -> BTreeMap<String, String> {
+    crate::reconcile::owner_tags(obj)
 }
 
 /// Spec tags plus ownership tags.
@@ -135,21 +135,26 @@ pub fn trail(lake: &DataLake, key_arn: &str) -> Option<DesiredTrail> {
     })
 }
 
-/// The key this lake wants.
-pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
-    if let Some(arn) = &lake.spec.encryption.key_arn {
-        return DesiredKey::External { arn: arn.clone() };
-    }
-    let root = format!("arn:{}:iam::{account_id}:root", partition(&lake.spec.region));
-    // The account root administers the key and delegates use to IAM policies (the lake's
-    // generated roles), so no principal outside the account and no `*` is ever named.
-    let mut policy = PolicyDocument::new(vec![Statement::new(
+/// A key policy naming only the account root: it administers the key and delegates use to
+/// IAM policies (the generated roles), so no principal outside the account and no `*` is
+/// ever named (KMS.5).
+pub fn root_key_policy(region: &str, account_id: &str) -> PolicyDocument {
+    let root = format!("arn:{}:iam::{account_id}:root", partition(region));
+    PolicyDocument::new(vec![Statement::new(
         "AccountRootAdministersTheKey",
         Effect::Allow,
         Principal::aws(&[root]),
         &["kms:*"],
         &["*".into()],
-    )]);
+    )])
+}
+
+/// The key this lake wants.
+pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
+    if let Some(arn) = &lake.spec.encryption.key_arn {
+        return DesiredKey::External { arn: arn.clone() };
+    }
+    let mut policy = root_key_policy(&lake.spec.region, account_id);
     // CloudWatch Logs encrypts the log groups of this namespace's EtlFunctions (named
     // `/aws/lambda/lakeops-<namespace>-...`) with the lake key, and no other group.
     let region = &lake.spec.region;
@@ -255,37 +260,12 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
     }];
     for zone in &lake.spec.zones {
         let name = lake.zone_bucket(&zone.name);
-        let mut policy = tls_only(region, &name);
-        policy.statements.push(
-            Statement::new(
-                "DenyUploadsWithAnotherEncryption",
-                Effect::Deny,
-                Principal::anyone(),
-                &["s3:PutObject"],
-                &[format!("{}/*", bucket_arn(region, &name))],
-            )
-            .when("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", &["aws:kms"]),
-        );
-        policy.statements.push(
-            Statement::new(
-                "DenyUploadsWithAnotherKmsKey",
-                Effect::Deny,
-                Principal::anyone(),
-                &["s3:PutObject"],
-                &[format!("{}/*", bucket_arn(region, &name))],
-            )
-            .when("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption-aws-kms-key-id", &[key_arn]),
-        );
         out.push(DesiredBucket {
+            policy: kms_bucket_policy(region, &name, key_arn),
             name,
             zone: Some(zone.name.clone()),
             object_lock: lake.spec.object_lock,
-            encryption: BucketEncryption {
-                algorithm: "aws:kms".into(),
-                kms_key_id: Some(key_arn.to_string()),
-                bucket_key_enabled: true,
-            },
-            policy,
+            encryption: kms_encryption(key_arn),
             logging: lake
                 .spec
                 .access_logs
@@ -295,6 +275,38 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
         });
     }
     out
+}
+
+/// SSE-KMS with `key_arn` and S3 Bucket Keys (S3.17).
+pub fn kms_encryption(key_arn: &str) -> BucketEncryption {
+    BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some(key_arn.to_string()), bucket_key_enabled: true }
+}
+
+/// The policy of a bucket encrypted with `key_arn`: TLS only, and uploads must use that key
+/// (zone buckets, and the BackupPolicy's replica buckets with their replica key).
+pub fn kms_bucket_policy(region: &str, name: &str, key_arn: &str) -> PolicyDocument {
+    let mut policy = tls_only(region, name);
+    policy.statements.push(
+        Statement::new(
+            "DenyUploadsWithAnotherEncryption",
+            Effect::Deny,
+            Principal::anyone(),
+            &["s3:PutObject"],
+            &[format!("{}/*", bucket_arn(region, name))],
+        )
+        .when("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", &["aws:kms"]),
+    );
+    policy.statements.push(
+        Statement::new(
+            "DenyUploadsWithAnotherKmsKey",
+            Effect::Deny,
+            Principal::anyone(),
+            &["s3:PutObject"],
+            &[format!("{}/*", bucket_arn(region, name))],
+        )
+        .when("StringNotEqualsIfExists", "s3:x-amz-server-side-encryption-aws-kms-key-id", &[key_arn]),
+    );
+    policy
 }
 
 /// Deny every request over plain HTTP or TLS older than 1.2 (S3.5).
@@ -314,7 +326,8 @@ fn tls_only(region: &str, bucket: &str) -> PolicyDocument {
     ])
 }
 
-fn lifecycle_rules(lc: &lakeops_crds::datalake::Lifecycle) -> Vec<LifecycleRule> {
+/// The lake's own lifecycle rules for one set of settings (ids start with [`LIFECYCLE_PREFIX`]).
+pub fn lifecycle_rules(lc: &lakeops_crds::datalake::Lifecycle) -> Vec<LifecycleRule> {
     let mut rules = vec![
         LifecycleRule {
             id: format!("{LIFECYCLE_PREFIX}abort-incomplete-uploads"),

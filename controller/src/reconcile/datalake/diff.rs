@@ -256,13 +256,20 @@ fn encryption_matches(observed: Option<&BucketEncryption>, desired: &BucketEncry
 
 /// The bucket's lifecycle document: rules others own are kept, ours replaced, by id order.
 pub fn merged_lifecycle(observed: &[LifecycleRule], ours: &[LifecycleRule]) -> Vec<LifecycleRule> {
-    let mut rules: Vec<LifecycleRule> =
-        observed.iter().filter(|r| !r.id.starts_with(LIFECYCLE_PREFIX)).cloned().collect();
+    merged_lifecycle_owned(observed, ours, LIFECYCLE_PREFIX)
+}
+
+/// One lifecycle document shared by several owners, each owning the rules whose id starts
+/// with its prefix: the rules under `prefix` become `ours`, every other rule is kept, and
+/// the result is in id order so that equal documents compare equal.
+pub fn merged_lifecycle_owned(observed: &[LifecycleRule], ours: &[LifecycleRule], prefix: &str) -> Vec<LifecycleRule> {
+    let mut rules: Vec<LifecycleRule> = observed.iter().filter(|r| !r.id.starts_with(prefix)).cloned().collect();
     rules.extend(ours.iter().cloned());
     sorted(&rules)
 }
 
-fn sorted(rules: &[LifecycleRule]) -> Vec<LifecycleRule> {
+/// Rules in id order.
+pub fn sorted(rules: &[LifecycleRule]) -> Vec<LifecycleRule> {
     let mut r = rules.to_vec();
     r.sort_by(|a, b| a.id.cmp(&b.id));
     r

@@ -10,12 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::try_join_all;
-use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
-use lakeops_crds::names::{FINALIZER, annotation, reason, tag};
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus, DeletionPolicy};
 
 use crate::aws::clients::Regional;
@@ -31,16 +28,7 @@ use diff::Change;
 
 /// Reconciles one DataLake: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = lake.namespace().ok_or_else(|| Error::MissingField(lake.name_any(), "metadata.namespace"))?;
-    let api: Api<DataLake> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, lake, |event| async {
-        match event {
-            FinalizerEvent::Apply(lake) => apply_lake(lake, ctx.clone()).await,
-            FinalizerEvent::Cleanup(lake) => cleanup(lake, ctx.clone()).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    super::with_finalizer(lake, ctx, apply_lake, cleanup).await
 }
 
 /// What one convergence did.
@@ -93,19 +81,7 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
 /// Checks that an existing resource carries this lake's ownership tags, or that adoption
 /// was asked for.
 fn check_owned(lake: &DataLake, what: &str, tags: &BTreeMap<String, String>) -> std::result::Result<(), Stop> {
-    let ours = desired::owner_tags(lake);
-    if ours.iter().all(|(k, v)| tags.get(k) == Some(v)) || adopt(lake) {
-        return Ok(());
-    }
-    let owner = tags.get(tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
-    Err(Stop::NotOwned(format!(
-        "{what} already exists and is not this DataLake's{owner}; lakeops leaves it alone unless the DataLake has the annotation {}: \"true\"",
-        annotation::ADOPT
-    )))
-}
-
-fn adopt(lake: &DataLake) -> bool {
-    lake.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true")
+    super::check_owned(lake, &desired::owner_tags(lake), what, tags).map_err(Stop::NotOwned)
 }
 
 async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> std::result::Result<Report, Stop> {
@@ -370,7 +346,7 @@ async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let key_arn = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
     let buckets = desired::buckets(&lake, &account, &key_arn);
     let tables = desired::tables(&lake);
-    let ours = desired::owner_tags(&lake);
+    let ours = desired::owner_tags(lake.as_ref());
     let owned = |tags: &BTreeMap<String, String>| ours.iter().all(|(k, v)| tags.get(k) == Some(v));
 
     if lake.spec.deletion_policy == DeletionPolicy::Retain {

@@ -11,12 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use lakeops_crds::common::is_ready;
-use lakeops_crds::names::{FINALIZER, annotation, reason, tag};
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::references::{check_function_against_lake, check_trigger_overlaps};
 use lakeops_crds::{DataLake, DeletionPolicy, EtlFunction, EtlFunctionStatus};
 
@@ -26,7 +24,7 @@ use crate::aws::iam::{IamApi, NewRole};
 use crate::aws::lambda::LambdaApi;
 use crate::conditions::Outcome;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::status;
 
 use super::{Stop, aws_outcome, is_owned_by};
@@ -43,16 +41,7 @@ const UPDATE_WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Reconciles one EtlFunction: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = etl.namespace().ok_or_else(|| Error::MissingField(etl.name_any(), "metadata.namespace"))?;
-    let api: Api<EtlFunction> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, etl, |event| async {
-        match event {
-            FinalizerEvent::Apply(etl) => apply_function(etl, ctx.clone()).await,
-            FinalizerEvent::Cleanup(etl) => cleanup(etl, ctx.clone()).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    super::with_finalizer(etl, ctx, apply_function, cleanup).await
 }
 
 /// What one convergence did.
@@ -155,19 +144,8 @@ fn created_before(a: &EtlFunction, b: &EtlFunction) -> bool {
     }
 }
 
-fn adopt(etl: &EtlFunction) -> bool {
-    etl.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true")
-}
-
 fn check_owned(etl: &EtlFunction, what: &str, tags: &BTreeMap<String, String>) -> std::result::Result<(), Stop> {
-    if is_owned_by(etl, tags) || adopt(etl) {
-        return Ok(());
-    }
-    let owner = tags.get(tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
-    Err(Stop::NotOwned(format!(
-        "{what} already exists and is not this EtlFunction's{owner}; lakeops leaves it alone unless the EtlFunction has the annotation {}: \"true\"",
-        annotation::ADOPT
-    )))
+    super::check_owned(etl, &super::owner_tags(etl), what, tags).map_err(Stop::NotOwned)
 }
 
 /// Reads everything the function consists of, concurrently; nothing is written.

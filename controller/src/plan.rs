@@ -10,6 +10,7 @@ use crate::aws::clients::AwsClients;
 use crate::aws::error::AwsError;
 use crate::manifests::{Document, Object};
 use crate::reconcile::datalake::plan::{Action, LakePlan};
+use lakeops_crds::DataLake;
 
 /// The plan of one object.
 #[derive(Clone, Debug, Serialize)]
@@ -93,21 +94,13 @@ pub async fn plan(documents: &[Document], aws: &AwsClients) -> Result<Vec<Object
                 });
             }
             Object::EtlFunction(etl) => {
-                let lake = documents.iter().find_map(|d| match &d.object {
-                    Object::DataLake(l)
-                        if l.name_any() == etl.spec.data_lake_ref.name && l.namespace() == etl.namespace() =>
-                    {
-                        Some(l)
-                    }
-                    _ => None,
-                });
-                let Some(lake) = lake else {
-                    let mut p = unplanned("EtlFunction", etl.namespace(), etl.name_any());
-                    p.note = Some(format!(
-                        "its DataLake {:?} is not among these manifests; pass them together to plan the function",
-                        etl.spec.data_lake_ref.name
+                let Some(lake) = lake_in(documents, etl.namespace(), &etl.spec.data_lake_ref.name) else {
+                    out.push(without_lake(
+                        "EtlFunction",
+                        etl.namespace(),
+                        etl.name_any(),
+                        &etl.spec.data_lake_ref.name,
                     ));
-                    out.push(p);
                     continue;
                 };
                 let account = match &account {
@@ -115,42 +108,78 @@ pub async fn plan(documents: &[Document], aws: &AwsClients) -> Result<Vec<Object
                     None => account.insert(aws.account_id().await?),
                 };
                 let regional = aws.region(&lake.spec.region);
-                let key_arn = match &lake.spec.encryption.key_arn {
-                    Some(arn) => arn.clone(),
-                    None => regional
-                        .kms
-                        .describe_key(&lake.key_alias())
-                        .await?
-                        .map(|k| k.arn)
-                        .unwrap_or_else(|| crate::reconcile::etlfunction::plan::NEW_KEY.to_string()),
-                };
+                let key_arn = lake_key(lake, &regional).await?;
                 let iam = aws.iam();
                 let plan =
                     crate::reconcile::etlfunction::plan::plan(etl, lake, &regional, iam.as_ref(), account, &key_arn)
                         .await?;
-                out.push(ObjectPlan {
-                    kind: "EtlFunction",
-                    namespace: etl.namespace().unwrap_or_default(),
-                    name: etl.name_any(),
-                    region: Some(lake.spec.region.clone()),
-                    plan,
-                    note: None,
-                });
+                out.push(planned("EtlFunction", etl.namespace(), etl.name_any(), &lake.spec.region, plan));
             }
-            Object::BackupPolicy(o) => out.push(unplanned("BackupPolicy", o.namespace(), o.name_any())),
+            Object::BackupPolicy(policy) => {
+                let Some(lake) = lake_in(documents, policy.namespace(), &policy.spec.data_lake_ref.name) else {
+                    out.push(without_lake(
+                        "BackupPolicy",
+                        policy.namespace(),
+                        policy.name_any(),
+                        &policy.spec.data_lake_ref.name,
+                    ));
+                    continue;
+                };
+                let account = match &account {
+                    Some(a) => a,
+                    None => account.insert(aws.account_id().await?),
+                };
+                let key_arn = lake_key(lake, &aws.region(&lake.spec.region)).await?;
+                let plan = crate::reconcile::backuppolicy::plan::plan(policy, lake, aws, account, &key_arn).await?;
+                out.push(planned("BackupPolicy", policy.namespace(), policy.name_any(), &lake.spec.region, plan));
+            }
         }
     }
     Ok(out)
 }
 
-fn unplanned(kind: &'static str, namespace: Option<String>, name: String) -> ObjectPlan {
+/// The DataLake `name` in `namespace` among the documents.
+fn lake_in<'a>(documents: &'a [Document], namespace: Option<String>, name: &str) -> Option<&'a DataLake> {
+    documents.iter().find_map(|d| match &d.object {
+        Object::DataLake(l) if l.name_any() == name && l.namespace() == namespace => Some(l),
+        _ => None,
+    })
+}
+
+/// The lake key's ARN: the one the spec brings, the managed key found by its alias, or a
+/// placeholder when the lake has not created it yet.
+async fn lake_key(lake: &DataLake, regional: &crate::aws::clients::Regional) -> Result<String, AwsError> {
+    if let Some(arn) = &lake.spec.encryption.key_arn {
+        return Ok(arn.clone());
+    }
+    Ok(regional
+        .kms
+        .describe_key(&lake.key_alias())
+        .await?
+        .map(|k| k.arn)
+        .unwrap_or_else(|| crate::reconcile::etlfunction::plan::NEW_KEY.to_string()))
+}
+
+fn planned(kind: &'static str, namespace: Option<String>, name: String, region: &str, plan: LakePlan) -> ObjectPlan {
+    ObjectPlan {
+        kind,
+        namespace: namespace.unwrap_or_default(),
+        name,
+        region: Some(region.to_string()),
+        plan,
+        note: None,
+    }
+}
+
+/// A dependent object whose lake is not among the manifests: nothing to plan against.
+fn without_lake(kind: &'static str, namespace: Option<String>, name: String, lake: &str) -> ObjectPlan {
     ObjectPlan {
         kind,
         namespace: namespace.unwrap_or_default(),
         name,
         region: None,
         plan: LakePlan::default(),
-        note: Some(format!("{kind} changes are not planned yet by this lakeops version")),
+        note: Some(format!("its DataLake {lake:?} is not among these manifests; pass them together to plan it")),
     }
 }
 

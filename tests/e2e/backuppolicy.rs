@@ -458,3 +458,95 @@ async fn table_replicas_are_requested_once_and_status_shows_them_not_active() {
     assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }
+
+/// Plans a lake and its policy from manifests against moto; returns the text, the summary
+/// and whether only reads were sent.
+async fn plan_of(env: &TestEnv, lake: &DataLake, policy: &BackupPolicy) -> (Vec<lakeops::plan::ObjectPlan>, bool) {
+    let recorder = RequestRecorder::new();
+    let aws = AwsClients::new(env.aws_config(REGION), recorder.clone());
+    let docs =
+        [lakeops::manifests::Object::DataLake(lake.clone()), lakeops::manifests::Object::BackupPolicy(policy.clone())]
+            .into_iter()
+            .map(|object| lakeops::manifests::Document { file: "m.yaml".into(), line: 1, object })
+            .collect::<Vec<_>>();
+    let plans = lakeops::plan::plan(&docs, &aws).await.expect("plan");
+    let read_only = recorder.snapshot().keys().all(|(_, op)| is_read(op));
+    (plans, read_only)
+}
+
+fn policy_changes(plans: &[lakeops::plan::ObjectPlan]) -> Vec<&lakeops::reconcile::datalake::plan::Planned> {
+    plans.iter().filter(|p| p.kind == "BackupPolicy").flat_map(|p| p.plan.changes.iter()).collect()
+}
+
+#[tokio::test]
+async fn plan_shows_the_backup_to_create_then_only_what_moto_echoes_differently_then_a_shortened_retention() {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("bkp-plan").await.expect("namespace");
+    let mut lake = lake_manifest("sales");
+    lake.metadata.namespace = Some(ns.clone());
+    let mut policy = policy_manifest("sales-backup", full_spec());
+    policy.metadata.namespace = Some(ns.clone());
+
+    // Nothing exists: the replica key, replica buckets, role, and every zone setting are created.
+    let (plans, read_only) = plan_of(env, &lake, &policy).await;
+    assert!(read_only, "plan sent a write");
+    let text = lakeops::plan::render_text(&plans);
+    for line in [
+        format!("create KMS key alias/lakeops/{ns}/sales/replica in {BACKUP}"),
+        format!("create bucket {ns}-sales-raw-replica with Object Lock"),
+        format!("create replication role {ns}-sales-replication"),
+        format!("bucket {ns}-sales-raw: Object Lock default retention GOVERNANCE 7 days (was none)"),
+        format!("bucket {ns}-sales-curated: replicate to arn:aws:s3:::{ns}-sales-curated-replica"),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+
+    // Converged by the controller.
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let policies = api::<BackupPolicy>(env, &ns).await.expect("api");
+    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
+    wait_lake(&lakes, "sales").await;
+    policies.create(&PostParams::default(), &policy_manifest("sales-backup", full_spec())).await.expect("policy");
+    wait_policy(&policies, "sales-backup", reason::RECONCILED).await;
+    ctrl.stop().await.expect("stopped");
+
+    // A plan has no status to remember how S3 echoed the replication configuration, and moto
+    // drops SourceSelectionCriteria on read: replication is the one setting a plan against
+    // moto still shows. Nothing is created, and every other setting is in place.
+    let (plans, _) = plan_of(env, &lake, &policy).await;
+    let changes = policy_changes(&plans);
+    let text = lakeops::plan::render_text(&plans);
+    assert!(changes.iter().all(|c| c.setting == "replication"), "{text}");
+    assert!(changes.iter().all(|c| c.action == lakeops::reconcile::datalake::plan::Action::Update), "{text}");
+
+    // Out of band, someone shortens a zone's retention: the plan shows it restored.
+    env.s3(REGION)
+        .put_object_lock_configuration()
+        .bucket(format!("{ns}-sales-raw"))
+        .object_lock_configuration(
+            aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                .rule(
+                    aws_sdk_s3::types::ObjectLockRule::builder()
+                        .default_retention(
+                            aws_sdk_s3::types::DefaultRetention::builder()
+                                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("retention shortened");
+    let (plans, read_only) = plan_of(env, &lake, &policy).await;
+    assert!(read_only);
+    let text = lakeops::plan::render_text(&plans);
+    assert!(
+        text.contains(&format!("~ bucket {ns}-sales-raw: Object Lock default retention GOVERNANCE 7 days")),
+        "{text}"
+    );
+}

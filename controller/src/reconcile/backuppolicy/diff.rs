@@ -53,6 +53,8 @@ pub enum Change {
     PutRetention {
         bucket: String,
         retention: DefaultRetention,
+        /// What the bucket had, for "old -> new" in plans and events.
+        previous: Option<DefaultRetention>,
         weakens: bool,
     },
     ClearRetention {
@@ -125,8 +127,12 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Lake(c) => c.fmt(f),
-            Change::PutRetention { bucket, retention, .. } => {
-                write!(f, "bucket {bucket}: Object Lock default retention {} {} days", retention.mode, retention.days)
+            Change::PutRetention { bucket, retention, previous, .. } => {
+                write!(f, "bucket {bucket}: Object Lock default retention {} {} days", retention.mode, retention.days)?;
+                match previous {
+                    Some(p) => write!(f, " (was {} {} days)", p.mode, p.days),
+                    None => write!(f, " (was none)"),
+                }
             }
             Change::ClearRetention { bucket } => write!(f, "bucket {bucket}: remove the Object Lock default retention"),
             Change::PutReplication { bucket, config } => write!(
@@ -157,6 +163,7 @@ pub fn retention_change(
         (Some(d), o) if o != Some(d) => Some(Change::PutRetention {
             bucket: bucket.into(),
             retention: d.clone(),
+            previous: o.cloned(),
             weakens: o.is_some_and(|o| retention_weakens(o, d)),
         }),
         (None, Some(_)) if owned => Some(Change::ClearRetention { bucket: bucket.into() }),

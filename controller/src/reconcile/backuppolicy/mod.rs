@@ -15,6 +15,7 @@ pub mod apply;
 pub mod desired;
 pub mod diff;
 pub mod observe;
+pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 # Entry points; each script installs what it needs (see tests/env/install.sh).
-.PHONY: demo test crds
+.PHONY: demo test crds bench
 
 # A local control plane + AWS emulator, the controller, the examples applied and converging.
 demo:
@@ -12,3 +12,7 @@ test:
 # Regenerates the chart's CRDs from the Rust API types.
 crds:
 	cargo run --quiet -p lakeops -- crds > charts/lakeops/crds/lakeops.dev.yaml
+
+# Scale benchmarks (memory per 1,000 objects, converging many lakes, a resync's calls).
+bench:
+	./tests/env/bench.sh

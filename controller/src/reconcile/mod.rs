@@ -67,6 +67,36 @@ pub fn check_owned<K: kube::Resource<DynamicType = ()>>(
     ))
 }
 
+/// The DataLake `name` in `namespace`, as current as needed: the cached copy when it is
+/// Ready for its generation, else a fresh read. A dependent is woken by its lake's watch
+/// event, which can arrive before the shared lake cache has the same update; deciding
+/// "not Ready yet" from a stale cache would leave the dependent waiting until its resync.
+pub async fn current_lake(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> crate::error::Result<Option<std::sync::Arc<lakeops_crds::DataLake>>> {
+    use kube::runtime::reflector::ObjectRef;
+    let cached = ctx.stores.lakes.get(&ObjectRef::new(name).within(namespace));
+    if let Some(lake) = &cached
+        && lake_is_ready(lake)
+    {
+        return Ok(cached);
+    }
+    let api: kube::Api<lakeops_crds::DataLake> = kube::Api::namespaced(ctx.client.clone(), namespace);
+    Ok(api.get_opt(name).await?.map(std::sync::Arc::new))
+}
+
+/// True when the lake's Ready condition is True for its current generation.
+pub fn lake_is_ready(lake: &lakeops_crds::DataLake) -> bool {
+    let status = lake.status.as_ref();
+    lakeops_crds::common::is_ready(
+        status.map(|s| s.conditions.as_slice()).unwrap_or_default(),
+        status.and_then(|s| s.observed_generation),
+        lake.metadata.generation,
+    )
+}
+
 /// The resync interval of one object: its annotation if valid, else the controller's.
 pub fn resync_interval<K: ResourceExt>(obj: &K, default: Duration) -> Duration {
     obj.annotations().get(annotation::RESYNC_INTERVAL).and_then(|v| parse_duration(v)).unwrap_or(default)

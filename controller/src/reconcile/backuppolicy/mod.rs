@@ -90,7 +90,8 @@ fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLake>> {
 
 async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
     let resync = super::resync_interval(policy.as_ref(), ctx.config.resync_interval);
-    let lake = lake_of(&policy, &ctx);
+    let lake =
+        super::current_lake(&ctx, &policy.namespace().unwrap_or_default(), &policy.spec.data_lake_ref.name).await?;
     // The policy builds on what its lake recorded: a change there is a change here.
     let lake_version = lake.as_ref().and_then(|l| l.resource_version()).unwrap_or_default();
     if let Some(left) = ctx.fingerprints.fresh_with(policy.as_ref(), &lake_version, resync) {

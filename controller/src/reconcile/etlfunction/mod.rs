@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use lakeops_crds::common::is_ready;
 use lakeops_crds::names::{reason, tag};
 use lakeops_crds::references::{check_function_against_lake, check_trigger_overlaps};
@@ -54,7 +53,7 @@ struct Report {
 async fn apply_function(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Action> {
     let resync = super::resync_interval(etl.as_ref(), ctx.config.resync_interval);
     let ns = etl.namespace().unwrap_or_default();
-    let lake = ctx.stores.lakes.get(&ObjectRef::new(&etl.spec.data_lake_ref.name).within(&ns));
+    let lake = super::current_lake(&ctx, &ns, &etl.spec.data_lake_ref.name).await?;
     // The function depends on its lake too: a changed lake is a reason to look again.
     let lake_version = lake.as_ref().and_then(|l| l.resource_version()).unwrap_or_default();
     if let Some(left) = ctx.fingerprints.fresh_with(etl.as_ref(), &lake_version, resync) {

@@ -73,8 +73,12 @@ kubectl get lakeops -n "$NS" -o jsonpath='{range .items[*]}{.kind}/{.metadata.na
 echo
 echo "==> lakeops plan -n $NS examples/   (after convergence)"
 "$TARGET/debug/lakeops" plan -n "$NS" examples/
-echo "(moto does not keep a function's dead-letter configuration, so the plan above still shows"
-echo " it as an update, and the controller re-applies it on every resync; AWS keeps it)"
+cat <<'NOTE'
+(What remains above is the emulator, not drift: moto does not keep a function's dead-letter
+ configuration, reports replication configurations without SourceSelectionCriteria, and
+ creates no DynamoDB replica, so the BackupPolicy stays ReplicasNotActive. AWS keeps the
+ first two, and reports the replicas ACTIVE once it has built them.)
+NOTE
 
 echo
 echo "==> what exists in AWS (moto at $AWS_ENDPOINT_URL)"

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod review;
+pub mod schema;
 pub mod status;
 
 /// Makes aws-lc-rs the process-wide rustls provider. kube and the AWS SDK both compile a

@@ -197,6 +197,12 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
                 continue;
             }
         };
+        // Unknown fields parse (and the API server prunes them): report them by name.
+        if let Some(spec) = value.get("spec").and_then(|s| serde_json::to_value(s).ok()) {
+            for (path, message) in crate::schema::unknown_fields(&kind, &spec) {
+                loaded.problems.push(problem(&kind, &namespace, &name, &path, message));
+            }
+        }
         match object {
             Ok(mut object) => {
                 set_default_namespace(&mut object, &namespace);
@@ -330,6 +336,17 @@ mod tests {
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
         assert_eq!(loaded.documents.len(), 1);
         assert_eq!(loaded.documents[0].line, 6);
+    }
+
+    #[test]
+    fn unknown_fields_are_problems_naming_the_field() {
+        let text = "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: n}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  objectLok: false\n";
+        let mut loaded = Loaded::new("default");
+        parse_stream("f.yaml", text, &mut loaded);
+        assert_eq!(loaded.documents.len(), 1, "the object still parses");
+        let p = &loaded.problems[0];
+        assert_eq!((p.path.as_str(), p.severity), ("spec.objectLok", "error"));
+        assert!(p.message.contains("did you mean \"objectLock\""), "{}", p.message);
     }
 
     #[test]

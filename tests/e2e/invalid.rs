@@ -1,6 +1,8 @@
 //! The invalid-manifest corpus in `tests/fixtures/invalid/`. Each file says in its header
 //! which object is wrong, which field must be named and what the message says, and whether
-//! the API server's schema can refuse it (`schema`) or only lakeops' own rules (`validate`).
+//! the API server's schema can refuse it (`schema`), only lakeops' own rules (`validate`),
+//! or only server-side apply (`pruned`: an unknown field, which a plain create or update
+//! drops without a word; `lakeops validate` reports it whatever the delivery).
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -140,6 +142,35 @@ async fn the_controller_stalls_what_only_lakeops_rules_catch_naming_the_field() 
         ctrl.stop().await.expect("controller stops");
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[tokio::test]
+async fn an_unknown_field_is_dropped_by_a_plain_create_and_refused_only_by_server_side_apply() {
+    let env = lakeops_testenv::shared().await;
+    let cases: Vec<Case> = corpus().into_iter().filter(|c| c.rejected_by == "pruned").collect();
+    assert!(cases.len() >= 2, "the corpus has cases of pruned fields");
+    for case in cases {
+        // Server-side apply (Argo CD's and Flux's choice) refuses the field, naming it.
+        let ns = env.create_namespace("pruned").await.expect("namespace");
+        let (ok, out) = kubectl_apply(env, &ns, &case.file).expect("kubectl");
+        assert!(!ok && out.contains(&case.field), "{}: server-side apply must refuse it:\n{out}", case.file.display());
+        // A plain create or update (client-side `kubectl apply`, most API clients) succeeds
+        // and the field is gone: nothing in the cluster says so, only `lakeops validate`.
+        let ns = env.create_namespace("pruned").await.expect("namespace");
+        let out = env
+            .kubectl()
+            .args(["create", "--validate=false", "-n", &ns, "-f"])
+            .arg(&case.file)
+            .output()
+            .expect("kubectl create");
+        assert!(out.status.success(), "{}: {}", case.file.display(), String::from_utf8_lossy(&out.stderr));
+        let resource = format!("{}/{}", case.kind.to_ascii_lowercase(), case.name);
+        let stored = env.kubectl().args(["get", &resource, "-n", &ns, "-o", "json"]).output().expect("kubectl get");
+        let stored: serde_json::Value = serde_json::from_slice(&stored.stdout).expect("JSON");
+        let field = case.field.rsplit('.').next().unwrap_or_default();
+        assert!(stored["spec"].is_object(), "{}: stored {stored}", case.file.display());
+        assert!(stored["spec"].get(field).is_none(), "{}: {field} was kept: {}", case.file.display(), stored["spec"]);
+    }
 }
 
 fn strip_indices(path: &str) -> String {

@@ -68,7 +68,7 @@ fn lua_value(v: &Value) -> String {
 /// Runs a health script on `object`; returns `(hs.status, hs.message)`.
 fn run_health(script: &Path, object: &Value) -> (String, String) {
     let program = format!(
-        "obj = {}\nlocal check = assert(loadfile({}))\nlocal hs = check()\nassert(type(hs) == \"table\", \"the script returned no table\")\nio.write(tostring(hs.status), \"\\n\", tostring(hs.message))\n",
+        "obj = {}\nlocal check = assert(loadfile({}))\nlocal hs = check()\nassert(type(hs) == \"table\", \"the script returned no table\")\nio.write(tostring(hs.status), \"\\0\", tostring(hs.message))\n",
         lua_value(object),
         lua_string(&script.display().to_string())
     );
@@ -83,7 +83,8 @@ fn run_health(script: &Path, object: &Value) -> (String, String) {
     let out = child.wait_with_output().expect("lua ran");
     assert!(out.status.success(), "lua failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    let (status, message) = text.split_once('\n').expect("status and message");
+    // A NUL apart: a message may hold newlines, never NUL (Kubernetes strings are UTF-8 text).
+    let (status, message) = text.split_once('\0').expect("status and message");
     (status.to_string(), message.to_string())
 }
 
@@ -184,7 +185,10 @@ async fn argocd_health_follows_the_conditions_the_controller_writes() {
     let typed_lakes = api::<DataLake>(env, &ns).await.expect("api");
     let pp = PostParams::default();
     typed_lakes
-        .create(&pp, &lake("sales", json!({ "region": "eu-west-1", "zones": [{ "name": "raw" }], "audit": { "trail": false } })))
+        .create(
+            &pp,
+            &lake("sales", json!({ "region": "eu-west-1", "zones": [{ "name": "raw" }], "audit": { "trail": false } })),
+        )
         .await
         .expect("sales");
     // `logs` passes the schema but collides with the log bucket: the controller stalls on it.

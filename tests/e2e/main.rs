@@ -1,4 +1,5 @@
 //! End-to-end tests: the real kube-apiserver + etcd + moto from `lakeops_testenv`.
+mod argocd_health;
 mod aws_adapters;
 mod aws_s3;
 mod backuppolicy;

@@ -18,7 +18,8 @@ log() { printf '[install] %s\n' "$*" >&2; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-apt_packages=(golang-go etcd-server rsync jq golang-github-modern-go-reflect2-dev openssl python3-venv dpkg-dev)
+# lua5.1: the e2e test runs the Argo CD health check (Lua 5.1, as Argo CD's gopher-lua) on live objects.
+apt_packages=(golang-go etcd-server rsync jq golang-github-modern-go-reflect2-dev openssl python3-venv dpkg-dev lua5.1)
 
 need_apt=0
 for p in "${apt_packages[@]}"; do

@@ -49,7 +49,9 @@ pub struct LakePlan {
 /// Placeholder for the ARN of a key that does not exist yet.
 const NEW_KEY: &str = "(the new lake key)";
 
-fn planned(change: &Change, existed: bool) -> Planned {
+/// One plan line for `change`; `existed` tells whether its resource exists already (a
+/// setting on a resource still to be created is part of the create).
+pub fn planned(change: &Change, existed: bool) -> Planned {
     let action = match change {
         Change::CreateBucket { .. } | Change::CreateTable { .. } | Change::CreateTrail { .. } => Action::Create,
         Change::DeleteTrail { .. } => Action::Delete,

@@ -14,7 +14,8 @@ use super::diff::{self, Change};
 /// Stands in for the lake key's ARN when the lake does not exist yet.
 pub const NEW_KEY: &str = "(the new lake key)";
 
-fn planned(change: &Change, existed: bool) -> Planned {
+/// One plan line for `change`; `existed` tells whether its resource exists already.
+pub fn planned(change: &Change, existed: bool) -> Planned {
     Planned {
         action: if change.creates() || !existed { Action::Create } else { Action::Update },
         resource: change.resource().to_string(),

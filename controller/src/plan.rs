@@ -258,6 +258,11 @@ pub fn render_markdown(plans: &[ObjectPlan]) -> String {
             (None, 0) => "no changes".to_string(),
             (None, n) => format!("{n} change(s)"),
         };
+        if p.note.is_none() && n == 0 && p.plan.blockers.is_empty() {
+            // Nothing to unfold: one line, not an empty collapsible block.
+            let _ = writeln!(out, "\n{}: {what}", escape(&title(p)));
+            continue;
+        }
         let _ = write!(out, "\n<details><summary>{}: {what}</summary>\n\n", escape(&title(p)));
         if let Some(note) = &p.note {
             let _ = writeln!(out, "{}", escape(note));

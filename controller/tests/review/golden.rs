@@ -104,7 +104,8 @@ fn a_converged_set_plans_nothing_and_says_what_it_did_not_plan() {
             name: "sales-backup".into(),
             region: None,
             plan: LakePlan::default(),
-            note: Some("BackupPolicy changes are not planned yet by this lakeops version".into()),
+            // A dependent planned without its lake: the note says why nothing is listed.
+            note: Some("its DataLake \"sales\" is not among these manifests; pass them together to plan it".into()),
         },
     ];
     assert_golden(&golden("converged.md"), &render_markdown(&plans));

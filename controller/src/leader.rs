@@ -10,7 +10,10 @@ use futures::future::BoxFuture;
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 
-use crate::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::{AwsLabels, Metrics};
 
 /// Where and as whom to campaign.
 #[derive(Clone, Debug)]
@@ -20,8 +23,12 @@ pub struct LeaderElection {
     /// Unique per process (the pod name, plus randomness).
     pub identity: String,
     pub lease_seconds: u64,
-    /// Where to answer `/healthz` while standing by (the controller's metrics address).
+    /// Where to answer `/healthz` and `/metrics` while standing by (the controller's metrics
+    /// address).
     pub health_addr: SocketAddr,
+    /// The process's AWS request counters, exported while standing by too: a standby's
+    /// `/metrics` then shows what the process really sent (nothing), not an empty family.
+    pub aws_requests: Family<AwsLabels, Counter>,
 }
 
 /// Runs `work` only while holding the lease. `work` gets a shutdown future that fires on
@@ -53,7 +60,7 @@ where
     // Stand by: answer liveness (not readiness) until the lease is ours.
     let (standby_stop, standby_stopped) = tokio::sync::oneshot::channel::<()>();
     let listener = tokio::net::TcpListener::bind(election.health_addr).await?;
-    let standby = tokio::spawn(crate::metrics::serve(listener, Arc::new(Metrics::default()), async move {
+    let standby = tokio::spawn(crate::metrics::serve(listener, Arc::new(Metrics::new(election.aws_requests.clone())), async move {
         let _ = standby_stopped.await;
     }));
     tracing::info!(identity = %election.identity, lease = %election.lease_name, "waiting to become the leader");

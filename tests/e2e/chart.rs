@@ -295,6 +295,7 @@ async fn the_chart_installs_and_its_service_account_can_run_the_controller_but_n
         identity: "chart-service-account".into(),
         lease_seconds: 5,
         health_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        aws_requests: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();

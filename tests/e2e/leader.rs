@@ -313,8 +313,8 @@ async fn controller_processes_elect_one_leader_survive_its_crash_and_hand_over_a
     let a_elected = wait_leading(&a, Duration::from_secs(60)).await;
     let mut b = ControllerProcess::spawn(env, &ns, LEASE, "controller-b", logs.path());
     wait_standing_by(&b).await;
-    let holder = holder(env, &ns).await.unwrap_or_default();
-    assert!(holder.starts_with("controller-a-"), "the Lease names the leader: {holder}");
+    let held_by = holder(env, &ns).await.unwrap_or_default();
+    assert!(held_by.starts_with("controller-a-"), "the Lease names the leader: {held_by}");
     eprintln!("controller-a elected in {a_elected:?}; controller-b stands by");
 
     for i in 0..LAKES {
@@ -381,8 +381,8 @@ async fn controller_processes_elect_one_leader_survive_its_crash_and_hand_over_a
     assert!(b.log_text().contains("released the lease"), "B says it released the lease");
     eprintln!("handover after SIGTERM: {handover:?} (lease {LEASE_SECONDS} s)");
     assert!(handover < Duration::from_secs(LEASE_SECONDS), "handover took {handover:?}: the lease was not released");
-    let holder = holder(env, &ns).await.unwrap_or_default();
-    assert!(holder.starts_with("controller-c-"), "the Lease names the new leader: {holder}");
+    let held_by = holder(env, &ns).await.unwrap_or_default();
+    assert!(held_by.starts_with("controller-c-"), "the Lease names the new leader: {held_by}");
 
     lakes.create(&PostParams::default(), &lake("after-handover")).await.expect("created");
     wait_ready(&lakes, "after-handover").await;

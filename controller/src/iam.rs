@@ -549,7 +549,10 @@ mod tests {
             // `*` crosses `/` and `:`.
             ("arn:aws:s3:::art/*", "arn:aws:s3:::art/fns/v1/etl.zip"),
             ("arn:aws:kms:*:1:key/*", "arn:aws:kms:eu-west-1:1:key/k1"),
-            ("arn:aws:logs:*:1:log-group:/aws/lambda/lakeops-*", "arn:aws:logs:eu-west-1:1:log-group:/aws/lambda/lakeops-f"),
+            (
+                "arn:aws:logs:*:1:log-group:/aws/lambda/lakeops-*",
+                "arn:aws:logs:eu-west-1:1:log-group:/aws/lambda/lakeops-f",
+            ),
             ("a?c", "abc"),
             ("a*b*c", "axxbyyc"),
             ("a*bc", "abcbc"),
@@ -587,7 +590,9 @@ mod tests {
         assert!(!allows_request(&p, "kms:PutKeyPolicy", "arn:aws:kms:eu-west-1:999999999999:key/k").allowed);
         assert!(!allows_request(&p, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/admin").allowed);
         assert!(allows_request(&p, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/lakeops/etl").allowed);
-        assert!(!allows_request(&p, "lambda:GetFunction", "arn:aws:lambda:eu-west-1:123456789012:function:etl").allowed);
+        assert!(
+            !allows_request(&p, "lambda:GetFunction", "arn:aws:lambda:eu-west-1:123456789012:function:etl").allowed
+        );
 
         // Conditions are reported, not evaluated.
         let tagged = allows_request(&p, "kms:PutKeyPolicy", "arn:aws:kms:eu-west-1:123456789012:key/k");
@@ -670,7 +675,10 @@ mod tests {
                 vec![a("dynamodb:DescribeTable", "arn:aws:dynamodb:eu-west-1:123456789012:table/catalog")],
                 vec![a("cloudtrail:ListTags", "arn:aws:cloudtrail:eu-west-1:123456789012:trail/t")],
                 vec![a("logs:DescribeLogGroups", "arn:aws:logs:eu-west-1:123456789012:log-group:*")],
-                vec![a("logs:PutRetentionPolicy", "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-f")],
+                vec![a(
+                    "logs:PutRetentionPolicy",
+                    "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-f"
+                )],
                 vec![a("kms:CreateKey", "*")],
                 vec![],
             ]

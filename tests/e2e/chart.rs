@@ -389,7 +389,11 @@ fn dockerfile_stages(text: &str) -> Vec<Stage> {
                 [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
                 _ => None,
             };
-            stages.push(Stage { base: words.first().map(|w| w.to_string()).unwrap_or_default(), name, instructions: vec![] });
+            stages.push(Stage {
+                base: words.first().map(|w| w.to_string()).unwrap_or_default(),
+                name,
+                instructions: vec![],
+            });
         } else {
             stages.last_mut().expect("an instruction before the first FROM").instructions.push((instruction, args));
         }

@@ -224,6 +224,7 @@ impl ControllerProcess {
 impl Drop for ControllerProcess {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            eprintln!("--- {} metrics: {:?}", self.name, blocking_metrics(self.metrics_addr));
             let text = self.log_text();
             let tail: Vec<&str> = text.lines().rev().take(30).collect();
             eprintln!("--- last lines of {} ({}):", self.name, self.log.display());
@@ -235,6 +236,21 @@ impl Drop for ControllerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The metrics lines that tell what a process did, read without a runtime (from `Drop`).
+fn blocking_metrics(addr: SocketAddr) -> std::io::Result<Vec<String>> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    Ok(text
+        .lines()
+        .filter(|l| ["lakeops_leader", "lakeops_reconcile", "lakeops_aws_requests"].iter().any(|p| l.starts_with(p)))
+        .map(str::to_string)
+        .collect())
 }
 
 /// What one process's `/metrics` says about leading and working.
@@ -384,8 +400,8 @@ async fn controller_processes_elect_one_leader_survive_its_crash_and_hand_over_a
     let held_by = holder(env, &ns).await.unwrap_or_default();
     assert!(held_by.starts_with("controller-c-"), "the Lease names the new leader: {held_by}");
 
-    lakes.create(&PostParams::default(), &lake("after-handover")).await.expect("created");
-    wait_ready(&lakes, "after-handover").await;
+    lakes.create(&PostParams::default(), &lake("late")).await.expect("created");
+    wait_ready(&lakes, "late").await;
     assert!(activity(&c).await.expect("c metrics").reconciles >= 1.0);
     c.terminate();
     let c_exit = c.exited(Duration::from_secs(30)).await.expect("C exits after SIGTERM");

@@ -222,12 +222,18 @@ impl Intercept for RecorderInterceptor {
         if let Some(requests) = &self.recorder.inner.requests {
             let mut params = cfg.load::<NamedParams>().map(|p| p.0.clone()).unwrap_or_default();
             if outcome == "ok"
-                && let Some(arn) = context.response().and_then(|r| super::requests::response_arn(&service, &operation, r))
+                && let Some(arn) =
+                    context.response().and_then(|r| super::requests::response_arn(&service, &operation, r))
             {
                 params.push(("Arn".into(), arn));
             }
             let region = cfg.load::<aws_config::Region>().map(|r| r.to_string());
-            lock(requests).insert(RecordedRequest { service: service.clone(), operation: operation.clone(), region, params });
+            lock(requests).insert(RecordedRequest {
+                service: service.clone(),
+                operation: operation.clone(),
+                region,
+                params,
+            });
         }
         self.recorder.record(service, operation, outcome);
         Ok(())

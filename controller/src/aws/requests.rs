@@ -238,7 +238,11 @@ mod tests {
             p(&[("FunctionName", "lakeops-etl")])
         );
         assert_eq!(
-            params("lambda", "http://h/2017-03-31/tags/arn%3Aaws%3Alambda%3Aeu-west-1%3A1%3Afunction%3Alakeops-x", "{}"),
+            params(
+                "lambda",
+                "http://h/2017-03-31/tags/arn%3Aaws%3Alambda%3Aeu-west-1%3A1%3Afunction%3Alakeops-x",
+                "{}"
+            ),
             p(&[("FunctionName", "arn:aws:lambda:eu-west-1:1:function:lakeops-x")])
         );
         let create = r#"{"FunctionName":"lakeops-f","Role":"arn:aws:iam::1:role/lakeops/f","Code":{"S3Bucket":"art","S3Key":"f.zip"},"Timeout":3}"#;

@@ -481,7 +481,8 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
                 out.push(auth("s3:GetObject", format!("arn:aws:s3:::{bucket}/{key}")));
             }
         }
-        "cloudwatchlogs" => {
+        // The SDK's metadata says `cloudwatch logs`; its crate says `cloudwatchlogs`.
+        "cloudwatchlogs" | "cloudwatch logs" => {
             let group = match (r.operation.as_str(), r.param("resourceArn")) {
                 (_, Some(arn)) => arn.to_string(),
                 // Authorised on the account's log groups as a whole.

@@ -187,8 +187,9 @@ impl Intercept for RecorderInterceptor {
         }
     }
 
-    // Runs once per operation, after serialization and before the retry loop.
-    fn read_after_serialization(
+    // Runs before each attempt is sent, once the endpoint (which holds an S3 bucket, in the
+    // host or the path) is applied; the last attempt's parameters are the ones kept.
+    fn read_before_transmit(
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
@@ -358,6 +359,26 @@ mod tests {
         recorder.fail_after(None);
         assert!(kms.describe_key("k2").await.is_ok_and(|k| k.is_some()));
         assert_eq!(recorder.snapshot(), BTreeMap::from([(key("DescribeKey"), 2)]));
+    }
+
+    #[tokio::test]
+    async fn a_recording_recorder_keeps_what_each_request_named_and_a_plain_one_keeps_nothing() {
+        let recording = RequestRecorder::recording_requests();
+        let rule = mock!(aws_sdk_kms::Client::describe_key).then_output(|| described("k1"));
+        let kms = kms_with(&recording, RetryConfig::disabled(), &[&rule]);
+        assert!(kms.describe_key("alias/lakeops/sales").await.is_ok_and(|k| k.is_some()));
+        let requests = recording.requests().expect("recording");
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        let r = &requests[0];
+        assert_eq!((r.service.as_str(), r.operation.as_str()), ("kms", "DescribeKey"));
+        assert_eq!(r.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(r.param("KeyId"), Some("alias/lakeops/sales"));
+
+        let plain = RequestRecorder::new();
+        let rule = mock!(aws_sdk_kms::Client::describe_key).then_output(|| described("k1"));
+        let kms = kms_with(&plain, RetryConfig::disabled(), &[&rule]);
+        assert!(kms.describe_key("k1").await.is_ok());
+        assert_eq!(plain.requests(), None, "off by default: nothing parsed or kept");
     }
 
     #[test]

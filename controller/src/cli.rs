@@ -273,12 +273,14 @@ fn plan(args: PlanArgs) -> ExitCode {
 fn controller(args: ControllerArgs) -> ExitCode {
     init_tracing(args.log_format);
     crate::install_crypto_provider();
+    let recorder = crate::aws::recorder::RequestRecorder::new();
     let election = args.leader_election.then(|| crate::leader::LeaderElection {
         namespace: args.leader_election_namespace.clone(),
         lease_name: args.lease_name.clone(),
         identity: identity(),
         lease_seconds: args.lease_seconds.max(5),
         health_addr: args.metrics_addr,
+        aws_requests: recorder.family(),
     });
     let config = Config {
         watch_namespace: args.watch_namespace,
@@ -299,11 +301,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
     let result = runtime.block_on(async {
         let client = kube::Client::try_default().await?;
         let sdk = crate::aws::load(config.region.clone()).await;
-        let aws = crate::aws::clients::AwsClients::with_lambda_rate(
-            sdk,
-            crate::aws::recorder::RequestRecorder::new(),
-            lambda_rate,
-        );
+        let aws = crate::aws::clients::AwsClients::with_lambda_rate(sdk, recorder, lambda_rate);
         match election {
             Some(election) => {
                 crate::leader::run_when_leader(client.clone(), election, shutdown_signal(), |stop| {

@@ -4,13 +4,18 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use kube::Client;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 
-use crate::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::{AwsLabels, Metrics};
 
 /// Where and as whom to campaign.
 #[derive(Clone, Debug)]
@@ -20,8 +25,12 @@ pub struct LeaderElection {
     /// Unique per process (the pod name, plus randomness).
     pub identity: String,
     pub lease_seconds: u64,
-    /// Where to answer `/healthz` while standing by (the controller's metrics address).
+    /// Where to answer `/healthz` and `/metrics` while standing by (the controller's metrics
+    /// address).
     pub health_addr: SocketAddr,
+    /// The process's AWS request counters, exported while standing by too: a standby's
+    /// `/metrics` then shows what the process really sent (nothing), not an empty family.
+    pub aws_requests: Family<AwsLabels, Counter>,
 }
 
 /// Runs `work` only while holding the lease. `work` gets a shutdown future that fires on
@@ -37,39 +46,58 @@ where
     F: FnOnce(BoxFuture<'static, ()>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let manager = LeaseManagerBuilder::new(client, &election.lease_name)
-        .with_namespace(&election.namespace)
-        .with_identity(&election.identity)
-        .with_duration(election.lease_seconds)
-        .with_grace(election.lease_seconds.div_ceil(3).max(1))
-        .build()
-        .await?;
-    let (mut leader, lease_task) = manager.watch().await;
-    // If this future is dropped without finishing (the task is aborted), the renewal task
-    // must die with it, as it would with the process: the lease then expires for others.
-    let mut lease_task = AbortOnDrop(Some(lease_task));
     let shutdown = shutdown.boxed().shared();
 
     // Stand by: answer liveness (not readiness) until the lease is ours.
     let (standby_stop, standby_stopped) = tokio::sync::oneshot::channel::<()>();
     let listener = tokio::net::TcpListener::bind(election.health_addr).await?;
-    let standby = tokio::spawn(crate::metrics::serve(listener, Arc::new(Metrics::default()), async move {
+    let standby_metrics = Arc::new(Metrics::new(election.aws_requests.clone()));
+    let standby = tokio::spawn(crate::metrics::serve(listener, standby_metrics, async move {
         let _ = standby_stopped.await;
     }));
     tracing::info!(identity = %election.identity, lease = %election.lease_name, "waiting to become the leader");
-    let became_leader = tokio::select! {
-        r = leader.wait_for(|held| *held) => r.is_ok(),
-        _ = shutdown.clone() => false,
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &election.namespace);
+    let (leader, mut lease_task) = loop {
+        let manager = LeaseManagerBuilder::new(client.clone(), &election.lease_name)
+            .with_namespace(&election.namespace)
+            .with_identity(&election.identity)
+            .with_duration(election.lease_seconds)
+            .with_grace(election.lease_seconds.div_ceil(3).max(1))
+            .build()
+            .await?;
+        let (mut leader, lease_task) = manager.watch().await;
+        // If this future is dropped without finishing (the task is aborted), the renewal task
+        // must die with it, as it would with the process: the lease then expires for others.
+        let mut lease_task = AbortOnDrop(Some(lease_task));
+        let outcome = tokio::select! {
+            biased;
+            _ = shutdown.clone() => Standby::Shutdown,
+            held = leader.wait_for(|held| *held) => if held.is_ok() { Standby::Leader } else { Standby::Failed },
+            _ = lease_released(&leases, &election.lease_name) => Standby::Released,
+        };
+        match outcome {
+            Standby::Leader => break (leader, lease_task),
+            Standby::Released => {
+                // The manager only re-reads the Lease when it expects it to expire, up to a
+                // lease duration from now; a fresh one reads it now and takes it. Abort the old
+                // one before dropping its receiver: a closed channel makes it release the lease.
+                lease_task.abort();
+                drop(leader);
+                tracing::info!(identity = %election.identity, "the leader released the lease; campaigning now");
+            }
+            Standby::Shutdown | Standby::Failed => {
+                let _ = standby_stop.send(());
+                let _ = standby.await;
+                drop(leader);
+                if let Some(task) = lease_task.0.take() {
+                    let _ = task.await;
+                }
+                return Ok(());
+            }
+        }
     };
     let _ = standby_stop.send(());
     let _ = standby.await;
-    if !became_leader {
-        drop(leader);
-        if let Some(task) = lease_task.0.take() {
-            let _ = task.await;
-        }
-        return Ok(());
-    }
     tracing::info!(identity = %election.identity, "became the leader");
 
     let mut watch = leader.clone();
@@ -104,7 +132,44 @@ where
     Ok(())
 }
 
+/// How standing by ended.
+enum Standby {
+    Leader,
+    /// Another candidate released the lease: campaign afresh at once.
+    Released,
+    Shutdown,
+    /// The lease task ended (it could not reach the API server); stop, to be restarted.
+    Failed,
+}
+
+/// How often a standby reads the Lease to notice a release (client-go's candidates retry
+/// every 2 s): one GET a second per standby, allowed by the chart's `get` on the Lease.
+const RELEASE_POLL: Duration = Duration::from_secs(1);
+
+/// Resolves once the Lease has no holder: its leader released it on shutdown (or it was
+/// never taken). The first read waits one poll, which gives a fresh manager the time to take
+/// a free lease itself, so a free lease does not restart the campaign over and over. Read
+/// errors are retried at the next poll.
+async fn lease_released(leases: &Api<Lease>, name: &str) {
+    loop {
+        tokio::time::sleep(RELEASE_POLL).await;
+        if let Ok(Some(lease)) = leases.get_opt(name).await
+            && lease.spec.and_then(|s| s.holder_identity).is_none_or(|h| h.is_empty())
+        {
+            return;
+        }
+    }
+}
+
 struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> AbortOnDrop<T> {
+    fn abort(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

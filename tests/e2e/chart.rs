@@ -295,6 +295,7 @@ async fn the_chart_installs_and_its_service_account_can_run_the_controller_but_n
         identity: "chart-service-account".into(),
         lease_seconds: 5,
         health_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        aws_requests: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
@@ -346,4 +347,106 @@ fn checkov_passes_the_rendered_chart_with_only_documented_skips() {
     // Without helm on PATH checkov's helm framework silently scans nothing.
     assert!(passed > 50, "checkov scanned too little (passed {passed}): {summary}");
     assert_eq!(failed, 0, "checkov failures: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// One `FROM` stage of a Dockerfile: its base, its `AS` name, and its instructions as
+/// `(INSTRUCTION, arguments)` with line continuations joined.
+#[derive(Debug)]
+struct Stage {
+    base: String,
+    name: Option<String>,
+    instructions: Vec<(String, String)>,
+}
+
+impl Stage {
+    fn last(&self, instruction: &str) -> Option<&str> {
+        self.instructions.iter().rev().find(|(i, _)| i == instruction).map(|(_, a)| a.as_str())
+    }
+}
+
+fn dockerfile_stages(text: &str) -> Vec<Stage> {
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                if !current.trim().is_empty() {
+                    logical.push(std::mem::take(&mut current));
+                }
+                current.clear();
+            }
+        }
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for line in logical {
+        let (instruction, args) = line.trim().split_once(char::is_whitespace).unwrap_or((line.trim(), ""));
+        let (instruction, args) = (instruction.to_ascii_uppercase(), args.trim().to_string());
+        if instruction == "FROM" {
+            let words: Vec<&str> = args.split_whitespace().filter(|w| !w.starts_with("--")).collect();
+            let name = match words.as_slice() {
+                [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
+                _ => None,
+            };
+            stages.push(Stage {
+                base: words.first().map(|w| w.to_string()).unwrap_or_default(),
+                name,
+                instructions: vec![],
+            });
+        } else {
+            stages.last_mut().expect("an instruction before the first FROM").instructions.push((instruction, args));
+        }
+    }
+    stages
+}
+
+#[tokio::test]
+async fn the_dockerfile_ships_only_the_binary_as_non_root_on_distroless_and_the_chart_runs_its_entrypoint() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    let stages = dockerfile_stages(&dockerfile);
+    assert!(stages.len() >= 2, "multi-stage: the toolchain stays out of the image: {stages:?}");
+    let (build, last) = (&stages[0], &stages[stages.len() - 1]);
+
+    // The final stage: distroless or scratch, nothing but the binary, a numeric non-root user.
+    assert!(last.base.starts_with("gcr.io/distroless/") || last.base == "scratch", "final base {}", last.base);
+    assert!(last.last("RUN").is_none(), "no shell steps in the final stage (distroless has no shell)");
+    let user = last.last("USER").expect("the final stage sets USER");
+    let uid: u64 = user.split(':').next().and_then(|u| u.parse().ok()).expect("a numeric UID (runAsNonRoot needs one)");
+    assert_ne!(uid, 0, "USER {user} is root");
+    let copies: Vec<&str> =
+        last.instructions.iter().filter(|(i, _)| i == "COPY" || i == "ADD").map(|(_, a)| a.as_str()).collect();
+    assert_eq!(copies.len(), 1, "only the binary is copied in: {copies:?}");
+    let words: Vec<&str> = copies[0].split_whitespace().collect();
+    let from = build.name.as_deref().expect("the build stage is named");
+    assert_eq!(words.first().copied(), Some(format!("--from={from}").as_str()), "{copies:?}");
+    let (source, target) = (words[words.len() - 2], words[words.len() - 1]);
+    assert!(source.ends_with("/target/release/lakeops"), "{source}");
+    let built = build.last("RUN").expect("the build stage builds");
+    assert!(built.contains("--release") && built.contains("--locked") && built.contains("--bin lakeops"), "{built}");
+
+    // Exec form, so the binary is PID 1 and gets the kubelet's SIGTERM (and releases the lease).
+    let entrypoint: Vec<String> =
+        serde_json::from_str(last.last("ENTRYPOINT").expect("ENTRYPOINT")).expect("ENTRYPOINT in exec (JSON) form");
+    assert_eq!(entrypoint, [target.to_string()], "the entrypoint is the copied binary");
+
+    // The chart sets no `command` (so this ENTRYPOINT runs), the Dockerfile's UID, and
+    // arguments the binary accepts: clap rejects an unknown flag before acting on --help.
+    let env = lakeops_testenv::shared().await;
+    let out = helm_template(env, "lakeops-image", &["--namespace", "lakeops-system"]);
+    assert!(out.status.success(), "helm template failed:\n{}", text(&out));
+    let docs = documents(&String::from_utf8_lossy(&out.stdout));
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").expect("deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert!(container.get("command").is_none(), "the chart overrides the ENTRYPOINT: {container:?}");
+    let run_as = container["securityContext"]["runAsUser"].as_u64().or(pod["securityContext"]["runAsUser"].as_u64());
+    assert_eq!(run_as, Some(uid), "the chart and the image agree on the UID");
+    let args = args_of(&docs);
+    let accepted = std::process::Command::new(env!("CARGO_BIN_EXE_lakeops-under-test"))
+        .args(&args)
+        .arg("--help")
+        .output()
+        .expect("running lakeops");
+    assert!(accepted.status.success(), "lakeops rejects the chart's arguments {args:?}:\n{}", text(&accepted));
 }

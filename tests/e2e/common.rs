@@ -24,7 +24,7 @@ pub struct RunningController {
 impl RunningController {
     /// Starts the controller for `namespace` with the given resync interval.
     pub async fn start(env: &TestEnv, namespace: &str, resync: Duration) -> Result<Self> {
-        Self::start_with(env, namespace, resync, RequestRecorder::new()).await
+        Self::start_with(env, namespace, resync, RequestRecorder::recording_requests()).await
     }
 
     /// Starts the controller with a given request recorder (to arm its fault hook first).
@@ -48,7 +48,7 @@ impl RunningController {
         client: kube::Client,
     ) -> Result<Self> {
         lakeops::install_crypto_provider();
-        Self::start_inner(env, namespace, resync, RequestRecorder::new(), client)
+        Self::start_inner(env, namespace, resync, RequestRecorder::recording_requests(), client)
     }
 
     fn start_inner(
@@ -173,16 +173,50 @@ pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default()
 }
 
-/// Every request the controller sent is allowed by the IAM policy `lakeops iam-policy` prints.
+/// The account moto reports; resource ARNs of recorded requests are built for it.
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
+/// Every request the controller sent is allowed by the IAM policy `lakeops iam-policy` prints,
+/// by action AND resource: the printed JSON is parsed back and each request's checks (its own
+/// action on the ARN it named, plus `iam:PassRole` / package reads it implies) are evaluated.
+/// Conditions (ownership tags, calling service) are not evaluated; the ones that would apply
+/// are printed.
 pub fn assert_iam_policy_covers(recorder: &RequestRecorder) {
-    let policy = lakeops::iam::controller_policy(Some("123456789012"), "*");
-    let missing: Vec<String> = recorder
-        .snapshot()
-        .keys()
-        .filter_map(|(svc, op)| lakeops::iam::action_for(svc, op))
-        .filter(|action| !lakeops::iam::allows(&policy, action))
-        .collect();
-    assert!(missing.is_empty(), "the controller's IAM policy lacks {missing:?}");
+    let printed = lakeops::iam::to_identity_json(&lakeops::iam::controller_policy(Some(MOTO_ACCOUNT), "*"));
+    let policy = lakeops::iam::parse_identity_policy(&printed).expect("the printed policy parses");
+    for st in &policy.statements {
+        assert!(st.actions.iter().all(|a| !a.contains('*')), "{} grants a wildcard action: {:?}", st.sid, st.actions);
+    }
+    let requests = recorder.requests().expect("a recorder built with RequestRecorder::recording_requests");
+    assert!(!requests.is_empty(), "the controller sent no AWS request; nothing was checked");
+    let mut problems = Vec::new();
+    let mut checked = std::collections::BTreeSet::new();
+    let mut conditions = std::collections::BTreeSet::new();
+    for (request, checks) in lakeops::iam::request_authorizations(&requests, MOTO_ACCOUNT) {
+        match checks {
+            Err(e) => problems.push(e),
+            Ok(checks) => {
+                for check in checks {
+                    let decision = lakeops::iam::allows_request(&policy, &check.action, &check.resource);
+                    if !decision.allowed {
+                        problems.push(format!(
+                            "{} on {} (request {}:{} {:?}) is not allowed",
+                            check.action, check.resource, request.service, request.operation, request.params
+                        ));
+                    }
+                    conditions.extend(decision.conditions);
+                    checked.insert(check);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "IAM policy check: {} distinct requests, {} distinct (action, resource) checks; \
+         conditions not evaluated: {conditions:?}",
+        requests.len(),
+        checked.len()
+    );
+    assert!(problems.is_empty(), "the controller's IAM policy does not cover:\n{}", problems.join("\n"));
 }
 
 /// Bucket versioning through lakeops' adapter: moto answers GetBucketVersioning with an

@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod logs;
 pub mod ratelimit;
 pub mod recorder;
+pub mod requests;
 pub mod s3;
 
 use std::time::Duration;

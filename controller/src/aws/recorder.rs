@@ -2,15 +2,16 @@
 //! budgets in tests ("a converged reconcile makes 0 writes") and a fault hook for crash tests.
 //!
 //! An SDK interceptor counts one per operation invocation, however many attempts the SDK's
-//! retries needed, once the operation has finished (so the outcome is known).
-use std::collections::BTreeMap;
+//! retries needed, once the operation has finished (so the outcome is known). Tests can also
+//! have it keep what each request named ([`RequestRecorder::recording_requests`]).
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -18,6 +19,7 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use super::requests::RecordedRequest;
 use crate::metrics::AwsLabels;
 
 /// Requests by `(service, operation)`, e.g. `("kms", "DescribeKey")`.
@@ -35,6 +37,9 @@ struct Inner {
     counts: Mutex<Counts>,
     /// Requests still allowed before the fault hook refuses them; `None` when disarmed.
     budget: Mutex<Option<u64>>,
+    /// Distinct requests with what they named; `None` (the default, and in production):
+    /// reading them parses request bodies, which only tests need.
+    requests: Option<Mutex<BTreeSet<RecordedRequest>>>,
 }
 
 impl fmt::Debug for RequestRecorder {
@@ -56,6 +61,18 @@ impl RequestRecorder {
     /// A recorder that counts into an existing family, e.g. the one `Metrics` registered.
     pub fn with_family(family: Family<AwsLabels, Counter>) -> Self {
         Self { inner: Arc::new(Inner { family, ..Inner::default() }) }
+    }
+
+    /// A recorder that also keeps every distinct request with the resources it named
+    /// ([`requests`](Self::requests)), to check them against an IAM policy.
+    pub fn recording_requests() -> Self {
+        Self { inner: Arc::new(Inner { requests: Some(Mutex::default()), ..Inner::default() }) }
+    }
+
+    /// Distinct requests so far (service, operation, region, what they named); `None` unless
+    /// built with [`recording_requests`](Self::recording_requests).
+    pub fn requests(&self) -> Option<Vec<RecordedRequest>> {
+        self.inner.requests.as_ref().map(|r| lock(r).iter().cloned().collect())
     }
 
     /// The family exported as `lakeops_aws_requests_total{service,operation,outcome}`;
@@ -142,6 +159,14 @@ impl Storable for FaultInjected {
     type Storer = StoreReplace<Self>;
 }
 
+/// What the serialized request named, kept in the config bag until the outcome is known.
+#[derive(Clone, Debug)]
+struct NamedParams(Vec<(String, String)>);
+
+impl Storable for NamedParams {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for RecorderInterceptor {
     fn name(&self) -> &'static str {
         "LakeopsRequestRecorder"
@@ -162,6 +187,22 @@ impl Intercept for RecorderInterceptor {
         }
     }
 
+    // Runs before each attempt is sent, once the endpoint (which holds an S3 bucket, in the
+    // host or the path) is applied; the last attempt's parameters are the ones kept.
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.recorder.inner.requests.is_some() {
+            let service = cfg.load::<Metadata>().map(|m| m.service().to_ascii_lowercase()).unwrap_or_default();
+            let params = super::requests::request_params(&service, context.request());
+            cfg.interceptor_state().store_put(NamedParams(params));
+        }
+        Ok(())
+    }
+
     fn read_after_execution(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
@@ -179,6 +220,22 @@ impl Intercept for RecorderInterceptor {
             Some(Ok(_)) => "ok".to_string(),
             _ => context.response().and_then(error_code).unwrap_or_else(|| "error".to_string()),
         };
+        if let Some(requests) = &self.recorder.inner.requests {
+            let mut params = cfg.load::<NamedParams>().map(|p| p.0.clone()).unwrap_or_default();
+            if outcome == "ok"
+                && let Some(arn) =
+                    context.response().and_then(|r| super::requests::response_arn(&service, &operation, r))
+            {
+                params.push(("Arn".into(), arn));
+            }
+            let region = cfg.load::<aws_config::Region>().map(|r| r.to_string());
+            lock(requests).insert(RecordedRequest {
+                service: service.clone(),
+                operation: operation.clone(),
+                region,
+                params,
+            });
+        }
         self.recorder.record(service, operation, outcome);
         Ok(())
     }
@@ -302,6 +359,26 @@ mod tests {
         recorder.fail_after(None);
         assert!(kms.describe_key("k2").await.is_ok_and(|k| k.is_some()));
         assert_eq!(recorder.snapshot(), BTreeMap::from([(key("DescribeKey"), 2)]));
+    }
+
+    #[tokio::test]
+    async fn a_recording_recorder_keeps_what_each_request_named_and_a_plain_one_keeps_nothing() {
+        let recording = RequestRecorder::recording_requests();
+        let rule = mock!(aws_sdk_kms::Client::describe_key).then_output(|| described("k1"));
+        let kms = kms_with(&recording, RetryConfig::disabled(), &[&rule]);
+        assert!(kms.describe_key("alias/lakeops/sales").await.is_ok_and(|k| k.is_some()));
+        let requests = recording.requests().expect("recording");
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        let r = &requests[0];
+        assert_eq!((r.service.as_str(), r.operation.as_str()), ("kms", "DescribeKey"));
+        assert_eq!(r.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(r.param("KeyId"), Some("alias/lakeops/sales"));
+
+        let plain = RequestRecorder::new();
+        let rule = mock!(aws_sdk_kms::Client::describe_key).then_output(|| described("k1"));
+        let kms = kms_with(&plain, RetryConfig::disabled(), &[&rule]);
+        assert!(kms.describe_key("k1").await.is_ok());
+        assert_eq!(plain.requests(), None, "off by default: nothing parsed or kept");
     }
 
     #[test]

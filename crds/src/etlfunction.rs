@@ -248,6 +248,10 @@ pub struct EtlFunctionStatus {
     /// must find it even after the DataLake is gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_bucket: Option<String>,
+    /// The code signing config lakeops attached, so that removing it from the spec is seen
+    /// (and detached) without reading the function's signing config on every reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_signing_config_arn: Option<String>,
     /// The code object version or ETag last deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_code_version: Option<String>,

@@ -458,6 +458,20 @@ async fn code_signing_is_attached_at_creation_and_an_update_the_emulator_lacks_i
     assert!(message.contains("PutFunctionCodeSigningConfig"), "{message}");
     let created = ctrl.recorder.snapshot().get(&("lambda".into(), "CreateFunction".into())).copied();
     assert_eq!(created, Some(1), "the function is updated, never re-created");
+
+    // Removing the config from the spec detaches it (status remembers what was attached, so
+    // the signing config is read although the spec names none): DeleteFunctionCodeSigningConfig
+    // is sent; moto lacks it too, and status says so.
+    let patch = serde_json::json!({ "spec": { "codeSigningConfigArn": null } });
+    fns.patch("signed", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patched");
+    eventually(TIMEOUT, "detach attempted", || async {
+        let f = fns.get("signed").await?;
+        let sent = ctrl.recorder.snapshot().contains_key(&("lambda".into(), "DeleteFunctionCodeSigningConfig".into()));
+        let reported = ready_of(&f).is_some_and(|r| r.0 == "False" && r.2.contains("DeleteFunctionCodeSigningConfig"));
+        Ok((sent && reported).then_some(()))
+    })
+    .await
+    .expect("the detach was sent and its failure reported");
     ctrl.stop().await.expect("stopped");
 }
 

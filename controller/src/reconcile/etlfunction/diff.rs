@@ -622,6 +622,16 @@ mod tests {
     }
 
     #[test]
+    fn code_signing_removed_from_the_spec_is_detached_and_marked_as_weakening() {
+        let d = fixture();
+        let mut o = converged(&d);
+        o.code_signing = Some(Some("arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-1".into()));
+        let changes = all_changes(&d, &o, Some("v1"), Some("v1"));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(matches!(&changes[0], Change::SetCodeSigning { arn: None, .. }) && changes[0].weakens());
+    }
+
+    #[test]
     fn an_unversioned_package_is_deployed_by_key_and_changes_by_etag() {
         let d = fixture();
         let changes = all_changes(&d, &converged(&d), Some("etag:a"), Some("etag:b"));

@@ -147,8 +147,15 @@ fn check_owned(etl: &EtlFunction, what: &str, tags: &BTreeMap<String, String>) -
     super::check_owned(etl, &super::owner_tags(etl), what, tags).map_err(Stop::NotOwned)
 }
 
-/// Reads everything the function consists of, concurrently; nothing is written.
-pub(crate) async fn observe(aws: &Regional, iam: &dyn IamApi, d: &Desired) -> AwsResult<(Observed, Option<String>)> {
+/// Reads everything the function consists of, concurrently; nothing is written. The code
+/// signing config is read only when `check_signing` (the spec names one, or lakeops attached
+/// one before): it costs a request on Lambda's small control-plane budget.
+pub(crate) async fn observe(
+    aws: &Regional,
+    iam: &dyn IamApi,
+    d: &Desired,
+    check_signing: bool,
+) -> AwsResult<(Observed, Option<String>)> {
     let role = async {
         match iam.get_role(&d.role.name).await? {
             Some(info) => {
@@ -161,10 +168,7 @@ pub(crate) async fn observe(aws: &Regional, iam: &dyn IamApi, d: &Desired) -> Aw
     let function = async {
         let Some(f) = aws.lambda.get_function(&d.function.name).await? else { return Ok((None, None, None)) };
         let signing = async {
-            match &d.function.code_signing_config_arn {
-                Some(_) => aws.lambda.get_code_signing_config(&d.function.name).await.map(Some),
-                None => Ok(None),
-            }
+            if check_signing { aws.lambda.get_code_signing_config(&d.function.name).await.map(Some) } else { Ok(None) }
         };
         let (policy, signing) = futures::try_join!(aws.lambda.get_policy(&d.function.name), signing)?;
         Ok::<_, AwsError>((Some(f), policy, signing))
@@ -214,7 +218,8 @@ async fn converge(
         permissions_boundary: ctx.config.permissions_boundary.as_deref(),
     };
     let d = desired::desired(etl, facts);
-    let (observed, artifact) = observe(&aws, iam.as_ref(), &d).await?;
+    let check_signing = d.function.code_signing_config_arn.is_some() || next.code_signing_config_arn.is_some();
+    let (observed, artifact) = observe(&aws, iam.as_ref(), &d, check_signing).await?;
     let Some(artifact) = artifact else {
         let code = &d.function.code;
         return Err(Stop::Aws(AwsError::classify(
@@ -284,6 +289,7 @@ async fn converge(
     }
     next.function_arn = Some(d.function.arn.clone());
     next.deployed_code_version = Some(artifact);
+    next.code_signing_config_arn = d.function.code_signing_config_arn.clone();
 
     next.trigger_bucket = Some(d.trigger.bucket.clone());
     for change in diff::trigger_changes(&d, &observed) {

@@ -271,6 +271,13 @@ pub fn function_changes(
     if let Some(tags) = missing_tags(&d.tags, &o.tags) {
         out.push(Change::TagFunction { arn: o.arn.clone(), tags });
     }
+    // Signing first: new code must meet the config it is deployed under, and a config being
+    // detached must not block the unsigned package the same change ships.
+    if let Some(observed) = code_signing
+        && observed != &d.code_signing_config_arn
+    {
+        out.push(Change::SetCodeSigning { name: d.name.clone(), arn: d.code_signing_config_arn.clone() });
+    }
     if o.config != d.config {
         out.push(Change::UpdateConfiguration {
             name: d.name.clone(),
@@ -283,11 +290,6 @@ pub fn function_changes(
     }
     if o.reserved_concurrency != d.reserved_concurrency {
         out.push(Change::SetConcurrency { name: d.name.clone(), reserved: d.reserved_concurrency });
-    }
-    if let Some(observed) = code_signing
-        && observed != &d.code_signing_config_arn
-    {
-        out.push(Change::SetCodeSigning { name: d.name.clone(), arn: d.code_signing_config_arn.clone() });
     }
     out
 }
@@ -629,6 +631,18 @@ mod tests {
         let changes = all_changes(&d, &o, Some("v1"), Some("v1"));
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert!(matches!(&changes[0], Change::SetCodeSigning { arn: None, .. }) && changes[0].weakens());
+    }
+
+    #[test]
+    fn a_signing_config_is_attached_before_new_code_is_deployed() {
+        let mut d = fixture();
+        let o = converged(&d);
+        d.function.code_signing_config_arn =
+            Some("arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-1".into());
+        let mut o = o;
+        o.code_signing = Some(None);
+        let settings: Vec<&str> = all_changes(&d, &o, Some("v1"), Some("v2")).iter().map(Change::setting).collect();
+        assert_eq!(settings, ["code signing", "code"]);
     }
 
     #[test]

@@ -246,6 +246,31 @@ async fn converge(
         check_owned(etl, &format!("log group {}", g.name), &tags)?;
     }
 
+    // A function cannot follow its lake to another region: the old one would be orphaned.
+    if let Some(recorded) = next.function_arn.as_deref().and_then(region_of)
+        && recorded != lake.spec.region
+    {
+        return Err(Stop::NotOwned(format!(
+            "spec.dataLakeRef: the function runs in {recorded} and DataLake {:?} is in {}; moving a function between regions is not supported: delete this EtlFunction and create it again",
+            lake.name_any(),
+            lake.spec.region
+        )));
+    }
+    // The source bucket changed (another zone or lake): our entry leaves the old bucket
+    // first, or it would fire forever and block overlapping triggers there.
+    if let Some(old) = next.trigger_bucket.clone().filter(|b| *b != d.trigger.bucket) {
+        remove_trigger(ctx, &aws, &old, &d.trigger.entry.id).await?;
+    }
+    // What will exist is recorded before the first write, so that clean-up finds it even
+    // when this round fails (or the process dies) half-way.
+    let names = (Some(d.function.arn.clone()), Some(d.role.arn.clone()), Some(d.trigger.bucket.clone()));
+    if (next.function_arn.clone(), next.role_arn.clone(), next.trigger_bucket.clone()) != names {
+        (next.function_arn, next.role_arn, next.trigger_bucket) = names;
+        // An existing group passed the ownership check above.
+        next.log_group = Some(d.log_group.name.clone());
+        status::record_progress(ctx, etl, next).await.map_err(Stop::Kube)?;
+    }
+
     let mut report = Report::default();
     let record = |report: &mut Report, change: &Change, existed: bool, what: &str| {
         report.applied += 1;
@@ -257,7 +282,6 @@ async fn converge(
         apply_role_change(iam.as_ref(), &change).await?;
         record(&mut report, &change, observed.role.is_some(), &format!("role {}", d.role.name));
     }
-    next.role_arn = Some(d.role.arn.clone());
     for change in diff::log_group_changes(&d.log_group, observed.log_group.as_ref()) {
         apply_log_change(&aws, &change).await?;
         record(&mut report, &change, observed.log_group.is_some(), &format!("log group {}", d.log_group.name));
@@ -287,11 +311,9 @@ async fn converge(
         let existed = observed.function.is_some() && !matches!(change, Change::UpdateCode { .. });
         record(&mut report, &change, existed, &format!("function {}", d.function.name));
     }
-    next.function_arn = Some(d.function.arn.clone());
     next.deployed_code_version = Some(artifact);
     next.code_signing_config_arn = d.function.code_signing_config_arn.clone();
 
-    next.trigger_bucket = Some(d.trigger.bucket.clone());
     for change in diff::trigger_changes(&d, &observed) {
         match &change {
             Change::PutNotifications { bucket, .. } => {
@@ -302,6 +324,9 @@ async fn converge(
                 let merged = diff::with_entry(&current, &d.trigger.entry);
                 if !diff::same_notifications(&merged, &current) {
                     aws.s3.put_notifications(bucket, &merged).await?;
+                    // Bucket configuration is eventually consistent: the next writer must not
+                    // read a document without this entry and write it back.
+                    wait_until_visible(&aws, bucket, |n| n.entries.contains(&d.trigger.entry)).await?;
                 }
             }
             other => apply_function_change(aws.lambda.as_ref(), other).await?,
@@ -309,6 +334,37 @@ async fn converge(
         record(&mut report, &change, observed.function.is_some(), &format!("function {}", d.function.name));
     }
     Ok(report)
+}
+
+/// Removes the entry `id` from `bucket`'s notification document, under the bucket's lock.
+/// A bucket that no longer exists took the entry with it.
+async fn remove_trigger(ctx: &Context, aws: &Regional, bucket: &str, id: &str) -> AwsResult<()> {
+    let _guard = ctx.locks.lock(bucket).await;
+    match aws.s3.get_notifications(bucket).await {
+        Ok(current) if current.entries.iter().any(|e| e.id == id) => {
+            aws.s3.put_notifications(bucket, &diff::without_entry(&current, id)).await?;
+            wait_until_visible(aws, bucket, |n| n.entries.iter().all(|e| e.id != id)).await
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the notification document until `visible` holds (a few tries, half a second apart).
+async fn wait_until_visible(
+    aws: &Regional,
+    bucket: &str,
+    visible: impl Fn(&crate::aws::s3::Notifications) -> bool,
+) -> AwsResult<()> {
+    for _ in 0..10 {
+        if visible(&aws.s3.get_notifications(bucket).await?) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tracing::warn!(bucket, "the notification configuration written is not visible yet");
+    Ok(())
 }
 
 async fn apply_role_change(iam: &dyn IamApi, change: &Change) -> AwsResult<()> {
@@ -363,9 +419,12 @@ async fn apply_function_change(lambda: &dyn LambdaApi, change: &Change) -> AwsRe
     }
 }
 
-/// True for Lambda's answer to a role that IAM has not propagated yet.
+/// True for Lambda's answers to a role (or its policy) that IAM has not propagated yet:
+/// "cannot be assumed by Lambda", and for VPC functions "does not have permissions to call
+/// CreateNetworkInterface on EC2".
 pub fn role_not_yet_assumable(e: &AwsError) -> bool {
-    e.code.as_deref() == Some("InvalidParameterValueException") && e.message.contains("cannot be assumed")
+    e.code.as_deref() == Some("InvalidParameterValueException")
+        && (e.message.contains("cannot be assumed") || e.message.contains("does not have permissions to call"))
 }
 
 /// Runs `call`, retrying quickly while Lambda cannot assume a freshly created role yet.
@@ -403,46 +462,49 @@ fn region_of(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|r| !r.is_empty())
 }
 
+/// Deletes the role `name` and its inline policies (a role with any cannot be deleted) when
+/// its tags say it is ours.
+async fn delete_role_if_owned(
+    iam: &dyn IamApi,
+    name: &str,
+    owned: &impl Fn(&BTreeMap<String, String>) -> bool,
+) -> AwsResult<()> {
+    if let Some(role) = iam.get_role(name).await?
+        && owned(&role.tags)
+    {
+        for policy in iam.list_role_policies(name).await? {
+            iam.delete_role_policy(name, &policy).await?;
+        }
+        iam.delete_role(name).await?;
+    }
+    Ok(())
+}
+
 /// Deletion: the trigger entry, the function (its permission goes with it), the role, and
 /// the log group as `deletionPolicy` says. Only what carries this object's tags is touched.
 async fn cleanup(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Action> {
     ctx.fingerprints.forget(etl.as_ref());
     let status = etl.status.clone().unwrap_or_default();
-    let Some(region) = status.function_arn.as_deref().and_then(region_of).map(str::to_string) else {
-        // Nothing was ever created in AWS.
-        return Ok(Action::await_change());
-    };
-    let aws = ctx.aws.region(&region);
     let iam = ctx.aws.iam();
     let names = desired::names(&etl);
     let owned = |tags: &BTreeMap<String, String>| is_owned_by(etl.as_ref(), tags);
+    let Some(region) = status.function_arn.as_deref().and_then(region_of).map(str::to_string) else {
+        // Nothing regional was recorded, so nothing regional was created; the role is global
+        // and removed if it is ours (it is tagged at creation).
+        delete_role_if_owned(iam.as_ref(), &names.role, &owned).await?;
+        return Ok(Action::await_change());
+    };
+    let aws = ctx.aws.region(&region);
 
     if let Some(bucket) = &status.trigger_bucket {
-        let _guard = ctx.locks.lock(bucket).await;
-        match aws.s3.get_notifications(bucket).await {
-            Ok(current) if current.entries.iter().any(|e| e.id == names.notification_id) => {
-                aws.s3.put_notifications(bucket, &diff::without_entry(&current, &names.notification_id)).await?;
-            }
-            Ok(_) => {}
-            // The lake's bucket is gone, and the notification with it.
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+        remove_trigger(&ctx, &aws, bucket, &names.notification_id).await?;
     }
     if let Some(f) = aws.lambda.get_function(&names.function).await?
         && owned(&f.tags)
     {
         aws.lambda.delete_function(&names.function).await?;
     }
-    if let Some(role) = iam.get_role(&names.role).await?
-        && owned(&role.tags)
-    {
-        // A role with inline policies cannot be deleted; every one on our role goes.
-        for policy in iam.list_role_policies(&names.role).await? {
-            iam.delete_role_policy(&names.role, &policy).await?;
-        }
-        iam.delete_role(&names.role).await?;
-    }
+    delete_role_if_owned(iam.as_ref(), &names.role, &owned).await?;
     if let Some(group) = aws.logs.describe_log_group(&names.log_group).await? {
         let tags = aws.logs.list_tags(&group.arn).await?;
         if owned(&tags) {

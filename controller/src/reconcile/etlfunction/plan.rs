@@ -48,8 +48,9 @@ pub async fn plan(
 ) -> AwsResult<LakePlan> {
     let facts = Facts { lake, account_id: account, key_arn, permissions_boundary: None };
     let mut d = desired::desired(etl, facts);
-    let check_signing = d.function.code_signing_config_arn.is_some();
-    let (observed, artifact) = super::observe(aws, iam, &d, check_signing).await?;
+    // A plan has no status to say whether a config was attached: read it, so that removing
+    // one from the manifest shows as the weakening it is.
+    let (observed, artifact) = super::observe(aws, iam, &d, true).await?;
     let mut out = LakePlan::default();
     // A manifest has no UID: compare ownership by name, and take the UID AWS shows.
     let uid = observed.function.as_ref().and_then(|f| f.tags.get(tag::OWNER_UID).cloned());

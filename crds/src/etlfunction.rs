@@ -285,7 +285,12 @@ impl EtlFunction {
             [("spec.source.prefix", &s.source.prefix), ("spec.destination.prefix", &s.destination.prefix)]
         {
             if !KEY_PREFIX_RE.is_match(prefix) {
-                f.error(path, format!("{prefix:?} must not start with '/' or contain whitespace"));
+                f.error(
+                    path,
+                    format!(
+                        "{prefix:?} must not start with '/' or contain whitespace, '*', '?' or '$' (IAM would read them as wildcards in the generated role policy)"
+                    ),
+                );
             }
         }
         if s.source.zone == s.destination.zone
@@ -356,6 +361,8 @@ impl EtlFunction {
                 );
             }
         }
+        // Lambda measures the variables as it serialises them (JSON with quotes and commas).
+        let env_size = serde_json::to_string(&s.environment).map_or(env_size, |j| j.len());
         if env_size > 4096 {
             f.error("spec.environment", format!("total size {env_size} bytes exceeds Lambda's 4 KB limit"));
         }

@@ -102,7 +102,9 @@ pub const CODE_SIGNING_ARN_PATTERN: &str =
 /// A DynamoDB table or attribute-safe name.
 pub const TABLE_NAME_PATTERN: &str = r"^[a-zA-Z0-9_.-]+$";
 /// An S3 key prefix: printable, no leading slash.
-pub const KEY_PREFIX_PATTERN: &str = r"^[^/\s][^\s]*$|^$";
+// `*`, `?` and `$` are refused too: the generated role policy puts the prefix into an ARN,
+// where IAM reads them as wildcards and variables, widening access beyond the prefix.
+pub const KEY_PREFIX_PATTERN: &str = r"^[^/\s*?$][^\s*?$]*$|^$";
 /// A Lambda environment variable name.
 pub const ENV_NAME_PATTERN: &str = r"^[a-zA-Z]([a-zA-Z0-9_])*$";
 

@@ -354,6 +354,14 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
         .expect("log groups");
     assert!(groups.log_groups().is_empty(), "deletionPolicy Delete removes the log group");
 
+    // Moving the sibling's source to another zone moves its trigger: the old bucket loses
+    // the entry (it would fire forever), the new one gets it.
+    let patch = serde_json::json!({ "spec": { "source": { "zone": "curated" } } });
+    fns.patch("customers", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patched");
+    wait_ready(&fns, "customers").await;
+    assert_eq!(notification_ids(env, &raw).await, ["team-audit".to_string()]);
+    assert_eq!(notification_ids(env, &format!("{ns}-sales-curated")).await, [customers.clone()]);
+
     crate::common::assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stopped");
 }

@@ -123,7 +123,18 @@ fn sdk_error<E>(operation: &'static str, resource: &str, err: &SdkError<E, HttpR
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    super::error::from_sdk("lambda", operation, resource, err)
+    let mut e = super::error::from_sdk("lambda", operation, resource, err);
+    e.message = redact_environment(&e.message);
+    e
+}
+
+/// Lambda's answer to an oversized environment quotes it ("... String measured: {...}");
+/// that must not reach conditions, events or logs, so the quote is cut.
+fn redact_environment(message: &str) -> String {
+    match message.find("String measured") {
+        Some(at) => format!("{}(the environment it quotes is not shown)", &message[..at]),
+        None => message.to_string(),
+    }
 }
 
 fn not_found_is_none<T>(result: AwsResult<T>) -> AwsResult<Option<T>> {
@@ -437,6 +448,14 @@ mod tests {
             subnet_ids: vec![],
             security_group_ids: vec![],
         }
+    }
+
+    #[test]
+    fn an_oversized_environment_is_not_quoted_back() {
+        let m = "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {\"DB_PASSWORD\":\"hunter2\"}";
+        let r = redact_environment(m);
+        assert!(!r.contains("hunter2") && r.ends_with("(the environment it quotes is not shown)"), "{r}");
+        assert_eq!(redact_environment("other"), "other");
     }
 
     #[tokio::test]

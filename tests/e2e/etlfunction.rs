@@ -360,7 +360,7 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     fns.patch("customers", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patched");
     wait_ready(&fns, "customers").await;
     assert_eq!(notification_ids(env, &raw).await, ["team-audit".to_string()]);
-    assert_eq!(notification_ids(env, &format!("{ns}-sales-curated")).await, [customers.clone()]);
+    assert_eq!(notification_ids(env, &format!("{ns}-sales-curated")).await, std::slice::from_ref(&customers));
 
     crate::common::assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stopped");

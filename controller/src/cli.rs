@@ -41,6 +41,10 @@ enum Command {
         /// Bucket name pattern of the EtlFunction deployment-package buckets.
         #[arg(long, default_value = "*")]
         artifact_bucket_pattern: String,
+        /// The boundary the controller runs with (`--permissions-boundary`): roles may then
+        /// only be created or given permissions while they carry it.
+        #[arg(long)]
+        permissions_boundary: Option<String>,
     },
 }
 
@@ -158,9 +162,13 @@ impl Cli {
             }
             Command::Validate(args) => validate(args),
             Command::Plan(args) => plan(args),
-            Command::IamPolicy { account, bucket_pattern, artifact_bucket_pattern } => {
-                let policy =
-                    crate::iam::controller_policy_with(account.as_deref(), &bucket_pattern, &artifact_bucket_pattern);
+            Command::IamPolicy { account, bucket_pattern, artifact_bucket_pattern, permissions_boundary } => {
+                let policy = crate::iam::controller_policy_bounded(
+                    account.as_deref(),
+                    &bucket_pattern,
+                    &artifact_bucket_pattern,
+                    permissions_boundary.as_deref(),
+                );
                 println!("{}", crate::iam::to_identity_json(&policy));
                 ExitCode::SUCCESS
             }

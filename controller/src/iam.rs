@@ -134,17 +134,18 @@ pub const ROLE_PATH: &str = "/lakeops/";
 
 const IAM_ROLE_ACTIONS: &[&str] = &[
     "iam:GetRole",
-    "iam:CreateRole",
     "iam:UpdateAssumeRolePolicy",
-    "iam:PutRolePermissionsBoundary",
-    "iam:DeleteRolePermissionsBoundary",
     "iam:TagRole",
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
-    "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
     "iam:DeleteRole",
 ];
+
+/// The role actions that decide what a role may do: with a permissions boundary, each is
+/// allowed only when the role carries that boundary (`iam:PermissionsBoundary`), so even a
+/// compromised controller cannot mint a role beyond it.
+const IAM_ROLE_POWER_ACTIONS: &[&str] = &["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"];
 
 /// The controller's policy. `account` scopes key, table and trail ARNs (`*` when not
 /// given); buckets cannot be scoped by account in an ARN, so `bucket_pattern` (e.g.
@@ -156,6 +157,18 @@ pub fn controller_policy(account: Option<&str>, bucket_pattern: &str) -> PolicyD
 /// [`controller_policy`], with the buckets holding EtlFunction deployment packages
 /// narrowed to `artifact_pattern`.
 pub fn controller_policy_with(account: Option<&str>, bucket_pattern: &str, artifact_pattern: &str) -> PolicyDocument {
+    controller_policy_bounded(account, bucket_pattern, artifact_pattern, None)
+}
+
+/// [`controller_policy_with`] for a controller run with `--permissions-boundary`: roles
+/// can only be created or given permissions while they carry `boundary`, and the boundary
+/// can never be removed.
+pub fn controller_policy_bounded(
+    account: Option<&str>,
+    bucket_pattern: &str,
+    artifact_pattern: &str,
+    boundary: Option<&str>,
+) -> PolicyDocument {
     let acct = account.unwrap_or("*");
     let owner = format!("aws:ResourceTag/{}", lakeops_crds::names::tag::OWNER);
     let s = |sid: &str, actions: &[&str], resources: &[String]| {
@@ -198,6 +211,19 @@ pub fn controller_policy_with(account: Option<&str>, bucket_pattern: &str, artif
         .when("Null", &owner, &["false"])
         .when("StringLike", "kms:ViaService", &["lambda.*.amazonaws.com"]),
         s("GeneratedRoles", IAM_ROLE_ACTIONS, &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]),
+        match boundary {
+            Some(b) => s(
+                "ShapeBoundedRoles",
+                IAM_ROLE_POWER_ACTIONS,
+                &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")],
+            )
+            .when("StringEquals", "iam:PermissionsBoundary", &[b]),
+            None => s(
+                "ShapeGeneratedRoles",
+                &[IAM_ROLE_POWER_ACTIONS, &["iam:DeleteRolePermissionsBoundary"]].concat(),
+                &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")],
+            ),
+        },
         // Generated roles are handed only to the services they were generated for.
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
@@ -517,6 +543,19 @@ mod tests {
         }
         let json = to_identity_json(&p);
         assert!(!json.contains("Principal"), "{json}");
+    }
+
+    #[test]
+    fn with_a_boundary_roles_are_shaped_only_under_it_and_it_cannot_be_removed() {
+        let b = "arn:aws:iam::123456789012:policy/lakeops-boundary";
+        let p = controller_policy_bounded(Some("123456789012"), "*", "*", Some(b));
+        let shaping: Vec<&Statement> =
+            p.statements.iter().filter(|s| s.actions.iter().any(|a| a == "iam:CreateRole")).collect();
+        assert_eq!(shaping.len(), 1);
+        assert_eq!(shaping[0].condition["StringEquals"]["iam:PermissionsBoundary"], [b]);
+        assert!(shaping[0].actions.iter().any(|a| a == "iam:PutRolePolicy"));
+        assert!(!allows(&p, "iam:DeleteRolePermissionsBoundary"));
+        assert!(allows(&controller_policy(None, "*"), "iam:DeleteRolePermissionsBoundary"));
     }
 
     #[test]

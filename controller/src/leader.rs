@@ -90,7 +90,11 @@ where
                 let _ = standby.await;
                 drop(leader);
                 if let Some(task) = lease_task.0.take() {
-                    let _ = task.await;
+                    let result = task.await;
+                    if matches!(outcome, Standby::Failed) {
+                        // Say why (e.g. RBAC refused the Lease), or a restart loop has no cause.
+                        tracing::error!(result = ?result, "the lease task ended while standing by; exiting to be restarted");
+                    }
                 }
                 return Ok(());
             }

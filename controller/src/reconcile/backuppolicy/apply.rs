@@ -16,18 +16,19 @@ pub async fn change(aws: &Regional, region: &str, iam: &dyn IamApi, change: &Cha
         Change::ClearRetention { bucket } => aws.s3.clear_object_lock_retention(bucket).await,
         Change::PutReplication { bucket, config } => aws.s3.put_bucket_replication(bucket, config).await,
         Change::DeleteReplication { bucket } => aws.s3.delete_bucket_replication(bucket).await,
-        Change::CreateRole { name, trust, tags } => {
+        Change::CreateRole { name, trust, boundary, tags } => {
             let role = NewRole {
                 name,
                 path: ROLE_PATH,
                 description: "lakeops: S3 replication of a DataLake's zone buckets (BackupPolicy)",
                 assume_role_policy: trust,
-                permissions_boundary: None,
+                permissions_boundary: boundary.as_deref(),
                 tags,
             };
             return iam.create_role(&role).await.map(Some);
         }
         Change::UpdateTrust { role, policy } => iam.update_assume_role_policy(role, policy).await,
+        Change::SetBoundary { role, boundary } => iam.set_permissions_boundary(role, boundary.as_deref()).await,
         Change::TagRole { role, tags } => iam.tag_role(role, tags).await,
         Change::PutRolePolicy { role, name, document } => iam.put_role_policy(role, name, document).await,
         Change::CreateReplica { table, region: replica, kms_key_arn } => {

@@ -42,6 +42,8 @@ pub struct DesiredRole {
     pub name: String,
     pub trust: PolicyDocument,
     pub policy: PolicyDocument,
+    /// The permissions boundary every generated role carries (a controller flag).
+    pub boundary: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -70,7 +72,12 @@ pub enum Change {
     CreateRole {
         name: String,
         trust: String,
+        boundary: Option<String>,
         tags: BTreeMap<String, String>,
+    },
+    SetBoundary {
+        role: String,
+        boundary: Option<String>,
     },
     UpdateTrust {
         role: String,
@@ -105,6 +112,7 @@ impl Change {
             Change::PutReplication { .. } | Change::DeleteReplication { .. } => "replication",
             Change::CreateRole { .. } => "replication role",
             Change::UpdateTrust { .. } => "replication role trust policy",
+            Change::SetBoundary { .. } => "replication role permissions boundary",
             Change::TagRole { .. } => "replication role tags",
             Change::PutRolePolicy { .. } => "replication role policy",
             Change::CreateReplica { .. } | Change::DeleteReplica { .. } => "table replica",
@@ -143,6 +151,9 @@ impl fmt::Display for Change {
             Change::DeleteReplication { bucket } => write!(f, "bucket {bucket}: stop replication"),
             Change::CreateRole { name, .. } => write!(f, "create replication role {name}"),
             Change::UpdateTrust { role, .. } => write!(f, "role {role}: set the trust policy"),
+            Change::SetBoundary { role, boundary } => {
+                write!(f, "role {role}: permissions boundary {}", boundary.as_deref().unwrap_or("none"))
+            }
             Change::TagRole { role, .. } => write!(f, "role {role}: set tags"),
             Change::PutRolePolicy { role, name, .. } => write!(f, "role {role}: set inline policy {name}"),
             Change::CreateReplica { table, region, .. } => write!(f, "table {table}: add a replica in {region}"),
@@ -212,13 +223,21 @@ pub fn role_changes(desired: &DesiredRole, observed: Option<&ObservedRole>, poli
         Change::PutRolePolicy { role: role.clone(), name: policy_name.into(), document: desired.policy.to_json() };
     let Some(o) = observed else {
         return vec![
-            Change::CreateRole { name: role, trust: desired.trust.to_json(), tags: desired.tags.clone() },
+            Change::CreateRole {
+                name: role,
+                trust: desired.trust.to_json(),
+                boundary: desired.boundary.clone(),
+                tags: desired.tags.clone(),
+            },
             put_policy,
         ];
     };
     let mut out = Vec::new();
     if !desired.trust.matches_json(&o.info.assume_role_policy) {
         out.push(Change::UpdateTrust { role: role.clone(), policy: desired.trust.to_json() });
+    }
+    if o.info.permissions_boundary != desired.boundary {
+        out.push(Change::SetBoundary { role: role.clone(), boundary: desired.boundary.clone() });
     }
     if desired.tags.iter().any(|(k, v)| o.info.tags.get(k) != Some(v)) {
         out.push(Change::TagRole { role: role.clone(), tags: desired.tags.clone() });
@@ -457,6 +476,7 @@ mod tests {
                 &["s3:ListBucket"],
                 &["arn:aws:s3:::b".into()],
             )]),
+            boundary: Some("arn:aws:iam::123456789012:policy/boundary".into()),
             tags: BTreeMap::from([("k".into(), "v".into())]),
         };
         let settings: Vec<_> = role_changes(&desired, None, "p").iter().map(Change::setting).collect();
@@ -465,13 +485,18 @@ mod tests {
             info: RoleInfo {
                 name: "r".into(),
                 assume_role_policy: desired.trust.to_json(),
+                permissions_boundary: desired.boundary.clone(),
                 tags: desired.tags.clone(),
                 ..RoleInfo::default()
             },
             policy: Some(desired.policy.to_json()),
         };
         assert!(role_changes(&desired, Some(&observed), "p").is_empty());
-        let drifted = ObservedRole { policy: Some("{}".into()), ..observed };
+        let drifted = ObservedRole { policy: Some("{}".into()), ..observed.clone() };
         assert_eq!(role_changes(&desired, Some(&drifted), "p").len(), 1);
+        let unbounded =
+            ObservedRole { info: RoleInfo { permissions_boundary: None, ..observed.info.clone() }, ..observed };
+        let settings: Vec<_> = role_changes(&desired, Some(&unbounded), "p").iter().map(Change::setting).collect();
+        assert_eq!(settings, ["replication role permissions boundary"]);
     }
 }

@@ -267,8 +267,10 @@ async fn converge(
     if let Some(r) = &spec.replication {
         let key = keys.get(&r.region).cloned().unwrap_or_default();
         converge_replica_buckets(policy, spec, lake, &facts, &key, ctx, next, &mut report).await?;
+        let boundary = ctx.config.permissions_boundary.clone();
         let role_arn =
-            converge_role(policy, r, lake, &facts, &account, &key, iam.as_ref(), &src, next, &mut report).await?;
+            converge_role(policy, r, lake, &facts, &account, &key, boundary, iam.as_ref(), &src, next, &mut report)
+                .await?;
         for z in &facts.zones {
             replication_configs.insert(z.name.clone(), desired::replication(r, &role_arn, z, &key));
         }
@@ -521,6 +523,7 @@ async fn converge_role(
     facts: &LakeFacts,
     account: &str,
     replica_key: &str,
+    ctx_boundary: Option<String>,
     iam: &dyn IamApi,
     src: &Regional,
     next: &mut BackupPolicyStatus,
@@ -530,6 +533,7 @@ async fn converge_role(
         name: desired::role_name(&facts.prefix),
         trust: desired::trust_policy(&facts.region, account, facts),
         policy: desired::role_policy(r, facts, replica_key),
+        boundary: ctx_boundary.clone(),
         tags: desired::resource_tags(policy, lake),
     };
     let observed = observe::role(iam, &want.name, ROLE_POLICY_NAME).await?;

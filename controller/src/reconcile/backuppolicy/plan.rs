@@ -150,12 +150,15 @@ pub async fn plan(
             name: desired::role_name(&facts.prefix),
             trust: desired::trust_policy(&facts.region, account, &facts),
             policy: desired::role_policy(r, &facts, &key),
+            // A plan does not know the controller's flags: the boundary is taken as it is.
+            boundary: None,
             tags: tags.clone(),
         };
         let observed = observe::role(aws.iam().as_ref(), &want.name, ROLE_POLICY_NAME).await?;
         if policy.uid().is_none() {
             with_observed_uid(&mut want.tags, observed.as_ref().map(|o| &o.info.tags));
         }
+        want.boundary = observed.as_ref().and_then(|o| o.info.permissions_boundary.clone());
         for c in diff::role_changes(&want, observed.as_ref(), ROLE_POLICY_NAME) {
             out.changes.push(planned(&c, &want.name, observed.is_some()));
         }

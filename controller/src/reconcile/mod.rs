@@ -234,9 +234,45 @@ impl KeyedLocks {
     pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Locks nobody holds or waits for are dropped, so the map stays as small as the
+            // set of buckets being written right now.
+            map.retain(|k, l| k == key || std::sync::Arc::strong_count(l) > 1);
             map.entry(key.to_string()).or_default().clone()
         };
         lock.lock_owned().await
+    }
+
+    /// How many keys have a lock right now.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or_default()
+    }
+
+    /// True when no key has a lock.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::KeyedLocks;
+
+    #[tokio::test]
+    async fn one_key_is_held_by_one_writer_and_released_locks_are_forgotten() {
+        let locks = std::sync::Arc::new(KeyedLocks::default());
+        let guard = locks.lock("bucket-a").await;
+        let waiting = {
+            let locks = locks.clone();
+            tokio::spawn(async move {
+                let _g = locks.lock("bucket-a").await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a second writer of the same bucket waits");
+        drop(guard);
+        waiting.await.expect("the waiter gets the lock");
+        let _other = locks.lock("bucket-b").await;
+        assert_eq!(locks.len(), 1, "bucket-a's lock, held by nobody, was dropped");
     }
 }
 

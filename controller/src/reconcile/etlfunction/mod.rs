@@ -60,6 +60,14 @@ async fn apply_function(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::requeue(left));
     }
     ctx.fingerprints.forget(etl.as_ref());
+    // Status is this reconciler's memory (the deployed package version, what was attached):
+    // read it from the API server, not from a cache that may miss the last write, or a
+    // package could be deployed twice.
+    let api: kube::Api<EtlFunction> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let etl = match api.get_opt(&etl.name_any()).await? {
+        Some(fresh) => Arc::new(fresh),
+        None => return Ok(Action::await_change()),
+    };
     let siblings = ctx.stores.functions.state();
     let outcome = plan_outcome(&etl, lake.as_deref(), siblings.iter().map(AsRef::as_ref));
     let mut next = etl.status.clone().unwrap_or_default();
@@ -244,6 +252,10 @@ async fn converge(
     {
         let tags = aws.logs.list_tags(&g.arn).await?;
         check_owned(etl, &format!("log group {}", g.name), &tags)?;
+        // Adopted (or created before tagging): tag it now, so that clean-up recognises it.
+        if !is_owned_by(etl, &tags) {
+            aws.logs.tag(&g.arn, &d.log_group.tags).await?;
+        }
     }
 
     // A function cannot follow its lake to another region: the old one would be orphaned.

@@ -169,7 +169,7 @@ fn xml_text(body: &[u8], tag: &str) -> Option<String> {
 }
 
 /// Decodes `%XX` escapes (and `+` as a space in form bodies); invalid escapes stay as they are.
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -265,16 +265,18 @@ fn or_absent<T>(result: AwsResult<T>, codes: &[&str], absent: T) -> AwsResult<T>
     }
 }
 
-/// moto 5.2 answers GetBucketVersioning with the root element `GetBucketVersioningResponse`
-/// instead of AWS's `VersioningConfiguration`, and the SDK rejects the whole response. Only for
-/// a 200 response with exactly that root, read its `Status` element directly; `None` means
-/// "not that case", so every other failure stays an error.
-fn lenient_versioning_status<E>(err: &SdkError<E>) -> Option<Option<String>> {
+/// The body of a 200 answer the SDK rejected because its XML root is `root`: moto 5.2 names
+/// some roots after the operation (`GetBucketVersioningResponse`) instead of AWS's
+/// (`VersioningConfiguration`). `None` for every other failure, which stays an error.
+fn misnamed_root_body<'a, E>(err: &'a SdkError<E>, root: &str) -> Option<&'a str> {
     let response = err.raw_response().filter(|r| r.status().as_u16() == 200)?;
     let body = std::str::from_utf8(response.body().bytes()?).ok()?;
-    if !body.contains("<GetBucketVersioningResponse") {
-        return None;
-    }
+    body.contains(&format!("<{root}")).then_some(body)
+}
+
+/// GetBucketVersioning under a misnamed root: its `Status` element read directly.
+fn lenient_versioning_status<E>(err: &SdkError<E>) -> Option<Option<String>> {
+    let body = misnamed_root_body(err, "GetBucketVersioningResponse")?;
     let status = body
         .split_once("<Status>")
         .and_then(|(_, rest)| rest.split_once("</Status>"))
@@ -283,13 +285,11 @@ fn lenient_versioning_status<E>(err: &SdkError<E>) -> Option<Option<String>> {
     Some(status)
 }
 
-/// Moto answers GetBucketNotificationConfiguration for a bucket without notifications
-/// with an empty `<GetBucketNotificationResponse/>` root the SDK rejects; S3 itself sends
-/// an empty `<NotificationConfiguration/>`. Both mean "no entries".
+/// GetBucketNotificationConfiguration for a bucket without notifications: moto sends an
+/// empty misnamed root where S3 sends an empty `<NotificationConfiguration/>`; both mean
+/// "no entries".
 fn empty_notification_answer<E>(err: &SdkError<E>) -> bool {
-    let Some(response) = err.raw_response().filter(|r| r.status().as_u16() == 200) else { return false };
-    let Some(body) = response.body().bytes().and_then(|b| std::str::from_utf8(b).ok()) else { return false };
-    body.contains("<GetBucketNotificationResponse") && !body.contains("Configuration>")
+    misnamed_root_body(err, "GetBucketNotificationResponse").is_some_and(|body| !body.contains("Configuration>"))
 }
 
 /// One lakeops rule as an S3 rule covering the whole bucket.

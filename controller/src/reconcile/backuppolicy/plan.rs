@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 
 use futures::future::try_join_all;
 use kube::ResourceExt;
-use lakeops_crds::names::tag;
 use lakeops_crds::{BackupPolicy, DataLake};
 
 use crate::aws::clients::AwsClients;
 use crate::aws::error::AwsResult;
 use crate::reconcile::datalake::diff as lake_diff;
 use crate::reconcile::datalake::observe as lake_observe;
-use crate::reconcile::datalake::plan::{Action, LakePlan, Planned};
+use crate::reconcile::datalake::plan::{Action, LakePlan, Planned, with_observed_uid};
 
 use super::desired::{self, LakeFacts, ROLE_POLICY_NAME, Zone};
 use super::diff::{self, Change, DesiredRole, ObservedZone};
@@ -55,14 +54,6 @@ fn planned(change: &Change, resource: &str, existed: bool) -> Planned {
         description: change.to_string(),
         weakens: change.weakens(),
     }
-}
-
-/// A manifest has no UID until the API server stores it: compare with the one AWS shows.
-fn with_observed_uid(tags: &mut BTreeMap<String, String>, observed: Option<&BTreeMap<String, String>>) {
-    match observed.and_then(|t| t.get(tag::OWNER_UID)) {
-        Some(uid) => tags.insert(tag::OWNER_UID.into(), uid.clone()),
-        None => tags.remove(tag::OWNER_UID),
-    };
 }
 
 fn create(resource: &str, setting: &str, description: String) -> Planned {

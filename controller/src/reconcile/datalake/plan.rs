@@ -68,14 +68,30 @@ pub fn planned(change: &Change, existed: bool) -> Planned {
 }
 
 /// Ownership as the plan can see it: a manifest has no UID yet, so the owner name decides.
-fn blocker(lake: &DataLake, what: &str, tags: &std::collections::BTreeMap<String, String>) -> Option<Blocker> {
-    let owner = format!("{}/{}", lake.namespace().unwrap_or_default(), lake.name_any());
-    (tags.get(tag::OWNER) != Some(&owner)).then(|| Blocker {
+pub fn blocker<K>(owner: &K, what: &str, tags: &std::collections::BTreeMap<String, String>) -> Option<Blocker>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let name = format!("{}/{}", owner.namespace().unwrap_or_default(), owner.name_any());
+    (tags.get(tag::OWNER) != Some(&name)).then(|| Blocker {
         resource: what.to_string(),
         message: format!(
-            "{what} exists and is not this DataLake's; the controller will leave it alone unless adoption is asked for"
+            "{what} exists and is not this {}'s; the controller will leave it alone unless adoption is asked for",
+            K::kind(&())
         ),
     })
+}
+
+/// A manifest has no UID until the API server stores it: the desired ownership tags take
+/// the UID AWS shows on the resource (or none), so only the owner name is compared.
+pub fn with_observed_uid(
+    tags: &mut std::collections::BTreeMap<String, String>,
+    observed: Option<&std::collections::BTreeMap<String, String>>,
+) {
+    match observed.and_then(|t| t.get(tag::OWNER_UID)) {
+        Some(uid) => tags.insert(tag::OWNER_UID.into(), uid.clone()),
+        None => tags.remove(tag::OWNER_UID),
+    };
 }
 
 /// Computes what reconciling `lake` would change, with read-only calls.
@@ -106,12 +122,8 @@ pub async fn plan(lake: &DataLake, aws: &Regional, account: &str) -> AwsResult<L
     let mut buckets = desired::buckets(lake, account, &key_arn);
     let observed = try_join_all(buckets.iter().map(|b| observe::bucket(aws.s3.as_ref(), &b.name))).await?;
     if lake.uid().is_none() {
-        // A manifest has no UID until the API server stores it: take the one AWS shows.
         for (b, o) in buckets.iter_mut().zip(&observed) {
-            match o.as_ref().and_then(|o| o.tags.get(tag::OWNER_UID)) {
-                Some(uid) => b.tags.insert(tag::OWNER_UID.into(), uid.clone()),
-                None => b.tags.remove(tag::OWNER_UID),
-            };
+            with_observed_uid(&mut b.tags, o.as_ref().map(|o| &o.tags));
         }
     }
     for (b, o) in buckets.iter().zip(&observed) {

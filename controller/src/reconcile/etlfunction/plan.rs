@@ -1,12 +1,11 @@
 //! `lakeops plan` for an EtlFunction: the controller's own observe and diff, reads only.
 use kube::ResourceExt;
-use lakeops_crds::names::tag;
 use lakeops_crds::{DataLake, EtlFunction};
 
 use crate::aws::clients::Regional;
 use crate::aws::error::AwsResult;
 use crate::aws::iam::IamApi;
-use crate::reconcile::datalake::plan::{Action, Blocker, LakePlan, Planned};
+use crate::reconcile::datalake::plan::{Action, Blocker, LakePlan, Planned, blocker, with_observed_uid};
 
 use super::desired::{self, Facts};
 use super::diff::{self, Change};
@@ -25,17 +24,6 @@ pub fn planned(change: &Change, existed: bool) -> Planned {
     }
 }
 
-/// A manifest has no UID yet, so the owner name decides.
-fn blocker(etl: &EtlFunction, what: &str, tags: &std::collections::BTreeMap<String, String>) -> Option<Blocker> {
-    let owner = format!("{}/{}", etl.namespace().unwrap_or_default(), etl.name_any());
-    (tags.get(tag::OWNER) != Some(&owner)).then(|| Blocker {
-        resource: what.to_string(),
-        message: format!(
-            "{what} exists and is not this EtlFunction's; the controller will leave it alone unless adoption is asked for"
-        ),
-    })
-}
-
 /// What reconciling `etl` would change, given its lake (from the same manifests) and the
 /// lake key's ARN (or [`NEW_KEY`]). Reads only.
 pub async fn plan(
@@ -52,17 +40,10 @@ pub async fn plan(
     // one from the manifest shows as the weakening it is.
     let (observed, artifact) = super::observe(aws, iam, &d, true).await?;
     let mut out = LakePlan::default();
-    // A manifest has no UID: compare ownership by name, and take the UID AWS shows.
-    let uid = observed.function.as_ref().and_then(|f| f.tags.get(tag::OWNER_UID).cloned());
-    for tags in [&mut d.role.tags, &mut d.function.tags, &mut d.log_group.tags] {
-        match (&uid, etl.uid()) {
-            (_, Some(_)) => {}
-            (Some(u), None) => {
-                tags.insert(tag::OWNER_UID.into(), u.clone());
-            }
-            (None, None) => {
-                tags.remove(tag::OWNER_UID);
-            }
+    // The function's tags carry the UID the whole set was created with.
+    if etl.uid().is_none() {
+        for tags in [&mut d.role.tags, &mut d.function.tags, &mut d.log_group.tags] {
+            with_observed_uid(tags, observed.function.as_ref().map(|f| &f.tags));
         }
     }
     if let Some(r) = &observed.role {

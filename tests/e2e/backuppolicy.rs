@@ -16,7 +16,7 @@ use lakeops_crds::names::{condition, reason, tag};
 use lakeops_crds::{BackupPolicy, DataLake};
 use lakeops_testenv::TestEnv;
 
-use crate::common::{RunningController, api, assert_iam_policy_covers, eventually, versioning};
+use crate::common::{Kind, RunningController, api, assert_iam_policy_covers, eventually, versioning};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west-1";
@@ -54,43 +54,12 @@ fn full_spec() -> serde_json::Value {
     })
 }
 
-/// `(status, reason, message)` of Ready for the current generation.
-fn ready_of(p: &BackupPolicy) -> Option<(String, String, String)> {
-    let s = p.status.as_ref()?;
-    if s.observed_generation != p.metadata.generation {
-        return None;
-    }
-    find_condition(&s.conditions, condition::READY).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
 async fn wait_policy(policies: &kube::Api<BackupPolicy>, name: &str, why: &str) -> BackupPolicy {
-    let result = eventually(TIMEOUT, why, || async {
-        let p = policies.get(name).await?;
-        Ok(ready_of(&p).filter(|r| r.1 == why).map(|_| p))
-    })
-    .await;
-    match result {
-        Ok(p) => p,
-        Err(e) => {
-            let last = policies.get(name).await.ok().and_then(|p| p.status).map(|s| s.conditions);
-            panic!("{name} never showed {why}: {e}; last conditions: {last:?}")
-        }
-    }
+    crate::common::wait_until(policies, name, why, |r| r.1 == why).await
 }
 
 async fn wait_lake(lakes: &kube::Api<DataLake>, name: &str) {
-    eventually(TIMEOUT, "the DataLake Ready", || async {
-        let l = lakes.get(name).await?;
-        let s = l.status.as_ref();
-        let ready = lakeops_crds::common::is_ready(
-            s.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-            s.and_then(|s| s.observed_generation),
-            l.metadata.generation,
-        );
-        Ok(ready.then_some(()))
-    })
-    .await
-    .expect("lake Ready");
+    crate::common::wait_until(lakes, name, "the DataLake Ready", |r| r.0 == "True").await;
 }
 
 /// Replaces the policy's spec as a whole (a PUT, as `kubectl replace` does).
@@ -279,7 +248,7 @@ async fn a_policy_converges_retention_replication_replica_buckets_role_and_lifec
     // A second policy for the same lake stalls as a conflict and touches nothing.
     policies.create(&PostParams::default(), &policy_manifest("other", full_spec())).await.expect("created");
     let other = wait_policy(&policies, "other", reason::CONFLICT).await;
-    let (_, _, message) = ready_of(&other).expect("ready");
+    let (_, _, message) = Kind::ready(&other).expect("ready");
     assert!(message.contains("\"backup\" already protects"), "{message}");
     assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
@@ -327,7 +296,7 @@ async fn weakening_is_refused_with_old_and_new_values_and_accepted_with_the_flag
     });
     set_spec(&policies, "backup", weaker.clone()).await;
     let refused = wait_policy(&policies, "backup", reason::PROTECTION_DOWNGRADE_REFUSED).await;
-    let (ready, _, message) = ready_of(&refused).expect("ready");
+    let (ready, _, message) = Kind::ready(&refused).expect("ready");
     assert_eq!(ready, "False");
     for expected in [
         "retention shortened from 7 to 3 days",
@@ -371,7 +340,7 @@ async fn weakening_is_refused_with_old_and_new_values_and_accepted_with_the_flag
     wait_policy(&policies, "backup", reason::RECONCILED).await;
     set_spec(&policies, "backup", compliance(2)).await;
     let refused = wait_policy(&policies, "backup", reason::PROTECTION_DOWNGRADE_REFUSED).await;
-    let (_, _, message) = ready_of(&refused).expect("ready");
+    let (_, _, message) = Kind::ready(&refused).expect("ready");
     assert!(message.contains("COMPLIANCE retention can never be shortened"), "{message}");
     assert!(message.contains("was COMPLIANCE 5 days, now COMPLIANCE 2 days"), "{message}");
     assert_eq!(
@@ -437,7 +406,7 @@ async fn table_replicas_are_requested_once_and_status_shows_them_not_active() {
     let spec = serde_json::json!({ "dataLakeRef": { "name": "sales" }, "tables": { "replicaRegions": ["us-west-2"] } });
     policies.create(&PostParams::default(), &policy_manifest("backup", spec)).await.expect("created");
     let policy = wait_policy(&policies, "backup", reason::REPLICAS_NOT_ACTIVE).await;
-    let (ready, _, message) = ready_of(&policy).expect("ready");
+    let (ready, _, message) = Kind::ready(&policy).expect("ready");
     assert_eq!(ready, "False", "a replica AWS does not report ACTIVE is not protection yet");
     assert!(message.contains("us-west-2 requested, not ACTIVE yet (AWS reports: none)"), "{message}");
     let table = format!("{ns}-sales-runs");

@@ -242,3 +242,56 @@ where
     .await
     .expect("handled");
 }
+
+/// `(status, reason, message)` of the Ready condition.
+pub type ReadyCondition = (String, String, String);
+
+/// The lakeops kinds, as the tests read their status.
+pub trait Kind: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug {
+    /// Ready for the current generation; `None` before status describes this generation.
+    fn ready(&self) -> Option<ReadyCondition>;
+}
+
+fn ready_of<S: lakeops_crds::HasConditions>(status: Option<&S>, generation: Option<i64>) -> Option<ReadyCondition> {
+    let s = status?;
+    if s.observed_generation() != generation {
+        return None;
+    }
+    lakeops_crds::common::find_condition(s.conditions(), lakeops_crds::names::condition::READY)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+impl Kind for lakeops_crds::DataLake {
+    fn ready(&self) -> Option<ReadyCondition> {
+        ready_of(self.status.as_ref(), self.metadata.generation)
+    }
+}
+
+impl Kind for lakeops_crds::EtlFunction {
+    fn ready(&self) -> Option<ReadyCondition> {
+        ready_of(self.status.as_ref(), self.metadata.generation)
+    }
+}
+
+impl Kind for lakeops_crds::BackupPolicy {
+    fn ready(&self) -> Option<ReadyCondition> {
+        ready_of(self.status.as_ref(), self.metadata.generation)
+    }
+}
+
+/// Waits (60 s at most) until the object's Ready condition for its current generation
+/// satisfies `ok`, and returns the object; panics with the last condition seen.
+pub async fn wait_until<K: Kind>(api: &Api<K>, name: &str, what: &str, ok: impl Fn(&ReadyCondition) -> bool) -> K {
+    let result = eventually(Duration::from_secs(60), what, || async {
+        let o = api.get(name).await?;
+        Ok(o.ready().filter(|r| ok(r)).map(|_| o))
+    })
+    .await;
+    match result {
+        Ok(o) => o,
+        Err(e) => {
+            let last = api.get(name).await.ok().and_then(|o| o.ready());
+            panic!("{name} never showed {what}: {e}; last Ready condition: {last:?}")
+        }
+    }
+}

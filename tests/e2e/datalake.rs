@@ -33,27 +33,8 @@ fn lake_manifest(name: &str, extra: serde_json::Value) -> DataLake {
     .expect("fixture")
 }
 
-fn ready_of(l: &DataLake) -> Option<(String, String, String)> {
-    let s = l.status.as_ref()?;
-    if s.observed_generation != l.metadata.generation {
-        return None;
-    }
-    find_condition(&s.conditions, condition::READY).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
 async fn wait_ready(lakes: &kube::Api<DataLake>, name: &str) -> DataLake {
-    let result = eventually(TIMEOUT, "Ready=True", || async {
-        let l = lakes.get(name).await?;
-        Ok(ready_of(&l).filter(|r| r.0 == "True").map(|_| l))
-    })
-    .await;
-    match result {
-        Ok(l) => l,
-        Err(e) => {
-            let last = lakes.get(name).await.ok().and_then(|l| l.status);
-            panic!("{name} never became Ready: {e}; last status: {last:?}")
-        }
-    }
+    crate::common::wait_until(lakes, name, "Ready=True", |r| r.0 == "True").await
 }
 
 async fn wait_reason(lakes: &kube::Api<DataLake>, name: &str, why: &str) -> String {

@@ -17,12 +17,11 @@ use aws_sdk_s3::types::{
 };
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lakeops::aws::recorder::is_read;
-use lakeops_crds::common::find_condition;
-use lakeops_crds::names::{condition, reason};
+use lakeops_crds::names::reason;
 use lakeops_crds::{DataLake, EtlFunction};
 use lakeops_testenv::TestEnv;
 
-use crate::common::{RunningController, api, eventually};
+use crate::common::{Kind, RunningController, api, eventually};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west-1";
@@ -58,28 +57,8 @@ fn function(name: &str, artifacts: &str, prefix: &str, extra: serde_json::Value)
     .expect("function fixture")
 }
 
-/// `(status, reason, message)` of Ready for the current generation.
-fn ready_of(f: &EtlFunction) -> Option<(String, String, String)> {
-    let s = f.status.as_ref()?;
-    if s.observed_generation != f.metadata.generation {
-        return None;
-    }
-    find_condition(&s.conditions, condition::READY).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
 async fn wait_for(fns: &kube::Api<EtlFunction>, name: &str, why: &str) -> EtlFunction {
-    let result = eventually(TIMEOUT, why, || async {
-        let f = fns.get(name).await?;
-        Ok(ready_of(&f).filter(|r| r.1 == why).map(|_| f))
-    })
-    .await;
-    match result {
-        Ok(f) => f,
-        Err(e) => {
-            let last = fns.get(name).await.ok().and_then(|f| f.status);
-            panic!("{name} never showed {why}: {e}; last status: {last:?}")
-        }
-    }
+    crate::common::wait_until(fns, name, why, |r| r.1 == why).await
 }
 
 async fn wait_ready(fns: &kube::Api<EtlFunction>, name: &str) -> EtlFunction {
@@ -92,6 +71,24 @@ async fn reconcile_now(fns: &kube::Api<EtlFunction>, name: &str, stamp: &str) {
         f.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
     })
     .await;
+}
+
+/// A fresh namespace, its APIs, and an artifact bucket holding `packages`.
+struct Setup {
+    env: &'static TestEnv,
+    ns: String,
+    lakes: kube::Api<DataLake>,
+    fns: kube::Api<EtlFunction>,
+    bucket: String,
+}
+
+async fn setup(prefix: &str, packages: &[&str]) -> Setup {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace(prefix).await.expect("namespace");
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let bucket = artifacts(env, &ns, packages).await;
+    Setup { env, ns, lakes, fns, bucket }
 }
 
 /// A versioned bucket the test owns, holding one package per function.
@@ -148,12 +145,8 @@ fn as_list(v: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test]
 async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_notification_document() {
-    let env = lakeops_testenv::shared().await;
-    let ns = env.create_namespace("etl").await.expect("namespace");
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let Setup { env, ns, lakes, fns, bucket } = setup("etl", &["orders", "customers"]).await;
     let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
-    let bucket = artifacts(env, &ns, &["orders", "customers"]).await;
 
     // Functions first: they wait for their lake, and converge when it is Ready (watch, not polling).
     for (name, prefix) in [("orders", "incoming/orders/"), ("customers", "incoming/customers/")] {
@@ -162,7 +155,7 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
             .expect("function created");
     }
     let waiting = wait_for(&fns, "orders", reason::DATA_LAKE_NOT_READY).await;
-    assert!(ready_of(&waiting).is_some_and(|r| r.2.contains("\"sales\" does not exist")), "{:?}", waiting.status);
+    assert!(Kind::ready(&waiting).is_some_and(|r| r.2.contains("\"sales\" does not exist")), "{:?}", waiting.status);
     lakes.create(&PostParams::default(), &lake("sales")).await.expect("lake created");
     let raw = format!("{ns}-sales-raw");
     // A notification someone else configured on the raw bucket before the functions attach.
@@ -392,12 +385,8 @@ async fn notification_ids(env: &TestEnv, bucket: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn an_overlapping_trigger_is_refused_and_the_running_function_keeps_its_trigger() {
-    let env = lakeops_testenv::shared().await;
-    let ns = env.create_namespace("etl-overlap").await.expect("namespace");
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let Setup { env, ns, lakes, fns, bucket } = setup("etl-overlap", &["orders", "everything"]).await;
     let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
-    let bucket = artifacts(env, &ns, &["orders", "everything"]).await;
     lakes.create(&PostParams::default(), &lake("sales")).await.expect("lake");
     fns.create(&PostParams::default(), &function("orders", &bucket, "incoming/orders/", serde_json::json!({})))
         .await
@@ -408,7 +397,7 @@ async fn an_overlapping_trigger_is_refused_and_the_running_function_keeps_its_tr
         .await
         .expect("created");
     let refused = wait_for(&fns, "everything", reason::INVALID_SPEC).await;
-    let message = ready_of(&refused).map(|r| r.2).unwrap_or_default();
+    let message = Kind::ready(&refused).map(|r| r.2).unwrap_or_default();
     assert!(message.contains("spec.source.prefix") && message.contains("overlaps EtlFunction \"orders\""), "{message}");
 
     // The refused function created nothing; the running one still holds its trigger.
@@ -416,18 +405,14 @@ async fn an_overlapping_trigger_is_refused_and_the_running_function_keeps_its_tr
     assert!(env.lambda(REGION).get_function().function_name(&everything).send().await.is_err());
     assert_eq!(notification_ids(env, &format!("{ns}-sales-raw")).await, [format!("lakeops-{ns}-orders")]);
     let orders = fns.get("orders").await.expect("orders");
-    assert_eq!(ready_of(&orders).map(|r| r.0).as_deref(), Some("True"));
+    assert_eq!(Kind::ready(&orders).map(|r| r.0).as_deref(), Some("True"));
     ctrl.stop().await.expect("stopped");
 }
 
 #[tokio::test]
 async fn code_signing_is_attached_at_creation_and_an_update_the_emulator_lacks_is_reported() {
-    let env = lakeops_testenv::shared().await;
-    let ns = env.create_namespace("etl-signing").await.expect("namespace");
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let Setup { env, ns, lakes, fns, bucket } = setup("etl-signing", &["signed"]).await;
     let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
-    let bucket = artifacts(env, &ns, &["signed"]).await;
     lakes.create(&PostParams::default(), &lake("sales")).await.expect("lake");
     let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0");
     fns.create(
@@ -452,7 +437,7 @@ async fn code_signing_is_attached_at_creation_and_an_update_the_emulator_lacks_i
     let f = eventually(TIMEOUT, "code signing update attempted", || async {
         let f = fns.get("signed").await?;
         let sent = ctrl.recorder.snapshot().contains_key(&("lambda".into(), "PutFunctionCodeSigningConfig".into()));
-        Ok((sent && ready_of(&f).is_some_and(|r| r.0 == "False")).then_some(f))
+        Ok((sent && Kind::ready(&f).is_some_and(|r| r.0 == "False")).then_some(f))
     })
     .await;
     let f = match f {
@@ -462,7 +447,7 @@ async fn code_signing_is_attached_at_creation_and_an_update_the_emulator_lacks_i
             panic!("the update was not sent or not reported: {e}; calls {:?}; last {last:?}", ctrl.recorder.snapshot())
         }
     };
-    let message = ready_of(&f).map(|r| r.2).unwrap_or_default();
+    let message = Kind::ready(&f).map(|r| r.2).unwrap_or_default();
     assert!(message.contains("PutFunctionCodeSigningConfig"), "{message}");
     let created = ctrl.recorder.snapshot().get(&("lambda".into(), "CreateFunction".into())).copied();
     assert_eq!(created, Some(1), "the function is updated, never re-created");
@@ -475,7 +460,8 @@ async fn code_signing_is_attached_at_creation_and_an_update_the_emulator_lacks_i
     eventually(TIMEOUT, "detach attempted", || async {
         let f = fns.get("signed").await?;
         let sent = ctrl.recorder.snapshot().contains_key(&("lambda".into(), "DeleteFunctionCodeSigningConfig".into()));
-        let reported = ready_of(&f).is_some_and(|r| r.0 == "False" && r.2.contains("DeleteFunctionCodeSigningConfig"));
+        let reported =
+            Kind::ready(&f).is_some_and(|r| r.0 == "False" && r.2.contains("DeleteFunctionCodeSigningConfig"));
         Ok((sent && reported).then_some(()))
     })
     .await
@@ -498,11 +484,7 @@ async fn plan_of(env: &TestEnv, objects: Vec<lakeops::manifests::Object>) -> (St
 
 #[tokio::test]
 async fn plan_shows_the_function_to_create_then_nothing_once_converged_then_a_memory_change() {
-    let env = lakeops_testenv::shared().await;
-    let ns = env.create_namespace("etl-plan").await.expect("namespace");
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
-    let bucket = artifacts(env, &ns, &["orders"]).await;
+    let Setup { env, ns, lakes, fns, bucket } = setup("etl-plan", &["orders"]).await;
     let mut lake_doc = lake("sales");
     lake_doc.metadata.namespace = Some(ns.clone());
     let mut fn_doc = function("orders", &bucket, "incoming/", serde_json::json!({}));

@@ -410,7 +410,7 @@ impl DynamoApi for SdkDynamo {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_dynamodb::operation::create_table::CreateTableOutput;
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
     use aws_sdk_dynamodb::operation::scan::ScanOutput;
@@ -418,10 +418,9 @@ mod tests {
     use aws_sdk_dynamodb::types::{
         AttributeValue, BillingModeSummary, ReplicaDescription, ReplicaStatus, SseDescription, SseStatus, TableStatus,
     };
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::retry::RetryConfig;
 
     use super::*;
     use crate::aws::error::ErrorKind;
@@ -430,17 +429,7 @@ mod tests {
     const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/k1";
 
     fn dynamo(rules: &[&Rule]) -> SdkDynamo {
-        let mocks =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .retry_config(RetryConfig::disabled())
-            .interceptor(mocks)
-            .build();
-        SdkDynamo::new(aws_sdk_dynamodb::Client::from_conf(config))
+        SdkDynamo::new(aws_sdk_dynamodb::Client::from_conf(crate::aws::mocked_config!(aws_sdk_dynamodb, rules).build()))
     }
 
     /// An error response as DynamoDB sends it (awsJson1.0).

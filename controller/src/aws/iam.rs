@@ -239,30 +239,19 @@ impl IamApi for SdkIam {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_iam::operation::get_role::GetRoleOutput;
     use aws_sdk_iam::operation::get_role_policy::GetRolePolicyOutput;
     use aws_sdk_iam::types::{AttachedPermissionsBoundary, Role};
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::retry::RetryConfig;
 
     use super::*;
     use crate::aws::error::ErrorKind;
 
     fn iam(rules: &[&Rule]) -> SdkIam {
-        let mocks =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
-        let config = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .retry_config(RetryConfig::disabled())
-            .interceptor(mocks)
-            .build();
-        SdkIam::new(aws_sdk_iam::Client::from_conf(config))
+        SdkIam::new(aws_sdk_iam::Client::from_conf(crate::aws::mocked_config!(aws_sdk_iam, rules).build()))
     }
 
     /// An error response as IAM sends it (awsQuery XML).

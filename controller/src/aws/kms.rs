@@ -239,32 +239,21 @@ impl KmsApi for SdkKms {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_kms::operation::create_key::CreateKeyOutput;
     use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
     use aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput;
     use aws_sdk_kms::types::error::NotFoundException;
     use aws_sdk_kms::types::{KeyManagerType, KeyState};
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::retry::RetryConfig;
 
     use super::*;
     use crate::aws::error::ErrorKind;
 
     fn kms(rules: &[&Rule]) -> SdkKms {
-        let mocks =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .retry_config(RetryConfig::disabled())
-            .interceptor(mocks)
-            .build();
-        SdkKms::new(aws_sdk_kms::Client::from_conf(config))
+        SdkKms::new(aws_sdk_kms::Client::from_conf(crate::aws::mocked_config!(aws_sdk_kms, rules).build()))
     }
 
     /// An error response as KMS sends it (awsJson1.1).

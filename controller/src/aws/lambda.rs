@@ -397,30 +397,22 @@ impl LambdaApi for SdkLambda {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_lambda::operation::create_function::CreateFunctionOutput;
     use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
     use aws_sdk_lambda::types::{Concurrency, EnvironmentResponse, TracingConfigResponse, VpcConfigResponse};
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::retry::RetryConfig;
 
     use super::*;
     use crate::aws::error::ErrorKind;
 
     fn lambda(rules: &[&Rule]) -> SdkLambda {
-        let mocks =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .retry_config(RetryConfig::disabled())
-            .interceptor(mocks)
-            .build();
-        SdkLambda::new(aws_sdk_lambda::Client::from_conf(config), Arc::new(RateLimiter::new(1000, 1000)))
+        SdkLambda::new(
+            aws_sdk_lambda::Client::from_conf(crate::aws::mocked_config!(aws_sdk_lambda, rules).build()),
+            Arc::new(RateLimiter::new(1000, 1000)),
+        )
     }
 
     /// An error response as Lambda sends it (restJson1).

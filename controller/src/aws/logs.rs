@@ -155,24 +155,17 @@ impl LogsApi for SdkLogs {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput;
     use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
 
     fn logs(rules: &[&Rule]) -> SdkLogs {
-        let mocks =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
-        let config = aws_sdk_cloudwatchlogs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        SdkLogs::new(aws_sdk_cloudwatchlogs::Client::from_conf(config))
+        SdkLogs::new(aws_sdk_cloudwatchlogs::Client::from_conf(
+            crate::aws::mocked_config!(aws_sdk_cloudwatchlogs, rules).build(),
+        ))
     }
 
     fn group(name: &str) -> SdkLogGroup {

@@ -15,6 +15,32 @@ pub mod s3;
 
 use std::time::Duration;
 
+/// Test support: the config builder of SDK `$sdk` (e.g. `aws_sdk_kms`) answering from
+/// aws-smithy-mocks `$rules` in order, in eu-west-1, with dummy credentials and no retries
+/// (callers may set another retry policy or add interceptors before `build()`). What
+/// `aws_smithy_mocks::mock_client!` does, by hand: that macro needs each SDK's `test-util`
+/// feature, which this crate does not enable.
+#[cfg(test)]
+macro_rules! mocked_config {
+    ($sdk:ident, $rules:expr, $mode:expr) => {{
+        let mocks = $rules
+            .iter()
+            .fold(aws_smithy_mocks::MockResponseInterceptor::new().rule_mode($mode), |m, r| m.with_rule(r));
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("eu-west-1"))
+            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "test"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .interceptor(mocks)
+    }};
+    ($sdk:ident, $rules:expr) => {
+        $crate::aws::mocked_config!($sdk, $rules, aws_smithy_mocks::RuleMode::Sequential)
+    };
+}
+#[cfg(test)]
+pub(crate) use mocked_config;
+
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -266,10 +266,10 @@ fn error_code(response: &HttpResponse) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
     use aws_sdk_kms::types::KeyMetadata;
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::retry::RetryConfig;
@@ -279,15 +279,8 @@ mod tests {
     use crate::aws::kms::{KmsApi, SdkKms};
 
     fn kms_with(recorder: &RequestRecorder, retry: RetryConfig, rules: &[&Rule]) -> SdkKms {
-        let mocks =
-            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |m, r| m.with_rule(r));
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
+        let config = crate::aws::mocked_config!(aws_sdk_kms, rules)
             .retry_config(retry)
-            .interceptor(mocks)
             .interceptor(recorder.interceptor())
             .build();
         SdkKms::new(aws_sdk_kms::Client::from_conf(config))

@@ -988,11 +988,11 @@ mod tests {
 
     use aws_sdk_s3::Client;
     use aws_sdk_s3::config::retry::RetryConfig;
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationOutput;
     use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
     use aws_sdk_s3::types::error::BucketAlreadyOwnedByYou;
-    use aws_smithy_mocks::{Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, RuleMode, mock};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -1001,19 +1001,10 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-    /// What `aws_smithy_mocks::mock_client!` builds, by hand: the macro needs aws-sdk-s3's
-    /// `test-util` feature, which this crate does not enable. Retries keep the SDK's standard
-    /// policy with a tiny backoff so retry tests stay fast.
+    /// Retries keep the SDK's standard policy with a tiny backoff so retry tests stay fast.
     fn mocked(mode: RuleMode, rules: &[&Rule]) -> SdkS3 {
-        let interceptor =
-            rules.iter().fold(aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(mode), |i, r| i.with_rule(r));
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        let config = crate::aws::mocked_config!(aws_sdk_s3, rules, mode)
             .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
             .build();
         SdkS3::new(Client::from_conf(config))
     }

@@ -27,7 +27,6 @@ use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lakeops_crds::backuppolicy::{BackupPolicySpec, ReplicaKeyStatus, TableReplicaStatus, ZoneReplicationStatus};
-use lakeops_crds::common::is_ready;
 use lakeops_crds::names::{reason, tag};
 use lakeops_crds::references::{check_policy_against_lake, owning_policy};
 use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
@@ -212,12 +211,7 @@ pub fn preflight<'a>(
         };
         return Some(Outcome::Stalled { reason: r, message });
     }
-    let status = lake.status.as_ref();
-    if !is_ready(
-        status.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-        status.and_then(|s| s.observed_generation),
-        lake.metadata.generation,
-    ) {
+    if !super::lake_is_ready(lake) {
         return Some(Outcome::Waiting {
             reason: reason::DATA_LAKE_NOT_READY,
             message: format!("DataLake {lake_name:?} is not Ready yet"),

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use lakeops_crds::common::is_ready;
 use lakeops_crds::names::{reason, tag};
 use lakeops_crds::references::{check_function_against_lake, check_trigger_overlaps};
 use lakeops_crds::{DataLake, DeletionPolicy, EtlFunction, EtlFunctionStatus};
@@ -114,14 +113,8 @@ pub fn plan_outcome<'a>(
         return Outcome::Stalled { reason: reason::INVALID_SPEC, message };
     }
     let lake_name = &etl.spec.data_lake_ref.name;
-    let ready = lake.is_some_and(|l| {
-        let status = l.status.as_ref();
-        is_ready(
-            status.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-            status.and_then(|s| s.observed_generation),
-            l.metadata.generation,
-        ) && status.is_some_and(|s| s.kms_key_arn.is_some())
-    });
+    let ready =
+        lake.is_some_and(|l| super::lake_is_ready(l) && l.status.as_ref().is_some_and(|s| s.kms_key_arn.is_some()));
     match (lake, ready) {
         (None, _) => Outcome::Waiting {
             reason: reason::DATA_LAKE_NOT_READY,

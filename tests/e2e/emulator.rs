@@ -301,3 +301,18 @@ async fn a_function_keeps_its_dead_letter_config_until_an_update_removes_it() {
     lambda.update_function_configuration().function_name(&name).dead_letter_config(empty).send().await.expect("remove");
     assert_eq!(target().await, None);
 }
+
+#[test]
+fn the_extension_layers_own_unit_tests_pass() {
+    // Condition operators on missing keys, the request's context, and stepping aside: pure
+    // Python, run with moto's venv as the server runs.
+    let python = lakeops_testenv::moto_python(&TestEnv::bin_dir()).expect("moto's venv");
+    let out = std::process::Command::new(python)
+        .args(["-m", "unittest", "discover", "-s", concat!(env!("CARGO_MANIFEST_DIR"), "/support"), "-p", "test_*.py"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("running python");
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("Ran ") && !report.contains("Ran 0 tests"), "tests were found: {report}");
+}

@@ -118,6 +118,10 @@ roles = [r["RoleName"] for r in boto3.client("iam", region_name=region).list_rol
 print(f"  S3 buckets:      {', '.join(buckets) or '(none)'}")
 print(f"  KMS aliases:     {', '.join(aliases) or '(none)'}")
 print(f"  DynamoDB tables: {', '.join(tables) or '(none)'}")
+for table in tables:
+    replicas = ddb.describe_table(TableName=table)["Table"].get("Replicas", [])
+    for r in replicas:
+        print(f"    replica of {table} in {r['RegionName']}: {r['ReplicaStatus']}")
 print(f"  CloudTrail:      {', '.join(trails) or '(none)'}")
 print(f"  Lambda:          {', '.join(functions) or '(none)'}")
 print(f"  IAM roles:       {', '.join(roles) or '(none)'}")

@@ -532,9 +532,10 @@ fn fallback_random_hex() -> String {
     format!("{:010x}", hasher.finish() & 0xff_ffff_ffff)
 }
 
-/// The Python of the venv that holds moto: `moto_server` in the bin dir links to the venv's
-/// script, whose directory holds that venv's `python`.
-fn moto_python(bin: &Path) -> Result<PathBuf> {
+/// The Python of the venv that holds moto (what runs the extension layer): `moto_server` in
+/// the bin dir `bin` ([`TestEnv::bin_dir`]) links to the venv's script, whose directory holds
+/// that venv's `python`.
+pub fn moto_python(bin: &Path) -> Result<PathBuf> {
     let script = bin.join("moto_server");
     let resolved = script.canonicalize().with_context(|| format!("resolving {} to moto's venv", script.display()))?;
     let python = resolved.with_file_name("python");

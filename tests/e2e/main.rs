@@ -8,6 +8,7 @@ mod common;
 mod controller;
 mod crds;
 mod datalake;
+mod emulator;
 mod etlfunction;
 mod examples;
 mod invalid;

@@ -207,6 +207,9 @@ impl DynamoApi for FakeDynamo {
             if update.enable_stream && t.stream_view_type.is_some() {
                 return Err(validation(format!("Table already has an enabled stream: {}", t.arn)));
             }
+            if update.sse_kms_key_arn.is_some() && update.sse_kms_key_arn == t.sse_kms_key_arn {
+                return Err(validation("Table is already encrypted by given KMSMasterKeyId"));
+            }
             if update.billing_pay_per_request {
                 t.billing_mode = Some("PAY_PER_REQUEST".to_string());
             }

@@ -507,6 +507,23 @@ impl FakeAws {
         out
     }
 
+    /// A second account with a copy of this one's resources (and id counter, so the same
+    /// calls make the same ids), an empty call log, no faults, the same read lag and settle
+    /// calls: to run, say, the plan on one copy and the apply on the other from one state.
+    pub fn fork(&self) -> Arc<Self> {
+        let copy = Self::new(&self.account);
+        {
+            let w = self.world();
+            let mut c = copy.world();
+            c.now = w.now.clone();
+            c.visible = w.now.clone();
+            c.read_lag = w.read_lag;
+            c.settle_calls = w.settle_calls;
+            c.next_id = w.next_id;
+        }
+        copy
+    }
+
     /// A fresh number for ids made by the helpers.
     fn next_id(&self) -> u64 {
         let mut w = self.world();

@@ -266,6 +266,11 @@ async fn table_settings_pitr_ttl_items_tags_and_replicas() -> TestResult {
 
     let stream = TableUpdate { enable_stream: true, ..TableUpdate::default() };
     assert!(ddb.update_table("locks", &stream).await.is_err(), "the stream is already on");
+    let same_key = TableUpdate { sse_kms_key_arn: Some("arn:k".into()), ..TableUpdate::default() };
+    assert!(ddb.update_table("locks", &same_key).await.is_err(), "already encrypted with that key");
+    let calls = aws.calls().len();
+    ddb.update_table("locks", &TableUpdate::default()).await?;
+    assert_eq!(aws.calls().len(), calls, "an empty update sends nothing, as the adapter");
 
     assert!(!ddb.has_items("locks").await?);
     aws.edit_table(EU, "locks", |t| t.items = 3);
@@ -549,5 +554,23 @@ async fn test_helpers_build_starting_states_without_calls() -> TestResult {
     assert!(eu.kms.get_rotation(&key).await?.enabled);
     assert!(aws.remove_alias(EU, "alias/lake"));
     assert_eq!(eu.kms.describe_key("alias/lake").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fork_starts_from_the_same_state_and_makes_the_same_ids() -> TestResult {
+    let aws = FakeAws::new(ACCOUNT);
+    aws.with_bucket(EU, "lake-raw", false, &owned_by("team/lake"));
+    aws.region(EU).s3.get_bucket_tagging("lake-raw").await?;
+    aws.crash_after(0);
+    let fork = aws.fork();
+    assert!(fork.calls().is_empty(), "a fresh call log");
+    let a = fork.region(EU).kms.create_key("k", "{}", &BTreeMap::new()).await?;
+    aws.clear_faults();
+    let b = aws.region(EU).kms.create_key("k", "{}", &BTreeMap::new()).await?;
+    assert_eq!(a, b, "the same calls from the same state make the same ids");
+    assert!(fork.bucket("lake-raw").is_some());
+    fork.edit_bucket("lake-raw", |b| b.policy = Some("{}".into()));
+    assert_eq!(aws.bucket("lake-raw").and_then(|b| b.policy), None, "the copies are independent");
     Ok(())
 }

@@ -10,6 +10,7 @@ mod crds;
 mod datalake;
 mod etlfunction;
 mod examples;
+mod fake_agreement;
 mod invalid;
 mod leader;
 mod testenv;

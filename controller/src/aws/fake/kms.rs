@@ -31,6 +31,30 @@ pub struct Key {
 }
 
 impl Key {
+    /// Key number `n` as CreateKey makes it: Enabled, rotation off.
+    fn new(
+        n: u64,
+        region: &str,
+        account: &str,
+        description: &str,
+        policy: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Self {
+        let key_id = format!("{n:08x}-fa4e-4000-8000-{n:012x}");
+        Self {
+            arn: format!("arn:aws:kms:{region}:{account}:key/{key_id}"),
+            key_id,
+            region: region.to_string(),
+            description: description.to_string(),
+            state: ENABLED.to_string(),
+            policy: policy.to_string(),
+            tags: tags.clone(),
+            rotation_enabled: false,
+            rotation_period_days: None,
+            pending_window_days: None,
+        }
+    }
+
     /// Not scheduled for deletion.
     pub fn is_live(&self) -> bool {
         self.state != PENDING_DELETION
@@ -130,22 +154,9 @@ impl KmsApi for FakeKms {
     async fn create_key(&self, description: &str, policy: &str, tags: &BTreeMap<String, String>) -> AwsResult<KeyInfo> {
         self.aws.write(&self.region, SERVICE, "CreateKey", description, |ctx| {
             check_json(policy, "MalformedPolicyDocumentException")?;
-            let n = ctx.next_id();
-            let key_id = format!("{n:08x}-fa4e-4000-8000-{n:012x}");
-            let key = Key {
-                arn: format!("arn:aws:kms:{}:{}:key/{key_id}", ctx.region, ctx.account),
-                key_id: key_id.clone(),
-                region: ctx.region.to_string(),
-                description: description.to_string(),
-                state: ENABLED.to_string(),
-                policy: policy.to_string(),
-                tags: tags.clone(),
-                rotation_enabled: false,
-                rotation_period_days: None,
-                pending_window_days: None,
-            };
+            let key = Key::new(ctx.next_id(), ctx.region, ctx.account, description, policy, tags);
             let info = key.info();
-            ctx.res.keys.insert(key_id, key);
+            ctx.res.keys.insert(key.key_id.clone(), key);
             Ok(info)
         })
     }
@@ -254,20 +265,8 @@ impl FakeAws {
     /// A key in `region` (Enabled, rotation off, this policy and tags), with `alias` when
     /// given. Returns its id.
     pub fn with_key(&self, region: &str, alias: Option<&str>, policy: &str, tags: &BTreeMap<String, String>) -> String {
-        let n = self.next_id();
-        let key_id = format!("{n:08x}-fa4e-4000-8000-{n:012x}");
-        let key = Key {
-            arn: format!("arn:aws:kms:{region}:{}:key/{key_id}", self.account),
-            key_id: key_id.clone(),
-            region: region.to_string(),
-            description: String::new(),
-            state: ENABLED.to_string(),
-            policy: policy.to_string(),
-            tags: tags.clone(),
-            rotation_enabled: false,
-            rotation_period_days: None,
-            pending_window_days: None,
-        };
+        let key = Key::new(self.next_id(), region, &self.account, "", policy, tags);
+        let key_id = key.key_id.clone();
         self.edit(|r| {
             r.keys.insert(key_id.clone(), key);
             if let Some(alias) = alias {

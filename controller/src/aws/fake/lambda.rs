@@ -35,6 +35,21 @@ pub struct Function {
 }
 
 impl Function {
+    /// `function` as CreateFunction makes it in `region`, already Active.
+    fn new(region: &str, account: &str, function: &NewFunction) -> Self {
+        Self {
+            name: function.name.clone(),
+            region: region.to_string(),
+            arn: format!("arn:aws:lambda:{region}:{account}:function:{}", function.name),
+            config: sorted(&function.config),
+            architecture: function.architecture.clone(),
+            code: function.code.clone(),
+            code_signing_config_arn: function.code_signing_config_arn.clone(),
+            tags: function.tags.clone(),
+            ..Self::default()
+        }
+    }
+
     fn busy(&self, index: usize) -> Option<&'static str> {
         if index < self.pending_until {
             Some("Pending")
@@ -201,22 +216,9 @@ impl LambdaApi for FakeLambda {
                 ));
             }
             check_config(ctx.res, &function.config)?;
-            let arn = format!("arn:aws:lambda:{}:{}:function:{}", ctx.region, ctx.account, function.name);
-            let created = Function {
-                name: function.name.clone(),
-                region: ctx.region.to_string(),
-                arn: arn.clone(),
-                config: sorted(&function.config),
-                architecture: function.architecture.clone(),
-                code: function.code.clone(),
-                code_updates: 0,
-                code_signing_config_arn: function.code_signing_config_arn.clone(),
-                reserved_concurrency: None,
-                permissions: Vec::new(),
-                tags: function.tags.clone(),
-                pending_until: ctx.settles_at,
-                updating_until: None,
-            };
+            let created =
+                Function { pending_until: ctx.settles_at, ..Function::new(ctx.region, ctx.account, function) };
+            let arn = created.arn.clone();
             ctx.res.functions.insert(id, created);
             Ok(arn)
         })
@@ -323,19 +325,8 @@ impl LambdaApi for FakeLambda {
 impl FakeAws {
     /// An Active function in `region` as CreateFunction makes it (the role is not checked).
     pub fn with_function(&self, region: &str, function: &NewFunction) -> String {
-        let arn = format!("arn:aws:lambda:{region}:{}:function:{}", self.account, function.name);
-        let created = Function {
-            name: function.name.clone(),
-            region: region.to_string(),
-            arn: arn.clone(),
-            config: sorted(&function.config),
-            architecture: function.architecture.clone(),
-            code: function.code.clone(),
-            code_signing_config_arn: function.code_signing_config_arn.clone(),
-            tags: function.tags.clone(),
-            updating_until: Some(0),
-            ..Function::default()
-        };
+        let created = Function { updating_until: Some(0), ..Function::new(region, &self.account, function) };
+        let arn = created.arn.clone();
         self.edit(|r| r.functions.insert((region.to_string(), function.name.clone()), created));
         arn
     }

@@ -42,6 +42,20 @@ impl Role {
         }
     }
 
+    /// A role that `owner` (`namespace/name`, the `lakeops.dev/owner` tag) owns, as another
+    /// object's or another installation's role would be, to test that it is left alone.
+    pub fn foreign(name: &str, account: &str, owner: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            path: "/lakeops/".to_string(),
+            arn: format!("arn:aws:iam::{account}:role/lakeops/{name}"),
+            description: "test".to_string(),
+            assume_role_policy: "{}".to_string(),
+            tags: BTreeMap::from([(lakeops_crds::names::tag::OWNER.to_string(), owner.to_string())]),
+            ..Self::default()
+        }
+    }
+
     fn info(&self) -> RoleInfo {
         RoleInfo {
             name: self.name.clone(),

@@ -125,9 +125,9 @@ impl FakeKms {
         })
     }
 
-    /// The key in this region tagged `tag=value` (a live one first), as DescribeKey would
-    /// tell it. Logged as one read call (`ListKeys`); a real lookup lists keys and their tags.
-    pub async fn find_key_by_tag(&self, tag: &str, value: &str) -> AwsResult<Option<KeyInfo>> {
+    /// The id of the key in this region tagged `tag=value` (a live one first). Logged as one
+    /// read call (`ListKeys`); a real lookup lists the keys, then each key's tags.
+    pub async fn find_key_by_tag(&self, tag: &str, value: &str) -> AwsResult<Option<String>> {
         self.aws.read(&self.region, SERVICE, "ListKeys", &format!("tag:{tag}={value}"), |ctx| {
             let mut matching: Vec<&Key> = ctx
                 .res
@@ -136,7 +136,7 @@ impl FakeKms {
                 .filter(|k| k.region == self.region && k.tags.get(tag).is_some_and(|v| v == value))
                 .collect();
             matching.sort_by_key(|k| !k.is_live());
-            Ok(matching.first().map(|k| k.info()))
+            Ok(matching.first().map(|k| k.key_id.clone()))
         })
     }
 }

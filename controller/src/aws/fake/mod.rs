@@ -69,6 +69,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
+/// Object versions are S3's own type; [`ObjectVersion::new`] builds one for a starting state.
+pub use crate::aws::s3::ObjectVersion;
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use dynamodb::{FakeDynamo, Table};
 pub use iam::{FakeIam, Role};

@@ -424,6 +424,13 @@ fn lockable(b: &Bucket) -> Result<(), Fail> {
 
 // ----- helpers for tests' starting states -----
 
+impl ObjectVersion {
+    /// A stored version with this id and an ETag derived from it.
+    pub fn new(version_id: &str) -> Self {
+        Self { version_id: Some(version_id.to_string()), etag: Some(format!("\"{version_id}\"")) }
+    }
+}
+
 impl FakeAws {
     /// A bucket of this account in `region` as CreateBucket leaves it, with `tags`.
     pub fn with_bucket(&self, region: &str, name: &str, object_lock: bool, tags: &BTreeMap<String, String>) {

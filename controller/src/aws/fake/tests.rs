@@ -222,7 +222,7 @@ async fn keys_are_found_by_tag() -> TestResult {
     let token = BTreeMap::from([("lakeops.dev/creation-token".to_string(), "t-1".to_string())]);
     let created = aws.region(EU).kms.create_key("lake", "{}", &token).await?;
     let kms = aws.kms(EU);
-    assert_eq!(kms.find_key_by_tag("lakeops.dev/creation-token", "t-1").await?, Some(created));
+    assert_eq!(kms.find_key_by_tag("lakeops.dev/creation-token", "t-1").await?, Some(created.key_id));
     assert_eq!(kms.find_key_by_tag("lakeops.dev/creation-token", "t-2").await?, None);
     assert_eq!(aws.kms(US).find_key_by_tag("lakeops.dev/creation-token", "t-1").await?, None);
     Ok(())
@@ -543,6 +543,9 @@ async fn the_call_log_and_census_tell_what_happened() -> TestResult {
 async fn test_helpers_build_starting_states_without_calls() -> TestResult {
     let aws = FakeAws::new(ACCOUNT);
     aws.with_bucket(EU, "lake-raw", true, &owned_by("team/lake"));
+    aws.edit_bucket("lake-raw", |b| b.objects.insert("a.csv".into(), vec![ObjectVersion::new("v1")]));
+    aws.with_role(&new_role("other", "{}", &owned_by("team/other")));
+    assert_eq!(aws.role("other"), Some(Role::foreign("other", ACCOUNT, "team/other")));
     let key = aws.with_key(EU, Some("alias/lake"), "{}", &owned_by("team/lake"));
     aws.edit_bucket("lake-raw", |b| b.versioning = Some("Suspended".into()));
     aws.edit_key(EU, "alias/lake", |k| k.rotation_enabled = true);
@@ -550,6 +553,7 @@ async fn test_helpers_build_starting_states_without_calls() -> TestResult {
 
     let eu = aws.region(EU);
     assert_eq!(eu.s3.get_versioning("lake-raw").await?.as_deref(), Some("Suspended"));
+    assert_eq!(eu.s3.head_object("lake-raw", "a.csv").await?.and_then(|v| v.version_id).as_deref(), Some("v1"));
     assert_eq!(eu.kms.describe_key("alias/lake").await?.map(|k| k.key_id), Some(key.clone()));
     assert!(eu.kms.get_rotation(&key).await?.enabled);
     assert!(aws.remove_alias(EU, "alias/lake"));

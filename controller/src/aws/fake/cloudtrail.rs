@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::kms::ENABLED;
-use super::{Fail, FakeAws, WriteCtx, fail};
+use super::{Fail, FakeAws, WriteCtx, fail, none_if_missing};
 use crate::aws::cloudtrail::{CloudTrailApi, TrailInfo, TrailSettings};
 use crate::aws::error::AwsResult;
 
@@ -86,11 +86,7 @@ impl FakeCloudTrail {
 impl CloudTrailApi for FakeCloudTrail {
     async fn get_trail(&self, name: &str) -> AwsResult<Option<TrailInfo>> {
         let found = self.get("GetTrail", name, |t| TrailInfo { arn: t.arn.clone(), settings: t.settings.clone() });
-        match found {
-            Ok(info) => Ok(Some(info)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_missing(found)
     }
 
     async fn get_s3_data_events(&self, name: &str) -> AwsResult<Vec<String>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Fail, FakeAws, Resources, fail, merge_tags};
+use super::{Fail, FakeAws, Resources, fail, merge_tags, none_if_missing};
 use crate::aws::dynamodb::{DynamoApi, KeyDef, Replica, TableDef, TableInfo, TableUpdate};
 use crate::aws::error::AwsResult;
 
@@ -171,11 +171,7 @@ fn table_not_found(name: &str) -> Fail {
 #[async_trait]
 impl DynamoApi for FakeDynamo {
     async fn describe_table(&self, name: &str) -> AwsResult<Option<TableInfo>> {
-        match self.get("DescribeTable", name, not_found, |t, index| Ok(t.info(index))) {
-            Ok(info) => Ok(Some(info)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_missing(self.get("DescribeTable", name, not_found, |t, index| Ok(t.info(index))))
     }
 
     async fn create_table(&self, def: &TableDef) -> AwsResult<TableInfo> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Fail, FakeAws, check_json, fail, merge_tags};
+use super::{Fail, FakeAws, check_json, fail, merge_tags, none_if_missing, ok_if_missing};
 use crate::aws::error::AwsResult;
 use crate::aws::iam::{IamApi, NewRole, RoleInfo};
 
@@ -77,15 +77,6 @@ fn no_such_entity(what: &str) -> Fail {
     fail("NoSuchEntity", 404, format!("The role with name {what} cannot be found."))
 }
 
-/// The adapter's convention for reads and deletes: a missing entity is `None`.
-fn missing_is_none<T>(result: AwsResult<T>) -> AwsResult<Option<T>> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 impl FakeIam {
     pub(super) fn new(aws: Arc<FakeAws>) -> Self {
         Self { aws }
@@ -107,7 +98,7 @@ impl FakeIam {
 #[async_trait]
 impl IamApi for FakeIam {
     async fn get_role(&self, name: &str) -> AwsResult<Option<RoleInfo>> {
-        missing_is_none(self.get("GetRole", name, |r| Ok(r.info())))
+        none_if_missing(self.get("GetRole", name, |r| Ok(r.info())))
     }
 
     async fn create_role(&self, role: &NewRole<'_>) -> AwsResult<String> {
@@ -154,7 +145,7 @@ impl IamApi for FakeIam {
     }
 
     async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<String>> {
-        missing_is_none(self.get("GetRolePolicy", role, |r| {
+        none_if_missing(self.get("GetRolePolicy", role, |r| {
             r.policies.get(policy).cloned().ok_or_else(|| {
                 fail("NoSuchEntity", 404, format!("The role policy with name {policy} cannot be found."))
             })
@@ -175,7 +166,7 @@ impl IamApi for FakeIam {
                 fail("NoSuchEntity", 404, format!("The role policy with name {policy} cannot be found."))
             })
         });
-        missing_is_none(result).map(drop)
+        ok_if_missing(result)
     }
 
     async fn delete_role(&self, name: &str) -> AwsResult<()> {
@@ -187,7 +178,7 @@ impl IamApi for FakeIam {
             ctx.res.roles.remove(name);
             Ok(())
         });
-        missing_is_none(result).map(drop)
+        ok_if_missing(result)
     }
 }
 

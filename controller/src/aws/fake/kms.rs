@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Fail, FakeAws, Resources, check_json, fail, merge_tags};
+use super::{Fail, FakeAws, Resources, check_json, fail, merge_tags, none_if_missing};
 use crate::aws::error::AwsResult;
 use crate::aws::kms::{KeyInfo, KmsApi, Rotation};
 
@@ -144,11 +144,7 @@ impl FakeKms {
 #[async_trait]
 impl KmsApi for FakeKms {
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
-        match self.get("DescribeKey", key, |k| Ok(k.info())) {
-            Ok(info) => Ok(Some(info)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_missing(self.get("DescribeKey", key, |k| Ok(k.info())))
     }
 
     async fn create_key(&self, description: &str, policy: &str, tags: &BTreeMap<String, String>) -> AwsResult<KeyInfo> {

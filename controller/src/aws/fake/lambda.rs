@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{Fail, FakeAws, Resources, fail, merge_tags};
+use super::{Fail, FakeAws, Resources, fail, merge_tags, none_if_missing, ok_if_missing};
 use crate::aws::error::AwsResult;
 use crate::aws::lambda::{CodeLocation, FunctionConfig, FunctionInfo, InvokePermission, LambdaApi, NewFunction};
 
@@ -187,22 +187,10 @@ impl FakeLambda {
     }
 }
 
-/// A missing resource is success for this call, as the adapter makes it.
-fn missing_is_ok(result: AwsResult<()>) -> AwsResult<()> {
-    match result {
-        Err(e) if e.is_not_found() => Ok(()),
-        other => other,
-    }
-}
-
 #[async_trait]
 impl LambdaApi for FakeLambda {
     async fn get_function(&self, name: &str) -> AwsResult<Option<FunctionInfo>> {
-        match self.get("GetFunction", name, |f, index| f.info(index)) {
-            Ok(info) => Ok(Some(info)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_missing(self.get("GetFunction", name, |f, index| f.info(index)))
     }
 
     async fn create_function(&self, function: &NewFunction) -> AwsResult<String> {
@@ -270,11 +258,7 @@ impl LambdaApi for FakeLambda {
             f.policy()
                 .ok_or_else(|| fail("ResourceNotFoundException", 404, "The resource you requested does not exist."))
         });
-        match policy {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_missing(policy)
     }
 
     async fn add_permission(&self, name: &str, permission: &InvokePermission) -> AwsResult<()> {
@@ -292,7 +276,7 @@ impl LambdaApi for FakeLambda {
     }
 
     async fn remove_permission(&self, name: &str, statement_id: &str) -> AwsResult<()> {
-        missing_is_ok(self.put("RemovePermission", name, false, |f, _| {
+        ok_if_missing(self.put("RemovePermission", name, false, |f, _| {
             let before = f.permissions.len();
             f.permissions.retain(|p| p.statement_id != statement_id);
             if f.permissions.len() == before {
@@ -314,7 +298,7 @@ impl LambdaApi for FakeLambda {
     }
 
     async fn delete_function(&self, name: &str) -> AwsResult<()> {
-        missing_is_ok(self.aws.write(&self.region, SERVICE, "DeleteFunction", name, |ctx| {
+        ok_if_missing(self.aws.write(&self.region, SERVICE, "DeleteFunction", name, |ctx| {
             ctx.res.functions.remove(&self.id(name)).map(drop).ok_or_else(|| not_found(name))
         }))
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Fail, FakeAws, fail, merge_tags};
+use super::{Fail, FakeAws, fail, merge_tags, ok_if_missing};
 use crate::aws::error::AwsResult;
 use crate::aws::logs::{LogGroup, LogsApi};
 
@@ -140,11 +140,7 @@ impl LogsApi for FakeLogs {
         let result = self.aws.write(&self.region, SERVICE, "DeleteLogGroup", name, |ctx| {
             ctx.res.log_groups.remove(&self.id(name)).map(drop).ok_or_else(|| not_found(name))
         });
-        // As the adapter: a missing group is success.
-        match result {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        }
+        ok_if_missing(result)
     }
 }
 

@@ -581,6 +581,20 @@ impl FakeAws {
     }
 }
 
+/// The adapters' convention for reads that say `Ok(None)` when the thing does not exist.
+pub(crate) fn none_if_missing<T>(result: AwsResult<T>) -> AwsResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The adapters' convention for deletes that succeed when the thing is already gone.
+pub(crate) fn ok_if_missing(result: AwsResult<()>) -> AwsResult<()> {
+    none_if_missing(result).map(drop)
+}
+
 /// Tags merged as TagResource does: new keys added, existing keys overwritten.
 pub(crate) fn merge_tags(into: &mut BTreeMap<String, String>, tags: &BTreeMap<String, String>) {
     into.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Fail, FakeAws, ReadCtx, WriteCtx, check_json, fail};
+use super::{Fail, FakeAws, ReadCtx, WriteCtx, check_json, fail, none_if_missing};
 use crate::aws::error::AwsResult;
 use crate::aws::s3::{
     BucketEncryption, DefaultRetention, LifecycleRule, Logging, NotificationTarget, Notifications, ObjectVersion,
@@ -324,12 +324,8 @@ impl S3Api for FakeS3 {
             // A delete marker (no ETag) as the current version: HEAD answers 404.
             current.filter(|v| v.etag.is_some()).cloned().ok_or_else(|| fail("NotFound", 404, ""))
         });
-        match result {
-            Ok(v) => Ok(Some(v)),
-            // As the adapter: HEAD answers carry no body, a 404 is "no such object".
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        // As the adapter: HEAD answers carry no body, a 404 is "no such object".
+        none_if_missing(result)
     }
 
     async fn count_object_versions(&self, bucket: &str, cap: usize) -> AwsResult<usize> {

@@ -11,6 +11,7 @@ mod datalake;
 mod emulator;
 mod etlfunction;
 mod examples;
+mod fake_agreement;
 mod invalid;
 mod leader;
 mod testenv;

@@ -65,7 +65,10 @@ if [ ! -x "$CACHE/kube-apiserver" ]; then
   rm -rf "$build"
 fi
 ln -sfn "$CACHE/kube-apiserver" "$BIN/kube-apiserver"
-ln -sfn "$(command -v etcd)" "$BIN/etcd"
+# Debian's etcd, looked up without $BIN: a caller that already has $BIN on its PATH would
+# otherwise find our own link and point it at itself.
+etcd_bin="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd:)" command -v etcd)"
+ln -sfn "$etcd_bin" "$BIN/etcd"
 
 # ---- Python venv: moto server and linters --------------------------------------------
 if [ ! -x "$VENV/bin/moto_server" ]; then

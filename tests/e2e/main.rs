@@ -10,6 +10,7 @@ mod crds;
 mod datalake;
 mod etlfunction;
 mod examples;
+mod faults;
 mod invalid;
 mod leader;
 mod testenv;

@@ -26,8 +26,6 @@ use crate::leader::ControllerProcess;
 const REGION: &str = "eu-west-1";
 const BACKUP: &str = "eu-central-1";
 const LEASE: &str = "lakeops-faults";
-/// The smallest valid zip archive (an empty one).
-const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// The size of one run.
 #[derive(Debug)]
@@ -106,30 +104,6 @@ fn policy(name: &str, lake: &str) -> BackupPolicy {
         }
     }))
     .expect("policy fixture")
-}
-
-/// A versioned bucket the test owns (sent to moto directly), holding the function package.
-async fn artifacts(env: &TestEnv, ns: &str) -> String {
-    let s3 = env.s3(REGION);
-    let bucket = format!("{ns}-artifacts");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("artifact bucket");
-    s3.put_object()
-        .bucket(&bucket)
-        .key("etl.zip")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(EMPTY_ZIP))
-        .send()
-        .await
-        .expect("package");
-    bucket
 }
 
 /// `(kind/name, Ready status, reason)` of every object not done yet. A BackupPolicy whose
@@ -253,7 +227,8 @@ async fn under_lost_answers_errors_stalls_and_sigkills_everything_converges_with
         api::<EtlFunction>(env, &ns).await.expect("api"),
         api::<BackupPolicy>(env, &ns).await.expect("api"),
     );
-    let bucket = artifacts(env, &ns).await;
+    // The function package, in a bucket the test owns (written to moto directly).
+    let bucket = crate::etlfunction::artifacts(env, &ns, &["etl"]).await;
     let proxy = FaultProxy::start(&env.moto_endpoint, size.faults.clone()).await.expect("fault proxy");
     let logs = tempfile::tempdir().expect("log dir");
     let spawn = |i: usize| {
@@ -321,7 +296,7 @@ async fn under_lost_answers_errors_stalls_and_sigkills_everything_converges_with
         c.buckets,
         c.tables
     );
-    eprintln!("dropped answers by operation: {:?}", tally.dropped);
+    eprintln!("dropped answers by operation: {:?}; stalls: {:?}", tally.dropped, tally.stalls);
     assert!(Tally::total(&tally.dropped) > 0 || size.faults.drop_rate == 0.0, "the run lost no answer: {tally:?}");
     assert_eq!(c.keys, size.lakes + size.policies, "one key per lake and one replica key per policy: {c:#?}");
     assert!(c.orphaned_keys.is_empty(), "orphaned KMS keys: {c:#?}");

@@ -114,6 +114,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn failures_retry_after_the_back_off_and_only_bad_input_stalls_naming_the_field() {
+        let resync = Duration::from_secs(600);
+        let retry = || Duration::from_secs(5);
+        let err = |code: &str, status: u16, service: &'static str, operation: &'static str| {
+            AwsError::classify(service, operation, "r", Some(code), Some("m"), Some(status))
+        };
+        for e in [
+            err("AlreadyExistsException", 400, "kms", "CreateAlias"),
+            err("ResourceAlreadyExistsException", 400, "logs", "CreateLogGroup"),
+            err("ConcurrentModificationException", 400, "dynamodb", "UpdateTable"),
+            err("ThrottlingException", 400, "kms", "DescribeKey"),
+            AwsError::classify("kms", "CreateKey", "r", None, None, Some(502)),
+        ] {
+            let (outcome, after) = aws_outcome(&e, resync, retry);
+            assert!(matches!(outcome, Outcome::Failed { .. }), "{e}");
+            assert_eq!(after, Duration::from_secs(5), "{e}");
+        }
+        let (outcome, after) =
+            aws_outcome(&err("InvalidParameterValueException", 400, "logs", "PutRetentionPolicy"), resync, retry);
+        let Outcome::Stalled { message, .. } = outcome else { panic!("bad input stalls") };
+        assert!(message.contains("spec.logRetentionDays"), "{message}");
+        assert_eq!(after, resync);
+    }
+
+    #[test]
     fn durations_parse_in_the_usual_units() {
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));

@@ -297,6 +297,21 @@ async fn under_lost_answers_errors_stalls_and_sigkills_everything_converges_with
         c.tables
     );
     eprintln!("dropped answers by operation: {:?}; stalls: {:?}", tally.dropped, tally.stalls);
+    // Nothing changed AWS behind the controller's back, so each DriftCorrected event here is
+    // the controller finishing its own interrupted create (a figure, not yet an assertion:
+    // a SIGKILL between a create and its settings is only recognised with a recorded intent).
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.kube_client().await.expect("client"), &ns);
+    let drift: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("DriftCorrected"))
+        .map(|e| format!("{}: {}", e.regarding.and_then(|r| r.name).unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect();
+    eprintln!("DriftCorrected events for the controller's own creates: {}: {drift:#?}", drift.len());
     assert!(Tally::total(&tally.dropped) > 0 || size.faults.drop_rate == 0.0, "the run lost no answer: {tally:?}");
     assert_eq!(c.keys, size.lakes + size.policies, "one key per lake and one replica key per policy: {c:#?}");
     assert!(c.orphaned_keys.is_empty(), "orphaned KMS keys: {c:#?}");

@@ -13,9 +13,9 @@ mod certs;
 mod crds;
 pub mod faultproxy;
 mod kubeconfig;
+mod process;
 
 pub use crds::chart_crds_file;
-mod process;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -419,8 +419,8 @@ impl Drop for TestEnv {
 }
 
 /// One environment per test process, started lazily on first use and shared by every test in
-/// the binary, with the lakeops CRDs installed from the chart's file by kubectl. Tests isolate themselves with fresh namespaces
-/// and unique AWS names. Panics with the start-up error (once per test, the error is cached).
+/// the binary, with the lakeops CRDs installed from the chart's file by kubectl. Tests isolate
+/// themselves with fresh namespaces and unique AWS names. Panics with the start-up error (once per test, the error is cached).
 pub async fn shared() -> &'static TestEnv {
     static SHARED: tokio::sync::OnceCell<std::result::Result<TestEnv, String>> = tokio::sync::OnceCell::const_new();
     let env = SHARED

@@ -203,7 +203,7 @@ pub fn operation(method: &hyper::Method, path: &str, headers: &hyper::HeaderMap,
 }
 
 /// A number in `[0, 1)` fixed by the seed, the operation, its ordinal and the fault kind.
-fn roll(seed: u64, op: &str, ordinal: u64, kind: u64) -> f64 {
+pub(crate) fn roll(seed: u64, op: &str, ordinal: u64, kind: u64) -> f64 {
     let mut h = seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ordinal.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     for b in op.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);

@@ -13,6 +13,7 @@ mod certs;
 mod crds;
 pub mod faultproxy;
 mod kubeconfig;
+pub mod kubefaults;
 mod process;
 
 pub use crds::chart_crds_file;

@@ -1,5 +1,5 @@
 # Entry points; each script installs what it needs (see tests/env/install.sh).
-.PHONY: demo test crds bench
+.PHONY: demo test crds bench faults
 
 # A local control plane + AWS emulator, the controller, the examples applied and converging.
 demo:
@@ -16,3 +16,7 @@ crds:
 # Scale benchmarks (memory per 1,000 objects, converging many lakes, a resync's calls).
 bench:
 	./tests/env/bench.sh
+
+# Fault injection at full size: lost answers (10% and 30% of writes), errors, stalls, SIGKILLs.
+faults:
+	./tests/env/faults.sh

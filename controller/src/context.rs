@@ -61,4 +61,6 @@ pub struct Context {
     pub fingerprints: Arc<crate::reconcile::Fingerprints>,
     /// Serialises writes to documents several objects share (bucket notifications).
     pub locks: Arc<crate::reconcile::KeyedLocks>,
+    /// Consecutive failed rounds per object, for retry back-off in seconds.
+    pub backoff: Arc<crate::backoff::Backoff>,
 }

@@ -78,6 +78,7 @@ pub async fn run(
         stores: stores.clone(),
         fingerprints: Default::default(),
         locks: Default::default(),
+        backoff: Default::default(),
     });
 
     // Ready once every kind can be listed: the CRDs are served and RBAC lets us watch.

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod backoff;
 pub mod cli;
 pub mod conditions;
 pub mod context;

@@ -151,7 +151,7 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
             message,
             severity: "error",
         };
-        let value: serde_yaml::Value = match serde_yaml::from_str(&doc) {
+        let value: serde_json::Value = match serde_saphyr::from_str(&doc) {
             Ok(v) => v,
             Err(e) => {
                 loaded.problems.push(problem("?", "?", "?", "(document)", format!("not valid YAML: {e}")));
@@ -182,10 +182,11 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
             continue;
         }
         let object = match kind.as_str() {
-            // From the text, not the Value: serde_yaml then names the failing field's path.
-            "DataLake" => serde_yaml::from_str(&doc).map(Object::DataLake),
-            "EtlFunction" => serde_yaml::from_str(&doc).map(Object::EtlFunction),
-            "BackupPolicy" => serde_yaml::from_str(&doc).map(Object::BackupPolicy),
+            // From the value as kubectl would read it (YAML 1.1: a bare `N` or `on` is a
+            // bool), with the failing field's path named.
+            "DataLake" => typed(&value).map(Object::DataLake),
+            "EtlFunction" => typed(&value).map(Object::EtlFunction),
+            "BackupPolicy" => typed(&value).map(Object::BackupPolicy),
             other => {
                 loaded.problems.push(problem(
                     other,
@@ -209,11 +210,18 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
                 loaded.documents.push(Document { file: file.to_string(), line, object });
             }
             Err(e) => {
-                let (path, message) = split_serde_error(&e.to_string());
+                let (path, message) = split_serde_error(&format!("{}: {}", e.path(), e.inner()));
                 loaded.problems.push(problem(&kind, &namespace, &name, &path, message));
             }
         }
     }
+}
+
+/// `value` as a `T`; an error names the path of the field that failed.
+fn typed<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize(value)
 }
 
 fn set_default_namespace(object: &mut Object, namespace: &str) {
@@ -225,7 +233,7 @@ fn set_default_namespace(object: &mut Object, namespace: &str) {
     meta.namespace.get_or_insert_with(|| namespace.to_string());
 }
 
-/// serde_yaml says `spec.zones[0]: missing field `name``; keep the path apart.
+/// The parser says `spec.zones[0]: missing field `name``; keep the path apart.
 fn split_serde_error(msg: &str) -> (String, String) {
     let (path, rest) = match msg.split_once(": ") {
         Some((path, rest)) if path.starts_with("spec") || path.starts_with("metadata") => (path.to_string(), rest),
@@ -330,7 +338,7 @@ mod tests {
 
     #[test]
     fn documents_keep_their_starting_lines_and_other_kinds_are_skipped() {
-        let text = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: n}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n";
+        let text = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: team}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n";
         let mut loaded = Loaded::new("default");
         parse_stream("f.yaml", text, &mut loaded);
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
@@ -340,13 +348,32 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_problems_naming_the_field() {
-        let text = "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: n}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  objectLok: false\n";
+        let text = "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: team}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  objectLok: false\n";
         let mut loaded = Loaded::new("default");
         parse_stream("f.yaml", text, &mut loaded);
         assert_eq!(loaded.documents.len(), 1, "the object still parses");
         let p = &loaded.problems[0];
         assert_eq!((p.path.as_str(), p.severity), ("spec.objectLok", "error"));
         assert!(p.message.contains("did you mean \"objectLock\""), "{}", p.message);
+    }
+
+    #[test]
+    fn a_bare_n_is_read_as_kubectl_reads_it_and_named() {
+        // kubectl's YAML 1.1 parser sends a bare N as the boolean false, which the API server
+        // refuses; `lakeops validate` says so before it gets that far.
+        let doc = |key_type: &str| {
+            format!(
+                "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {{name: l}}\nspec:\n  region: eu-west-1\n  zones: [{{name: raw}}]\n  catalog:\n    tables: [{{name: t, partitionKey: {{name: id, type: {key_type}}}}}]\n"
+            )
+        };
+        let mut loaded = Loaded::new("default");
+        parse_stream("f.yaml", &doc("N"), &mut loaded);
+        let p = &loaded.problems[0];
+        assert_eq!(p.path, "spec.catalog.tables[0].partitionKey.type");
+        assert!(p.message.contains("boolean `false`"), "{}", p.message);
+        let mut loaded = Loaded::new("default");
+        parse_stream("f.yaml", &doc("\"N\""), &mut loaded);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     }
 
     #[test]

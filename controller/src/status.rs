@@ -73,6 +73,10 @@ impl HasStatus for lakeops_crds::BackupPolicy {
 /// and applies it unless it equals the current status. Returns whether a write happened.
 /// A Warning event is recorded when the object newly stalls or fails.
 pub async fn apply<K: HasStatus>(ctx: &Context, obj: &K, mut next: K::Status, outcome: &Outcome) -> Result<bool> {
+    // Any outcome but a failure ends a run of failures: the next one backs off from the start.
+    if !matches!(outcome, Outcome::Failed { .. }) {
+        ctx.backoff.reset(obj);
+    }
     let current = obj.status().cloned().unwrap_or_default();
     let generation = obj.meta().generation;
     next.set_conditions(next_conditions(

@@ -67,9 +67,12 @@ pub fn crds_yaml_without_cel() -> String {
     to_yaml(&crds_without_cel())
 }
 
+/// kubectl and Helm read YAML through go-yaml v2, a YAML 1.1 parser: a bare `N`, `y`, `on`,
+/// `~` or `0x1` is a bool, null or number there. The serializer quotes every such string,
+/// so an enum value such as the key type `N` reaches the API server as the string it is.
 fn to_yaml(crds: &[CustomResourceDefinition]) -> String {
     crds.iter()
-        .map(|c| serde_yaml::to_string(c).expect("a CRD always serialises to YAML"))
+        .map(|c| serde_saphyr::to_string(c).expect("a CRD always serialises to YAML"))
         .map(|y| format!("---\n{y}"))
         .collect()
 }
@@ -102,6 +105,77 @@ fn rule(spec: &mut JSONSchemaProps, field: &str, rule: &str, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string of the generated YAML is still a string when read the way kubectl and
+    /// Helm read it. serde-saphyr's untyped reading takes YAML 1.1 booleans (`y`, `N`, `on`,
+    /// ...) as bools and `legacy_octal_numbers` adds 1.1's octal; nulls and numbers it reads
+    /// as both versions do: the whole document then equals the CRDs' JSON.
+    fn read_as_yaml_1_1(yaml: &str) -> Vec<serde_json::Value> {
+        let options = serde_saphyr::options! { legacy_octal_numbers: true };
+        serde_saphyr::from_multiple_with_options(yaml, options).expect("the generated YAML parses")
+    }
+
+    #[test]
+    fn generated_crds_read_back_identically_under_yaml_1_1() {
+        for (all, yaml) in [(crds(), crds_yaml()), (crds_without_cel(), crds_yaml_without_cel())] {
+            let expected: Vec<_> = all.iter().map(|c| serde_json::to_value(c).expect("json")).collect();
+            assert_eq!(read_as_yaml_1_1(&yaml), expected);
+        }
+        let yaml = crds_yaml();
+        assert!(yaml.contains("- 'N'") || yaml.contains("- \"N\""), "the key type N is quoted");
+    }
+
+    #[test]
+    fn strings_yaml_1_1_reads_as_bool_number_or_null_are_quoted() {
+        let tricky = [
+            "N",
+            "n",
+            "Y",
+            "y",
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "true",
+            "False",
+            "~",
+            "null",
+            "Null",
+            "",
+            "1",
+            "-1",
+            "010",
+            "0x1",
+            "0o7",
+            "0b1",
+            "1e3",
+            "1.5",
+            ".5",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "1_000",
+            "1:20",
+            "190:20:30.15",
+        ];
+        let mut crd = crds().remove(0);
+        let schema = crd.spec.versions[0].schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()).expect("schema");
+        schema.enum_ = Some(
+            tricky
+                .iter()
+                .map(|t| k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(serde_json::json!(t)))
+                .collect(),
+        );
+        let yaml = to_yaml(std::slice::from_ref(&crd));
+        let read = read_as_yaml_1_1(&yaml);
+        let values = &read[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["enum"];
+        assert_eq!(values, &serde_json::json!(tricky), "{yaml}");
+        // Base-60 numbers (`1:20`) are YAML 1.1 only and not read as numbers above: check the
+        // quotes themselves.
+        for t in tricky {
+            assert!(yaml.contains(&format!("- '{t}'\n")) || yaml.contains(&format!("- \"{t}\"\n")), "{t} unquoted");
+        }
+    }
 
     #[test]
     fn the_cel_free_variant_differs_only_by_its_rules() {

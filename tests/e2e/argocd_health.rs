@@ -100,7 +100,7 @@ fn pair(status: &str, message: &str) -> (String, String) {
 fn the_argocd_config_map_embeds_health_lua_unchanged_for_every_kind() {
     let script = std::fs::read_to_string(argocd_dir().join("health.lua")).expect("health.lua");
     let text = std::fs::read_to_string(argocd_dir().join("argocd-cm-health.yaml")).expect("config map");
-    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_yaml::from_str(&text).expect("a ConfigMap");
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_saphyr::from_str(&text).expect("a ConfigMap");
     let data = cm.data.expect("data");
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
     assert_eq!(

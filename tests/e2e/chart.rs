@@ -14,8 +14,7 @@ use kube::api::{ListParams, PostParams};
 use lakeops_crds::DataLake;
 use lakeops_crds::common::find_condition;
 use lakeops_crds::names::condition;
-use serde::Deserialize as _;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::common::{RunningController, eventually, repo_root};
 
@@ -36,10 +35,8 @@ fn helm_template(env: &lakeops_testenv::TestEnv, release: &str, args: &[&str]) -
 
 /// Every non-empty document of a multi-document YAML stream.
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| Value::deserialize(doc).expect("rendered YAML parses"))
-        .filter(|v| !v.is_null())
-        .collect()
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("rendered YAML parses");
+    docs.into_iter().filter(|v| !v.is_null()).collect()
 }
 
 fn kind(doc: &Value) -> &str {
@@ -47,7 +44,7 @@ fn kind(doc: &Value) -> &str {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
 }
 
 /// The checks every rendering must pass; returns the documents for more specific checks.
@@ -60,7 +57,7 @@ fn check_rendering(yaml: &str) -> Vec<Value> {
     let mut rules_seen = 0;
     for doc in docs.iter().filter(|d| kind(d) == "Role" && is_leader_election(d)) {
         // Leader election: create any Lease, then read and renew only the one named.
-        let rules = doc["rules"].as_sequence().expect("rules");
+        let rules = doc["rules"].as_array().expect("rules");
         assert_eq!(rules.len(), 2, "{doc:?}");
         assert_eq!(strings(&rules[0]["verbs"]), ["create"]);
         assert_eq!(strings(&rules[1]["verbs"]), ["get", "patch"]);
@@ -70,7 +67,7 @@ fn check_rendering(yaml: &str) -> Vec<Value> {
         }
     }
     for doc in docs.iter().filter(|d| matches!(kind(d), "ClusterRole" | "Role") && !is_leader_election(d)) {
-        for rule in doc["rules"].as_sequence().expect("rules") {
+        for rule in doc["rules"].as_array().expect("rules") {
             rules_seen += 1;
             for field in ["verbs", "resources", "apiGroups"] {
                 let values = strings(&rule[field]);
@@ -91,7 +88,7 @@ fn check_rendering(yaml: &str) -> Vec<Value> {
     assert_eq!(deployments.len(), 1, "{yaml}");
     let pod = &deployments[0]["spec"]["template"]["spec"];
     assert_eq!(pod["automountServiceAccountToken"], Value::Bool(true));
-    let containers = pod["containers"].as_sequence().expect("containers");
+    let containers = pod["containers"].as_array().expect("containers");
     assert_eq!(containers.len(), 1);
     let c = &containers[0];
     let sc = &c["securityContext"];
@@ -113,7 +110,7 @@ fn check_rendering(yaml: &str) -> Vec<Value> {
         assert_eq!(get["path"].as_str(), Some(path), "{probe}: {get:?}");
         assert!(get["port"].as_str() == Some(port_name) || get["port"].as_u64() == Some(port), "{probe}: {get:?}");
     }
-    let env = c["env"].as_sequence().expect("env");
+    let env = c["env"].as_array().expect("env");
     let pod_name = env.iter().find(|e| e["name"].as_str() == Some("POD_NAME")).expect("POD_NAME");
     assert_eq!(pod_name["valueFrom"]["fieldRef"]["fieldPath"].as_str(), Some("metadata.name"));
     let args = strings(&c["args"]);

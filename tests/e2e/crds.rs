@@ -11,7 +11,7 @@ fn committed_chart_crds_match_lakeops_crds() {
         text.split("\n---\n")
             .map(|doc| doc.trim_start_matches("---\n"))
             .filter(|doc| !doc.trim().is_empty())
-            .map(|doc| serde_yaml::from_str(doc).expect("valid YAML"))
+            .map(|doc| serde_saphyr::from_str(doc).expect("valid YAML"))
             .collect()
     };
     assert!(
@@ -55,4 +55,45 @@ async fn lakeops_crds_without_cel_applies_server_side_to_a_1_20_api_server() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
     assert_eq!(text.matches("serverside-applied").count(), 3, "{text}");
+}
+
+/// Every `enum` list in a schema, by its path.
+fn enums(path: &str, schema: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if key == "enum" {
+                    out.push((path.to_string(), value.clone()));
+                } else {
+                    enums(&format!("{path}.{key}"), value, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                enums(&format!("{path}[{i}]"), item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn crds_installed_from_the_chart_file_by_kubectl_serve_every_enum_value_as_generated() {
+    // The shared environment installed charts/lakeops/crds/ with kubectl (YAML 1.1): a bare
+    // `N` would be served as `false` and examples/datalake.yaml refused.
+    let env = lakeops_testenv::shared().await;
+    let api: kube::Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        kube::Api::all(env.kube_client().await.expect("client"));
+    let mut checked = 0;
+    for generated in lakeops_crds::crds() {
+        let name = generated.metadata.name.clone().expect("named");
+        let served = api.get(&name).await.expect("CRD served");
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        enums("", &serde_json::to_value(&generated.spec.versions[0].schema).expect("json"), &mut want);
+        enums("", &serde_json::to_value(&served.spec.versions[0].schema).expect("json"), &mut got);
+        assert_eq!(got, want, "{name}: enums served differ from the generated ones");
+        checked += want.len();
+    }
+    assert!(checked >= 10, "only {checked} enums found");
 }

@@ -90,7 +90,7 @@ async fn setup(prefix: &str, packages: &[&str]) -> Setup {
 }
 
 /// A versioned bucket the test owns, holding one package per function.
-async fn artifacts(env: &TestEnv, ns: &str, names: &[&str]) -> String {
+pub(crate) async fn artifacts(env: &TestEnv, ns: &str, names: &[&str]) -> String {
     let s3 = env.s3(REGION);
     let bucket = format!("{ns}-artifacts");
     s3.create_bucket()

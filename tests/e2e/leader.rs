@@ -151,15 +151,30 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_a_crash_or_at
 /// A `lakeops controller --leader-election` child process. Dropping it SIGKILLs and reaps it,
 /// so a failed assertion (a panic) never leaves a controller running against the shared
 /// environment; on a panic it also prints the tail of the process's log.
-struct ControllerProcess {
-    name: &'static str,
+pub(crate) struct ControllerProcess {
+    name: String,
     child: Child,
     metrics_addr: SocketAddr,
     log: PathBuf,
 }
 
 impl ControllerProcess {
-    fn spawn(env: &TestEnv, ns: &str, lease: &str, name: &'static str, dir: &Path) -> Self {
+    fn spawn(env: &TestEnv, ns: &str, lease: &str, name: &str, dir: &Path) -> Self {
+        // One DataLake at a time, so that a kill lands with work still queued.
+        Self::spawn_with(env, ns, lease, name, dir, &["--concurrency", "1"], &[])
+    }
+
+    /// Like `spawn`, with more arguments and environment variables (which win over the
+    /// environment's own, e.g. `AWS_ENDPOINT_URL`).
+    pub(crate) fn spawn_with(
+        env: &TestEnv,
+        ns: &str,
+        lease: &str,
+        name: &str,
+        dir: &Path,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let metrics_addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = dir.join(format!("{name}.log"));
@@ -169,9 +184,9 @@ impl ControllerProcess {
             .args(["controller", "--leader-election", "--lease-name", lease])
             .args(["--lease-seconds", &LEASE_SECONDS.to_string(), "--watch-namespace", ns])
             .args(["--metrics-addr", &metrics_addr.to_string(), "--log-format", "json"])
-            // One DataLake at a time, so that a kill lands with work still queued.
-            .args(["--concurrency", "1"])
+            .args(args)
             .envs(env.env_vars("eu-west-1"))
+            .envs(vars.iter().copied())
             .env("POD_NAMESPACE", ns)
             .env("POD_NAME", name)
             .env("RUST_LOG", "info,kube=warn,aws=warn")
@@ -180,7 +195,7 @@ impl ControllerProcess {
             .stderr(err)
             .spawn()
             .expect("starting lakeops controller");
-        Self { name, child, metrics_addr, log }
+        Self { name: name.to_string(), child, metrics_addr, log }
     }
 
     /// The `/metrics` exposition; an error while the process is not serving it (starting, or
@@ -199,7 +214,7 @@ impl ControllerProcess {
 
     /// SIGKILL (no shutdown code runs, the lease is not released) and reap: once this returns
     /// the process is gone and can send nothing more.
-    fn crash(&mut self) -> ExitStatus {
+    pub(crate) fn crash(&mut self) -> ExitStatus {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped")
     }
@@ -216,7 +231,7 @@ impl ControllerProcess {
         None
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -12,6 +12,7 @@ mod emulator;
 mod etlfunction;
 mod examples;
 mod fake_agreement;
+mod faults;
 mod invalid;
 mod leader;
 mod testenv;

@@ -25,7 +25,7 @@ pub(crate) fn write(path: &Path, server: &str, ca_pem: &[u8], token: &str) -> Re
         "current-context": CONTEXT,
         "preferences": {},
     });
-    let yaml = serde_yaml::to_string(&doc).context("serializing the kubeconfig")?;
+    let yaml = serde_saphyr::to_string(&doc).context("serializing the kubeconfig")?;
     std::fs::write(path, yaml).with_context(|| format!("writing {}", path.display()))
 }
 

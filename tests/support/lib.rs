@@ -11,8 +11,13 @@
 #![forbid(unsafe_code)]
 
 mod certs;
+mod crds;
+pub mod faultproxy;
 mod kubeconfig;
+pub mod kubefaults;
 mod process;
+
+pub use crds::chart_crds_file;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -25,7 +30,6 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, GetParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::wait::{await_condition, conditions};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::process::{Supervised, Watchdog, free_ports, log_tail};
@@ -46,7 +50,6 @@ const BINARIES: [&str; 5] = ["etcd", "kube-apiserver", "moto_server", "kubectl",
 const APISERVER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 const MOTO_READY_TIMEOUT: Duration = Duration::from_secs(60);
 const ETCD_READY_TIMEOUT: Duration = Duration::from_secs(30);
-const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(30);
 /// Port races with other processes are the only start-up failure worth retrying.
 const START_ATTEMPTS: usize = 3;
 
@@ -404,17 +407,8 @@ impl TestEnv {
             let body = crd_for_server(crd, minor)?;
             api.patch(name, &params, &Patch::Apply(&body)).await.with_context(|| format!("applying CRD {name}"))?;
         }
-        for crd in crds {
-            let name = crd.metadata.name.as_deref().unwrap_or_default();
-            tokio::time::timeout(
-                CRD_ESTABLISHED_TIMEOUT,
-                await_condition(api.clone(), name, conditions::is_crd_established()),
-            )
-            .await
-            .with_context(|| format!("CRD {name} not Established after {CRD_ESTABLISHED_TIMEOUT:?}"))?
-            .with_context(|| format!("waiting for CRD {name}"))?;
-        }
-        Ok(())
+        let names: Vec<String> = crds.iter().filter_map(|c| c.metadata.name.clone()).collect();
+        self.wait_crds_established(&names).await
     }
 
     /// Creates a namespace named `<prefix>-<random>` (a valid DNS label) and returns the name.
@@ -484,14 +478,14 @@ impl Drop for TestEnv {
 }
 
 /// One environment per test process, started lazily on first use and shared by every test in
-/// the binary, with the lakeops CRDs installed. Tests isolate themselves with fresh namespaces
-/// and unique AWS names. Panics with the start-up error (once per test, the error is cached).
+/// the binary, with the lakeops CRDs installed from the chart's file by kubectl. Tests isolate
+/// themselves with fresh namespaces and unique AWS names. Panics with the start-up error (once per test, the error is cached).
 pub async fn shared() -> &'static TestEnv {
     static SHARED: tokio::sync::OnceCell<std::result::Result<TestEnv, String>> = tokio::sync::OnceCell::const_new();
     let env = SHARED
         .get_or_init(|| async {
             let env = TestEnv::start().await.map_err(|e| format!("{e:#}"))?;
-            env.install_crds(&lakeops_crds::crds()).await.map_err(|e| format!("installing the lakeops CRDs: {e:#}"))?;
+            env.install_chart_crds().await.map_err(|e| format!("installing the lakeops CRDs: {e:#}"))?;
             Ok(env)
         })
         .await;

@@ -60,7 +60,7 @@ async fn run(args: Args) -> Result<()> {
         Some(dir) => TestEnv::start_in(dir).await?,
         None => TestEnv::start().await?,
     };
-    env.install_crds(&lakeops_crds::crds()).await.context("installing the lakeops CRDs")?;
+    env.install_chart_crds().await.context("installing the lakeops CRDs")?;
 
     let env_file = args.env_file.unwrap_or_else(|| env.dir.join("env"));
     let mut text = String::new();

@@ -1,13 +1,24 @@
 //! AWS failures, classified once in the adapters so the engine never sees SDK types.
 use std::fmt;
 
-/// How the controller should react to a failed AWS call.
+/// How the controller should react to a failed AWS call. Classified by what AWS's error
+/// code means, not by the HTTP status: a 400 is often a conflict or throttle that clears.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The thing asked for does not exist.
     NotFound,
-    /// Throttled or a 5xx after the SDK's own retries: back off and retry.
+    /// Throttled, a concurrent change, an operation in progress, or a 5xx with AWS's code
+    /// after the SDK's own retries: back off and retry.
     Retryable,
+    /// The request may or may not have taken effect: a timeout, a connection lost after the
+    /// request was sent, an unreadable answer, a 5xx without a code. Retried soon; a
+    /// non-idempotent create must first look for what it may already have made.
+    OutcomeUnknown,
+    /// A create found the name taken in this account (`AlreadyExists`, `EntityAlreadyExists`,
+    /// `ResourceAlreadyExistsException`, `BucketAlreadyOwnedByYou`, ...): often our own earlier
+    /// create whose answer was lost. The adapter or the next observation decides whether
+    /// it is ours; never a reason to stall by itself.
+    AlreadyExists,
     /// The caller lacks permission: stall, naming the action and resource.
     AccessDenied,
     /// AWS refused the request as invalid: stall with AWS's message.
@@ -16,6 +27,81 @@ pub enum ErrorKind {
     Conflict,
     /// Anything else: retry.
     Other,
+}
+
+/// Codes meaning "not found".
+const NOT_FOUND: &[&str] = &[
+    "NoSuchBucket",
+    "NotFoundException",
+    "ResourceNotFoundException",
+    "NoSuchKey",
+    "NoSuchEntity",
+    "TableNotFoundException",
+    "TrailNotFoundException",
+];
+
+/// Codes meaning the caller may not do this.
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+];
+
+/// Codes meaning "a resource with this name already exists in your account".
+const ALREADY_EXISTS: &[&str] = &[
+    "AlreadyExistsException",
+    "EntityAlreadyExists",
+    "ResourceAlreadyExistsException",
+    "BucketAlreadyOwnedByYou",
+    "TrailAlreadyExistsException",
+    "TableAlreadyExistsException",
+];
+
+/// Codes that clear by themselves: throttling, concurrent changes, operations in progress,
+/// service-side failures. Several arrive as HTTP 400.
+const TRANSIENT: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "BandwidthLimitExceeded",
+    "ResourceInUseException",
+    "ResourceConflictException",
+    "ConflictException",
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+    "OperationAborted",
+    "TooManyUpdates",
+    "PriorRequestNotComplete",
+    "TransactionConflictException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceFailure",
+    "ServiceException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Codes that say the request itself is wrong: only a spec change helps.
+fn is_invalid_code(code: &str) -> bool {
+    code.starts_with("Invalid")
+        || code.starts_with("Malformed")
+        || code.starts_with("IllegalLocationConstraint")
+        || matches!(code, "ValidationException" | "ValidationError" | "UnsupportedArgument" | "KeyTooLongError")
 }
 
 /// A failed AWS call.
@@ -60,54 +146,20 @@ impl AwsError {
         http_status: Option<u16>,
     ) -> Self {
         let kind = match (code, http_status) {
-            (
-                Some(
-                    "NoSuchBucket"
-                    | "NotFoundException"
-                    | "ResourceNotFoundException"
-                    | "NoSuchKey"
-                    | "NoSuchEntity"
-                    | "TableNotFoundException"
-                    | "TrailNotFoundException",
-                ),
-                _,
-            ) => ErrorKind::NotFound,
-            (
-                Some(
-                    "AccessDenied"
-                    | "AccessDeniedException"
-                    | "UnauthorizedOperation"
-                    | "UnrecognizedClientException"
-                    | "InvalidClientTokenId"
-                    | "ExpiredToken",
-                ),
-                _,
-            ) => ErrorKind::AccessDenied,
+            (Some(c), _) if NOT_FOUND.contains(&c) => ErrorKind::NotFound,
+            (Some(c), _) if ACCESS_DENIED.contains(&c) => ErrorKind::AccessDenied,
             (Some("BucketAlreadyExists"), _) => ErrorKind::Conflict,
-            (
-                Some(
-                    "Throttling"
-                    | "ThrottlingException"
-                    | "ThrottledException"
-                    | "TooManyRequestsException"
-                    | "SlowDown"
-                    | "RequestLimitExceeded"
-                    | "ProvisionedThroughputExceededException"
-                    | "LimitExceededException"
-                    | "ResourceInUseException"
-                    | "OperationAborted"
-                    | "InternalError"
-                    | "ServiceUnavailable",
-                ),
-                _,
-            ) => ErrorKind::Retryable,
+            (Some(c), _) if ALREADY_EXISTS.contains(&c) => ErrorKind::AlreadyExists,
+            (Some(c), _) if TRANSIENT.contains(&c) => ErrorKind::Retryable,
+            (Some(c), _) if is_invalid_code(c) => ErrorKind::Invalid,
+            // A 5xx without AWS's code came from something in between (a proxy, a load
+            // balancer): whether the request reached AWS is unknown.
+            (None, Some(s)) if s >= 500 => ErrorKind::OutcomeUnknown,
             (_, Some(s)) if s >= 500 || s == 429 => ErrorKind::Retryable,
             (_, Some(403)) => ErrorKind::AccessDenied,
             (_, Some(404)) => ErrorKind::NotFound,
-            (Some(_), Some(400)) => ErrorKind::Invalid,
-            (Some(c), _) if c.starts_with("Invalid") || c.starts_with("Malformed") || c == "ValidationException" => {
-                ErrorKind::Invalid
-            }
+            // Any other code, 400 included: retried with back-off rather than stalled on a
+            // guess; a code that means bad input is named above.
             _ => ErrorKind::Other,
         };
         Self {
@@ -123,6 +175,16 @@ impl AwsError {
     /// True for [`ErrorKind::NotFound`].
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
+    }
+
+    /// True for [`ErrorKind::AlreadyExists`].
+    pub fn is_already_exists(&self) -> bool {
+        self.kind == ErrorKind::AlreadyExists
+    }
+
+    /// True when the request may have taken effect although it failed.
+    pub fn outcome_unknown(&self) -> bool {
+        self.kind == ErrorKind::OutcomeUnknown
     }
 }
 
@@ -143,10 +205,16 @@ pub(crate) fn from_sdk<E>(
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
+    use aws_smithy_runtime_api::client::result::SdkError;
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     let status = err.raw_response().map(|r| r.status().as_u16());
     let message = err.message().map_or_else(|| describe_sdk_error(err, status), str::to_owned);
-    AwsError::classify(service, operation, resource, err.code(), Some(&message), status)
+    let mut e = AwsError::classify(service, operation, resource, err.code(), Some(&message), status);
+    // No answer, or none that could be read: the request may have been carried out.
+    if matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) {
+        e.kind = ErrorKind::OutcomeUnknown;
+    }
+    e
 }
 
 /// A short message for an SDK error without one of AWS's own: what kind of failure it was
@@ -191,7 +259,41 @@ mod tests {
         assert_eq!(kind(Some("SlowDown"), Some(503)), ErrorKind::Retryable);
         assert_eq!(kind(Some("BucketAlreadyExists"), Some(409)), ErrorKind::Conflict);
         assert_eq!(kind(Some("MalformedPolicy"), Some(400)), ErrorKind::Invalid);
-        assert_eq!(kind(None, Some(500)), ErrorKind::Retryable);
+        assert_eq!(kind(Some("InternalError"), Some(500)), ErrorKind::Retryable);
         assert_eq!(kind(None, None), ErrorKind::Other);
+    }
+
+    #[test]
+    fn a_400_is_classified_by_what_its_code_means() {
+        for code in ["AlreadyExistsException", "EntityAlreadyExists", "ResourceAlreadyExistsException"] {
+            assert_eq!(kind(Some(code), Some(400)), ErrorKind::AlreadyExists, "{code}");
+        }
+        assert_eq!(kind(Some("BucketAlreadyOwnedByYou"), Some(409)), ErrorKind::AlreadyExists);
+        assert_eq!(kind(Some("TrailAlreadyExistsException"), Some(400)), ErrorKind::AlreadyExists);
+        for code in [
+            "ResourceInUseException",
+            "ConflictException",
+            "ResourceConflictException",
+            "OperationAborted",
+            "TooManyUpdates",
+            "ConcurrentModification",
+            "ConcurrentModificationException",
+            "ThrottlingException",
+            "Throttling",
+            "LimitExceededException",
+        ] {
+            assert_eq!(kind(Some(code), Some(400)), ErrorKind::Retryable, "{code}");
+        }
+        for code in ["InvalidParameterValueException", "ValidationException", "MalformedPolicyDocument"] {
+            assert_eq!(kind(Some(code), Some(400)), ErrorKind::Invalid, "{code}");
+        }
+        assert_eq!(kind(Some("SomethingNew"), Some(400)), ErrorKind::Other, "an unknown 400 is retried, not stalled");
+    }
+
+    #[test]
+    fn a_5xx_without_a_code_may_have_taken_effect() {
+        assert_eq!(kind(None, Some(502)), ErrorKind::OutcomeUnknown);
+        assert_eq!(kind(None, Some(504)), ErrorKind::OutcomeUnknown);
+        assert_eq!(kind(Some("ServiceUnavailable"), Some(503)), ErrorKind::Retryable);
     }
 }

@@ -38,7 +38,9 @@ pub struct NewRole<'a> {
 pub trait IamApi: Send + Sync {
     /// GetRole. `Ok(None)` when there is no such role.
     async fn get_role(&self, name: &str) -> AwsResult<Option<RoleInfo>>;
-    /// CreateRole with its trust policy, boundary and tags; returns the ARN.
+    /// CreateRole with its trust policy, boundary and tags; returns the ARN. A role of that
+    /// name that already carries every one of the tags is ours (a retried create whose first
+    /// answer was lost): its ARN is returned.
     async fn create_role(&self, role: &NewRole<'_>) -> AwsResult<String>;
     /// UpdateAssumeRolePolicy.
     async fn update_assume_role_policy(&self, name: &str, policy: &str) -> AwsResult<()>;
@@ -133,8 +135,20 @@ impl IamApi for SdkIam {
             .set_permissions_boundary(role.permissions_boundary.map(str::to_string))
             .set_tags((!tags.is_empty()).then_some(tags))
             .send()
-            .await
-            .map_err(|e| sdk_error(OP, role.name, &e))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                let err = sdk_error(OP, role.name, &e);
+                if err.is_already_exists()
+                    && let Some(found) = self.get_role(role.name).await?
+                    && role.tags.iter().all(|(k, v)| found.tags.get(k) == Some(v))
+                {
+                    return Ok(found.arn);
+                }
+                return Err(err);
+            }
+        };
         out.role
             .map(|r| r.arn)
             .ok_or_else(|| AwsError::classify("iam", OP, role.name, None, Some("the response has no Role"), None))
@@ -325,5 +339,53 @@ mod tests {
 
         assert_eq!(iam.get_role_policy("etl", "p").await, Ok(Some("{}".to_string())));
         assert_eq!(iam.delete_role_policy("etl", "p").await, Ok(()));
+    }
+
+    fn role_with_tag(owner: &'static str) -> impl Fn() -> GetRoleOutput + Send + Sync + 'static {
+        move || {
+            let role = Role::builder()
+                .path("/lakeops/")
+                .role_name("etl")
+                .role_id("AROA1")
+                .arn("arn:aws:iam::123456789012:role/lakeops/etl")
+                .create_date(aws_smithy_types::DateTime::from_secs(0))
+                .tags(Tag::builder().key("lakeops.dev/owner").value(owner).build().expect("tag"))
+                .build()
+                .expect("role");
+            GetRoleOutput::builder().role(role).build()
+        }
+    }
+
+    fn new_role(tags: &BTreeMap<String, String>) -> NewRole<'_> {
+        NewRole {
+            name: "etl",
+            path: "/lakeops/",
+            description: "d",
+            assume_role_policy: "{}",
+            permissions_boundary: None,
+            tags,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_create_role_that_finds_our_role_returns_its_arn() {
+        let create = mock!(aws_sdk_iam::Client::create_role).then_http_response(xml_error(409, "EntityAlreadyExists"));
+        let get = mock!(aws_sdk_iam::Client::get_role).then_output(role_with_tag("ns/f"));
+        let tags = BTreeMap::from([("lakeops.dev/owner".to_string(), "ns/f".to_string())]);
+
+        let arn = iam(&[&create, &get]).create_role(&new_role(&tags)).await;
+
+        assert_eq!(arn.as_deref(), Ok("arn:aws:iam::123456789012:role/lakeops/etl"));
+    }
+
+    #[tokio::test]
+    async fn a_role_of_that_name_owned_by_another_is_not_taken_for_ours() {
+        let create = mock!(aws_sdk_iam::Client::create_role).then_http_response(xml_error(409, "EntityAlreadyExists"));
+        let get = mock!(aws_sdk_iam::Client::get_role).then_output(role_with_tag("other/f"));
+        let tags = BTreeMap::from([("lakeops.dev/owner".to_string(), "ns/f".to_string())]);
+
+        let err = iam(&[&create, &get]).create_role(&new_role(&tags)).await.expect_err("not ours");
+
+        assert_eq!(err.kind, ErrorKind::AlreadyExists);
     }
 }

@@ -7,6 +7,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyUsageType, Tag};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
 
 use super::error::{AwsError, AwsResult};
 
@@ -34,9 +35,13 @@ pub struct Rotation {
 pub trait KmsApi: Send + Sync {
     /// DescribeKey by id, ARN or `alias/...`. `Ok(None)` when there is no such key or alias.
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>>;
-    /// CreateKey: symmetric, ENCRYPT_DECRYPT, with this policy and tags.
+    /// CreateKey: symmetric, ENCRYPT_DECRYPT, with this policy and tags. Sent exactly once:
+    /// CreateKey is not idempotent, so the SDK's own retries are off for it (a retry after a
+    /// lost answer would make a second key that nothing records). A failure whose outcome is
+    /// unknown comes back as [`ErrorKind::OutcomeUnknown`](super::error::ErrorKind).
     async fn create_key(&self, description: &str, policy: &str, tags: &BTreeMap<String, String>) -> AwsResult<KeyInfo>;
-    /// CreateAlias.
+    /// CreateAlias. An alias that already points to `key_id` is success: that is our own
+    /// earlier create whose answer was lost.
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()>;
     /// GetKeyRotationStatus.
     async fn get_rotation(&self, key_id: &str) -> AwsResult<Rotation>;
@@ -127,6 +132,8 @@ impl KmsApi for SdkKms {
             .policy(policy)
             .bypass_policy_lockout_safety_check(false)
             .set_tags((!tags.is_empty()).then_some(tags))
+            .customize()
+            .config_override(aws_sdk_kms::config::Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await
             .map_err(|e| sdk_error(OP, description, &e))?;
@@ -134,14 +141,19 @@ impl KmsApi for SdkKms {
     }
 
     async fn create_alias(&self, alias: &str, key_id: &str) -> AwsResult<()> {
-        self.client
-            .create_alias()
-            .alias_name(alias)
-            .target_key_id(key_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateAlias", alias, &e))?;
-        Ok(())
+        const OP: &str = "CreateAlias";
+        let err = match self.client.create_alias().alias_name(alias).target_key_id(key_id).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => sdk_error(OP, alias, &e),
+        };
+        if err.is_already_exists() {
+            // `key_id` may be an id or an ARN; DescribeKey of the alias gives both.
+            let target = self.describe_key(alias).await?;
+            if target.is_some_and(|k| k.key_id == key_id || k.arn == key_id) {
+                return Ok(());
+            }
+        }
+        Err(err)
     }
 
     async fn get_rotation(&self, key_id: &str) -> AwsResult<Rotation> {
@@ -346,6 +358,68 @@ mod tests {
 
         assert_eq!(info.map(|k| k.key_id), Ok("k1".to_string()));
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    /// A client that retries like the controller's (standard mode), without waiting.
+    fn kms_with_retries(rules: &[&Rule]) -> SdkKms {
+        let retries = RetryConfig::standard().with_max_attempts(4).with_initial_backoff(std::time::Duration::ZERO);
+        let conf = crate::aws::mocked_config!(aws_sdk_kms, rules).retry_config(retries).build();
+        SdkKms::new(aws_sdk_kms::Client::from_conf(conf))
+    }
+
+    #[tokio::test]
+    async fn create_key_is_sent_once_even_where_the_sdk_retries_other_calls() {
+        // Other calls are retried by the SDK (the control: the rule is answered twice) ...
+        let rotation = mock!(aws_sdk_kms::Client::get_key_rotation_status)
+            .sequence()
+            .http_status(503, None)
+            .output(|| aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusOutput::builder().build())
+            .build();
+        // ... CreateKey is not: a lost answer may hide a key that exists.
+        let create = mock!(aws_sdk_kms::Client::create_key)
+            .sequence()
+            .http_status(503, None)
+            .output(|| CreateKeyOutput::builder().key_metadata(metadata("k2")).build())
+            .build();
+        let kms = kms_with_retries(&[&rotation, &create]);
+
+        assert!(kms.get_rotation("k1").await.is_ok());
+        assert_eq!(rotation.num_calls(), 2);
+        let err = kms.create_key("lake key", "{}", &BTreeMap::new()).await.expect_err("not retried");
+
+        assert_eq!(create.num_calls(), 1, "one CreateKey request");
+        assert_eq!(err.kind, ErrorKind::OutcomeUnknown, "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_alias_already_pointing_to_our_key_is_created() {
+        let rules = || {
+            let create =
+                mock!(aws_sdk_kms::Client::create_alias).then_http_response(json_error(400, "AlreadyExistsException"));
+            let describe = mock!(aws_sdk_kms::Client::describe_key)
+                .match_requests(|r| r.key_id() == Some("alias/lake"))
+                .then_output(|| DescribeKeyOutput::builder().key_metadata(metadata("k1")).build());
+            (create, describe)
+        };
+        let (create, describe) = rules();
+        let by_id = kms(&[&create, &describe]).create_alias("alias/lake", "k1").await;
+        let (create, describe) = rules();
+        let by_arn =
+            kms(&[&create, &describe]).create_alias("alias/lake", "arn:aws:kms:eu-west-1:123456789012:key/k1").await;
+
+        assert_eq!((by_id, by_arn), (Ok(()), Ok(())));
+    }
+
+    #[tokio::test]
+    async fn an_alias_pointing_to_another_key_is_an_error_but_not_a_stall() {
+        let create =
+            mock!(aws_sdk_kms::Client::create_alias).then_http_response(json_error(400, "AlreadyExistsException"));
+        let describe = mock!(aws_sdk_kms::Client::describe_key)
+            .then_output(|| DescribeKeyOutput::builder().key_metadata(metadata("other")).build());
+
+        let err = kms(&[&create, &describe]).create_alias("alias/lake", "k1").await.expect_err("not ours");
+
+        assert_eq!((err.kind, err.operation), (ErrorKind::AlreadyExists, "CreateAlias"));
     }
 
     #[tokio::test]

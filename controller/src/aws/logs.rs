@@ -23,7 +23,9 @@ pub struct LogGroup {
 pub trait LogsApi: Send + Sync {
     /// DescribeLogGroups by name prefix, keeping the exact name. `Ok(None)` when absent.
     async fn describe_log_group(&self, name: &str) -> AwsResult<Option<LogGroup>>;
-    /// CreateLogGroup encrypted with `kms_key_id`, with tags.
+    /// CreateLogGroup encrypted with `kms_key_id`, with tags. A group of that name that
+    /// already carries every one of `tags` is success: our own create whose answer was lost
+    /// (the SDK's retry then hears `ResourceAlreadyExistsException`).
     async fn create_log_group(&self, name: &str, kms_key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
     /// PutRetentionPolicy.
     async fn put_retention(&self, name: &str, days: i32) -> AwsResult<()>;
@@ -87,15 +89,27 @@ impl LogsApi for SdkLogs {
     }
 
     async fn create_log_group(&self, name: &str, kms_key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        self.client
+        let sent = self
+            .client
             .create_log_group()
             .log_group_name(name)
             .kms_key_id(kms_key_id)
             .set_tags(Some(tags.clone().into_iter().collect()))
             .send()
-            .await
-            .map_err(|e| sdk_error("CreateLogGroup", name, &e))?;
-        Ok(())
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(()),
+            Err(e) => sdk_error("CreateLogGroup", name, &e),
+        };
+        if err.is_already_exists()
+            && let Some(group) = self.describe_log_group(name).await?
+        {
+            let found = self.list_tags(&group.arn).await?;
+            if tags.iter().all(|(k, v)| found.get(k) == Some(v)) {
+                return Ok(());
+            }
+        }
+        Err(err)
     }
 
     async fn put_retention(&self, name: &str, days: i32) -> AwsResult<()> {
@@ -175,6 +189,56 @@ mod tests {
             .retention_in_days(30)
             .kms_key_id("arn:k")
             .build()
+    }
+
+    fn already_exists() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+        let body = r#"{"__type":"ResourceAlreadyExistsException","message":"The specified log group already exists"}"#;
+        let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).expect("status"),
+            aws_smithy_types::body::SdkBody::from(body),
+        );
+        response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+        response
+    }
+
+    fn tags_output(
+        tags: &[(&str, &str)],
+    ) -> aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceOutput {
+        aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+            .set_tags(Some(tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_retried_create_that_finds_our_own_group_succeeds() {
+        let create = mock!(aws_sdk_cloudwatchlogs::Client::create_log_group).then_http_response(already_exists);
+        let describe = mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups)
+            .then_output(|| DescribeLogGroupsOutput::builder().log_groups(group("/aws/lambda/f")).build());
+        let tags = mock!(aws_sdk_cloudwatchlogs::Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some("arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/f"))
+            .then_output(|| tags_output(&[("lakeops.dev/owner", "ns/f"), ("other", "x")]));
+        let ours = BTreeMap::from([("lakeops.dev/owner".to_string(), "ns/f".to_string())]);
+
+        let created = logs(&[&create, &describe, &tags]).create_log_group("/aws/lambda/f", "arn:k", &ours).await;
+
+        assert_eq!(created, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_group_someone_else_created_is_not_taken_for_ours() {
+        let create = mock!(aws_sdk_cloudwatchlogs::Client::create_log_group).then_http_response(already_exists);
+        let describe = mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups)
+            .then_output(|| DescribeLogGroupsOutput::builder().log_groups(group("/aws/lambda/f")).build());
+        let tags = mock!(aws_sdk_cloudwatchlogs::Client::list_tags_for_resource)
+            .then_output(|| tags_output(&[("lakeops.dev/owner", "other/f")]));
+        let ours = BTreeMap::from([("lakeops.dev/owner".to_string(), "ns/f".to_string())]);
+
+        let err = logs(&[&create, &describe, &tags])
+            .create_log_group("/aws/lambda/f", "arn:k", &ours)
+            .await
+            .expect_err("not ours");
+
+        assert_eq!(err.kind, crate::aws::error::ErrorKind::AlreadyExists);
     }
 
     #[tokio::test]

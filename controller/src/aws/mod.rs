@@ -1,5 +1,8 @@
 //! AWS access: configuration loaded once, one adapter per service behind a narrow trait,
 //! and a recorder that counts every request (metrics, call budgets in tests, fault hook).
+//!
+//! `IDEMPOTENCY.md` beside this file lists every create the controller sends, whether AWS makes
+//! a repeat harmless, and what happens when an answer is lost.
 pub mod clients;
 pub mod cloudtrail;
 pub mod dynamodb;

@@ -2,48 +2,61 @@
 //! non-increasable request budget (about 15 requests per second shared by the write and
 //! most read APIs); converging hundreds of functions at once would otherwise surface
 //! throttling as failures. Calls wait for their slot instead.
+use std::num::NonZeroU32;
 use std::time::Duration;
 
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter as Gcra};
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
-/// Spaces requests evenly at `rate` per second after an initial burst. Cheap to share
-/// behind an `Arc`; every caller of one limiter draws from the same budget.
+/// Time as tokio sees it (so paused-time tests drive the limiter), measured from the
+/// limiter's creation; governor uses a `Duration` as an instant on such a clock.
+#[derive(Clone, Debug)]
+struct TokioClock(tokio::time::Instant);
+
+impl Clock for TokioClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+/// Spaces requests evenly at `rate` per second after an initial burst (GCRA). Cheap to
+/// share behind an `Arc`; every caller of one limiter draws from the same budget.
 #[derive(Debug)]
 pub struct RateLimiter {
-    interval: Duration,
-    /// How far ahead of now slots may already be handed out: the burst.
-    burst: Duration,
-    /// The earliest time the next request may be sent.
-    next: Mutex<Option<Instant>>,
+    gcra: Gcra<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>,
+    clock: TokioClock,
+    /// One waiter at a time, in arrival order (tokio's mutex is fair): none starves.
+    queue: Mutex<()>,
 }
 
 impl RateLimiter {
     /// `per_second` requests a second (at least 1), allowing `burst` at once (at least 1).
     pub fn new(per_second: u32, burst: u32) -> Self {
-        let interval = Duration::from_secs(1) / per_second.max(1);
-        Self { interval, burst: interval * burst.max(1).saturating_sub(1), next: Mutex::new(None) }
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let clock = TokioClock(tokio::time::Instant::now());
+        Self { gcra: Gcra::direct_with_clock(quota, clock.clone()), clock, queue: Mutex::new(()) }
     }
 
-    /// Waits until this request may be sent. The slot is reserved before waiting, so
-    /// callers are served in arrival order and none starves.
+    /// Waits until this request may be sent.
     pub async fn acquire(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            // Unused time does not accumulate beyond the burst.
-            let earliest = now.checked_sub(self.burst).unwrap_or(now);
-            let slot = next.map_or(earliest, |n| n.max(earliest));
-            *next = Some(slot + self.interval);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+        let _turn = self.queue.lock().await;
+        while let Err(not_until) = self.gcra.check() {
+            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use tokio::time::Instant;
 
     use super::*;
 

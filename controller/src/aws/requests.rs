@@ -170,28 +170,9 @@ fn xml_text(body: &[u8], tag: &str) -> Option<String> {
 
 /// Decodes `%XX` escapes (and `+` as a space in form bodies); invalid escapes stay as they are.
 pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                // Two hex digits are at most 0xff.
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b'+', _, _) if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    // A literal `+` in a form body is sent as `%2B`, so replacing first is exact.
+    let s = if plus_is_space { std::borrow::Cow::Owned(s.replace('+', " ")) } else { std::borrow::Cow::Borrowed(s) };
+    percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]

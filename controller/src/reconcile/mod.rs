@@ -102,37 +102,41 @@ pub fn resync_interval<K: ResourceExt>(obj: &K, default: Duration) -> Duration {
     obj.annotations().get(annotation::RESYNC_INTERVAL).and_then(|v| parse_duration(v)).unwrap_or(default)
 }
 
-/// Parses `90s`, `5m`, `1h`, `1h30m`. Intervals under 30 s are raised to 30 s so a typo
-/// cannot turn a resync into an AWS request storm.
+/// Parses `90s`, `5m`, `1h`, `1h30m` (and humantime's other spellings, e.g. `1h 30m`).
+/// Intervals under 30 s are raised to 30 s so a typo cannot turn a resync into an AWS
+/// request storm.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    let mut seen_unit = false;
-    for ch in s.trim().chars() {
-        if ch.is_ascii_digit() {
-            num.push(ch);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total = total.checked_add(match ch {
-            's' => n,
-            'm' => n.checked_mul(60)?,
-            'h' => n.checked_mul(3600)?,
-            'd' => n.checked_mul(86400)?,
-            _ => return None,
-        })?;
-        seen_unit = true;
-    }
-    if !num.is_empty() || !seen_unit {
-        return None;
-    }
-    Some(Duration::from_secs(total.max(30)))
+    humantime::parse_duration(s.trim()).ok().map(|d| d.max(Duration::from_secs(30)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_retry_after_the_back_off_and_only_bad_input_stalls_naming_the_field() {
+        let resync = Duration::from_secs(600);
+        let retry = || Duration::from_secs(5);
+        let err = |code: &str, status: u16, service: &'static str, operation: &'static str| {
+            AwsError::classify(service, operation, "r", Some(code), Some("m"), Some(status))
+        };
+        for e in [
+            err("AlreadyExistsException", 400, "kms", "CreateAlias"),
+            err("ResourceAlreadyExistsException", 400, "logs", "CreateLogGroup"),
+            err("ConcurrentModificationException", 400, "dynamodb", "UpdateTable"),
+            err("ThrottlingException", 400, "kms", "DescribeKey"),
+            AwsError::classify("kms", "CreateKey", "r", None, None, Some(502)),
+        ] {
+            let (outcome, after) = aws_outcome(&e, resync, retry);
+            assert!(matches!(outcome, Outcome::Failed { .. }), "{e}");
+            assert_eq!(after, Duration::from_secs(5), "{e}");
+        }
+        let (outcome, after) =
+            aws_outcome(&err("InvalidParameterValueException", 400, "logs", "PutRetentionPolicy"), resync, retry);
+        let Outcome::Stalled { message, .. } = outcome else { panic!("bad input stalls") };
+        assert!(message.contains("spec.logRetentionDays"), "{message}");
+        assert_eq!(after, resync);
+    }
 
     #[test]
     fn durations_parse_in_the_usual_units() {
@@ -177,12 +181,19 @@ impl From<AwsError> for Stop {
 }
 
 /// Maps an AWS failure to conditions: the user must act on permissions, invalid requests
-/// and taken names; everything else is retried with back-off and jitter.
-pub fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
+/// and taken names (the object then waits for `resync` or a spec change); everything else is
+/// retried after `retry()`, the object's back-off in seconds.
+pub fn aws_outcome(e: &AwsError, resync: Duration, retry: impl FnOnce() -> Duration) -> (Outcome, Duration) {
     let message = e.to_string();
     match e.kind {
         ErrorKind::AccessDenied => (Outcome::Stalled { reason: reason::ACCESS_DENIED, message }, resync),
-        ErrorKind::Invalid => (Outcome::Stalled { reason: reason::INVALID_REQUEST, message }, resync),
+        ErrorKind::Invalid => {
+            let message = match spec_field_for(e.service, e.operation) {
+                Some(field) => format!("{message}; check {field}"),
+                None => message,
+            };
+            (Outcome::Stalled { reason: reason::INVALID_REQUEST, message }, resync)
+        }
         ErrorKind::Conflict => (
             Outcome::Stalled {
                 reason: reason::NOT_OWNED,
@@ -192,17 +203,41 @@ pub fn aws_outcome(e: &AwsError, resync: Duration) -> (Outcome, Duration) {
             },
             resync,
         ),
-        ErrorKind::NotFound | ErrorKind::Retryable | ErrorKind::Other => {
-            (Outcome::Failed { reason: reason::RETRYING, message }, jitter(Duration::from_secs(10)))
-        }
+        ErrorKind::NotFound
+        | ErrorKind::Retryable
+        | ErrorKind::OutcomeUnknown
+        | ErrorKind::AlreadyExists
+        | ErrorKind::Other => (Outcome::Failed { reason: reason::RETRYING, message }, retry()),
     }
 }
 
-/// `base` plus up to 50% so that many objects failing together do not retry together.
-pub fn jitter(base: Duration) -> Duration {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+/// The spec field(s) whose value AWS refused, from the request that was refused. Each
+/// operation below is sent for one part of one kind's spec only.
+pub fn spec_field_for(service: &str, operation: &str) -> Option<&'static str> {
+    Some(match (service, operation) {
+        ("kms", _) => "spec.encryption (DataLake) or spec.replication.region (BackupPolicy)",
+        ("s3", "CreateBucket") => "spec.region and spec.bucketPrefix",
+        ("s3", "PutBucketLifecycleConfiguration") => {
+            "spec.lifecycle and spec.zones[].lifecycle (DataLake), spec.noncurrentVersionRetention (BackupPolicy)"
+        }
+        ("s3", "PutObjectLockConfiguration") => "spec.objectLock (DataLake) or spec.retention (BackupPolicy)",
+        ("s3", "PutBucketReplication") => "spec.replication",
+        ("s3", "PutBucketTagging") => "spec.tags",
+        ("s3", "PutBucketNotificationConfiguration") => "spec.source",
+        ("dynamodb", "UpdateContinuousBackups") => "spec.tables.pointInTimeRecovery",
+        ("dynamodb", "UpdateTable") => "spec.catalog.tables or spec.tables.replicaRegions",
+        ("dynamodb", _) => "spec.catalog.tables",
+        ("cloudtrail", _) => "spec.audit",
+        ("lambda", "UpdateFunctionCode") => "spec.code",
+        ("lambda", "PutFunctionConcurrency" | "DeleteFunctionConcurrency") => "spec.reservedConcurrency",
+        ("lambda", "AddPermission") => "spec.source",
+        ("lambda", _) => {
+            "spec.runtime, spec.handler, spec.architecture, spec.memoryMb, spec.timeoutSeconds, spec.environment, spec.vpc, spec.deadLetterQueueArn or spec.codeSigningConfigArn"
+        }
+        ("logs", _) => "spec.logRetentionDays",
+        ("iam", _) => "spec.source, spec.destination or spec.deadLetterQueueArn (the role's permissions)",
+        _ => return None,
+    })
 }
 
 /// Reports corrected drift: a `DriftCorrected` event naming each setting, and the counter.

@@ -19,7 +19,7 @@ const ACCOUNT: &str = "123456789012";
 const KEY_ARN: &str = "arn:aws:kms:eu-west-1:123456789012:key/0b6c3f3e-1111-4a2b-9c3d-5e6f7a8b9c0d";
 
 fn lake(extra: &str) -> DataLake {
-    serde_yaml::from_str(&format!(
+    serde_saphyr::from_str(&format!(
         "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {{name: sales, namespace: team-a}}\nspec:\n  region: eu-west-1\n  zones: [{{name: raw}}, {{name: curated}}]\n  catalog: {{tables: [{{name: runs, partitionKey: {{name: id, type: S}}}}]}}\n{extra}"
     ))
     .expect("lake fixture")

@@ -342,14 +342,14 @@ mod tests {
     use lakeops_crds::names::tag;
 
     fn lake() -> DataLake {
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: sales, namespace: team-a, uid: l-1}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}, {name: curated}]\n  tags: {team: a}\n  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}}]}\nstatus:\n  bucketPrefix: team-a-sales\n  objectLock: true\n  kmsKeyArn: arn:aws:kms:eu-west-1:123456789012:key/lake\n  zones: [{name: raw, bucket: team-a-sales-raw, arn: 'arn:aws:s3:::team-a-sales-raw'}, {name: curated, bucket: team-a-sales-curated, arn: 'arn:aws:s3:::team-a-sales-curated'}]\n  tables: [{name: runs, tableName: team-a-sales-runs}]\n",
         )
         .expect("fixture")
     }
 
     pub(crate) fn policy(spec: &str) -> BackupPolicy {
-        serde_yaml::from_str(&format!(
+        serde_saphyr::from_str(&format!(
             "apiVersion: lakeops.dev/v1alpha1\nkind: BackupPolicy\nmetadata: {{name: backup, namespace: team-a, uid: p-1}}\nspec: {spec}\n"
         ))
         .expect("fixture")

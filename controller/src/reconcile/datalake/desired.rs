@@ -382,7 +382,7 @@ mod tests {
     use super::*;
 
     fn lake() -> DataLake {
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: sales, namespace: team-a, uid: u-1}\nspec:\n  region: eu-west-1\n  zones: [{name: raw, lifecycle: {noncurrentVersionExpirationDays: 30}}, {name: curated}]\n  tags: {team: a}\n  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}, ttlAttribute: exp}]}\n",
         )
         .expect("fixture")

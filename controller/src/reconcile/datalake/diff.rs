@@ -365,7 +365,7 @@ mod tests {
     use crate::reconcile::datalake::desired;
 
     fn lake() -> lakeops_crds::DataLake {
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: sales, namespace: team-a, uid: u-1}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}}]}\n",
         )
         .expect("fixture")

@@ -315,7 +315,7 @@ spec:
     const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/k1";
 
     fn fixtures() -> (EtlFunction, DataLake) {
-        (serde_yaml::from_str(ETL).expect("etl"), serde_yaml::from_str(LAKE).expect("lake"))
+        (serde_saphyr::from_str(ETL).expect("etl"), serde_saphyr::from_str(LAKE).expect("lake"))
     }
 
     fn facts(lake: &DataLake) -> Facts<'_> {

@@ -446,8 +446,8 @@ mod tests {
     use lakeops_crds::{DataLake, EtlFunction};
 
     fn fixture() -> Desired {
-        let etl: EtlFunction = serde_yaml::from_str(crate::reconcile::etlfunction::desired::tests::ETL).expect("etl");
-        let lake: DataLake = serde_yaml::from_str(crate::reconcile::etlfunction::desired::tests::LAKE).expect("lake");
+        let etl: EtlFunction = serde_saphyr::from_str(crate::reconcile::etlfunction::desired::tests::ETL).expect("etl");
+        let lake: DataLake = serde_saphyr::from_str(crate::reconcile::etlfunction::desired::tests::LAKE).expect("lake");
         desired(
             &etl,
             Facts {

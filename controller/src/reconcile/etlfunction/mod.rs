@@ -86,7 +86,7 @@ async fn apply_function(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Acti
         }
         Err(Stop::NotOwned(message)) => (Outcome::Stalled { reason: reason::NOT_OWNED, message }, resync),
         Err(Stop::Kube(e)) => return Err(e),
-        Err(Stop::Aws(e)) => aws_outcome(&e, resync),
+        Err(Stop::Aws(e)) => aws_outcome(&e, resync, || ctx.backoff.next(etl.as_ref())),
     };
     status::apply(&ctx, etl.as_ref(), next, &outcome).await?;
     if matches!(outcome, Outcome::Ready { .. }) {
@@ -593,7 +593,7 @@ mod tests {
     }
 
     fn function(name: &str, created: Option<&str>, prefix: &str) -> EtlFunction {
-        let mut f: EtlFunction = serde_yaml::from_str(desired::tests::ETL).expect("etl");
+        let mut f: EtlFunction = serde_saphyr::from_str(desired::tests::ETL).expect("etl");
         f.metadata.name = Some(name.into());
         f.metadata.creation_timestamp =
             created.map(|t| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.parse().expect("timestamp")));
@@ -614,7 +614,7 @@ mod tests {
     fn an_overlapping_newcomer_is_refused_and_the_older_function_keeps_working() {
         let old = function("old", Some("2026-01-01T00:00:00Z"), "incoming/");
         let new = function("new", Some("2026-06-01T00:00:00Z"), "incoming/orders/");
-        let lake: DataLake = serde_yaml::from_str(desired::tests::LAKE).expect("lake");
+        let lake: DataLake = serde_saphyr::from_str(desired::tests::LAKE).expect("lake");
         let all = [old.clone(), new.clone()];
 
         let refused = plan_outcome(&new, Some(&lake), all.iter());

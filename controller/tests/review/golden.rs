@@ -9,7 +9,7 @@ use lakeops::aws::s3::PublicAccessBlock;
 use lakeops::plan::{ObjectPlan, render_markdown};
 use lakeops::reconcile::datalake::desired::{self, DesiredBucket, DesiredKey};
 use lakeops::reconcile::datalake::diff::{self, Change, ObservedBucket};
-use lakeops::reconcile::datalake::plan::{Action, Blocker, LakePlan, Planned, planned};
+use lakeops::reconcile::datalake::plan::{Action, Blocker, LakePlan, Planned};
 use lakeops::reconcile::etlfunction;
 use lakeops_crds::DataLake;
 
@@ -51,7 +51,7 @@ fn converged(b: &DesiredBucket) -> ObservedBucket {
 }
 
 fn lines(changes: &[Change], existed: bool) -> Vec<Planned> {
-    changes.iter().map(|c| planned(c, existed)).collect()
+    changes.iter().map(|c| Planned::of(c, existed)).collect()
 }
 
 fn golden(name: &str) -> std::path::PathBuf {
@@ -191,10 +191,7 @@ fn an_etl_function_update_names_each_setting_old_and_new_but_never_environment_v
         },
         Fn::SetCodeSigning { name: name.into(), arn: None },
     ];
-    let plan = LakePlan {
-        changes: changes.iter().map(|c| etlfunction::plan::planned(c, true)).collect(),
-        blockers: Vec::new(),
-    };
+    let plan = LakePlan { changes: changes.iter().map(|c| Planned::of(c, true)).collect(), blockers: Vec::new() };
     let md = render_markdown(&[object("EtlFunction", "orders", plan)]);
     assert!(!md.contains("s3cr3t") && !md.contains("rotated") && !md.contains("csv"), "{md}");
     assert_golden(&golden("etlfunction-update.md"), &md);

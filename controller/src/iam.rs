@@ -182,6 +182,9 @@ pub fn controller_policy_bounded(
             &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER),
             &["false"],
         ),
+        // Finding a key by its creation token after a CreateKey whose answer was lost;
+        // ListKeys has no resource-level permission.
+        s("FindKeysByCreationToken", &["kms:ListKeys"], &["*".into()]),
         s(
             "ReadKeysToCheckOwnership",
             KMS_READ,
@@ -476,8 +479,8 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             }
         }
         "kms" => match r.operation.as_str() {
-            // CreateKey names no resource.
-            "CreateKey" => out.push(auth(&action, "*".into())),
+            // CreateKey and ListKeys name no resource.
+            "CreateKey" | "ListKeys" => out.push(auth(&action, "*".into())),
             // CreateAlias is authorised on the alias and on the key it points to.
             "CreateAlias" | "UpdateAlias" => {
                 out.push(auth(&action, format!("arn:aws:kms:{region}:{account}:{}", need("AliasName")?)));
@@ -565,6 +568,7 @@ mod tests {
             ("s3", "GetBucketEncryption"),
             ("s3", "ListObjectVersions"),
             ("kms", "CreateKey"),
+            ("kms", "ListKeys"),
             ("dynamodb", "DescribeContinuousBackups"),
             ("cloudtrail", "PutEventSelectors"),
             ("s3", "GetBucketReplication"),

@@ -119,6 +119,8 @@ impl<'a, S: Sync> Exec<'a, S> {
             Mode::Apply(_) => {
                 let created = send.await?;
                 self.with_log(|l| {
+                    // What was sent, in the plan's terms: tests compare it with the plan.
+                    l.plan.changes.push(Planned::of(change, existed));
                     l.report.applied += 1;
                     if change.weakens() && l.weakening_apart {
                         l.report.weakened.push(change.to_string());
@@ -201,7 +203,7 @@ impl<'a, S: Sync> Exec<'a, S> {
         }
     }
 
-    /// What the round did (apply) and what it would do (plan).
+    /// What the round did and the changes it sent (apply), or what it would do (plan).
     pub fn finish(self) -> (Report, Plan) {
         let log = self.log.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         (log.report, log.plan)

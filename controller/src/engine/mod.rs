@@ -149,6 +149,31 @@ pub trait Describe: std::fmt::Display {
     fn action(&self) -> Option<Action>;
 }
 
+/// Implements [`Describe`] for a kind's change type from its inherent `setting`,
+/// `resource` and `weakens` and an `action` function.
+macro_rules! describe_with_inherent {
+    ($t:ty, $action:path) => {
+        impl $crate::engine::Describe for $t {
+            fn setting(&self) -> &'static str {
+                <$t>::setting(self)
+            }
+
+            fn resource(&self) -> &str {
+                <$t>::resource(self)
+            }
+
+            fn weakens(&self) -> bool {
+                <$t>::weakens(self)
+            }
+
+            fn action(&self) -> Option<$crate::engine::Action> {
+                $action(self)
+            }
+        }
+    };
+}
+pub(crate) use describe_with_inherent;
+
 impl Planned {
     /// The plan line of `change`; `existed` tells whether its resource exists already.
     pub fn of<C: Describe + ?Sized>(change: &C, existed: bool) -> Self {

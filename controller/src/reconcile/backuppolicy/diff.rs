@@ -96,30 +96,19 @@ impl Change {
     }
 }
 
-impl crate::engine::Describe for Change {
-    fn setting(&self) -> &'static str {
-        Change::setting(self)
-    }
-
-    fn resource(&self) -> &str {
-        Change::resource(self)
-    }
-
-    fn weakens(&self) -> bool {
-        Change::weakens(self)
-    }
-
-    fn action(&self) -> Option<crate::engine::Action> {
-        use crate::engine::Action;
-        match self {
-            Change::Lake(c) => crate::engine::Describe::action(c),
-            Change::ClearRetention { .. } | Change::DeleteReplication { .. } | Change::DeleteReplica { .. } => {
-                Some(Action::Delete)
-            }
-            Change::PutRetention { .. } | Change::PutReplication { .. } | Change::CreateReplica { .. } => None,
+/// What a change does to its resource, for plans (`None`: a setting).
+fn action(change: &Change) -> Option<crate::engine::Action> {
+    use crate::engine::Action;
+    match change {
+        Change::Lake(c) => crate::engine::Describe::action(c),
+        Change::ClearRetention { .. } | Change::DeleteReplication { .. } | Change::DeleteReplica { .. } => {
+            Some(Action::Delete)
         }
+        Change::PutRetention { .. } | Change::PutReplication { .. } | Change::CreateReplica { .. } => None,
     }
 }
+
+crate::engine::describe_with_inherent!(Change, action);
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

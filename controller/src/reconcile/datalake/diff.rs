@@ -120,43 +120,30 @@ impl Change {
     }
 }
 
-impl crate::engine::Describe for Change {
-    fn setting(&self) -> &'static str {
-        Change::setting(self)
-    }
-
-    fn resource(&self) -> &str {
-        Change::resource(self)
-    }
-
-    fn weakens(&self) -> bool {
-        Change::weakens(self)
-    }
-
-    fn action(&self) -> Option<crate::engine::Action> {
-        use crate::engine::Action;
-        match self {
-            Change::CreateBucket { .. } | Change::CreateTable { .. } | Change::CreateTrail { .. } => {
-                Some(Action::Create)
-            }
-            Change::DeleteTrail { .. } => Some(Action::Delete),
-            Change::PutBucketTags { .. }
-            | Change::PutEncryption { .. }
-            | Change::PutPublicAccessBlock { .. }
-            | Change::PutOwnership { .. }
-            | Change::EnableVersioning { .. }
-            | Change::PutBucketPolicy { .. }
-            | Change::PutLogging { .. }
-            | Change::PutLifecycle { .. }
-            | Change::UpdateTable { .. }
-            | Change::EnablePitr { .. }
-            | Change::SetTtl { .. }
-            | Change::UpdateTrail { .. }
-            | Change::PutTrailDataEvents { .. }
-            | Change::StartLogging { .. } => None,
-        }
+/// What a change does to its resource, for plans (`None`: a setting).
+fn action(change: &Change) -> Option<crate::engine::Action> {
+    use crate::engine::Action;
+    match change {
+        Change::CreateBucket { .. } | Change::CreateTable { .. } | Change::CreateTrail { .. } => Some(Action::Create),
+        Change::DeleteTrail { .. } => Some(Action::Delete),
+        Change::PutBucketTags { .. }
+        | Change::PutEncryption { .. }
+        | Change::PutPublicAccessBlock { .. }
+        | Change::PutOwnership { .. }
+        | Change::EnableVersioning { .. }
+        | Change::PutBucketPolicy { .. }
+        | Change::PutLogging { .. }
+        | Change::PutLifecycle { .. }
+        | Change::UpdateTable { .. }
+        | Change::EnablePitr { .. }
+        | Change::SetTtl { .. }
+        | Change::UpdateTrail { .. }
+        | Change::PutTrailDataEvents { .. }
+        | Change::StartLogging { .. } => None,
     }
 }
+
+crate::engine::describe_with_inherent!(Change, action);
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -152,28 +152,17 @@ impl Change {
     }
 }
 
-impl crate::engine::Describe for Change {
-    fn setting(&self) -> &'static str {
-        Change::setting(self)
-    }
-
-    fn resource(&self) -> &str {
-        Change::resource(self)
-    }
-
-    fn weakens(&self) -> bool {
-        Change::weakens(self)
-    }
-
-    fn action(&self) -> Option<crate::engine::Action> {
-        match self {
-            Change::Role(c) => crate::engine::Describe::action(c),
-            Change::RemoveTrigger { .. } => Some(crate::engine::Action::Delete),
-            c if c.creates() => Some(crate::engine::Action::Create),
-            _ => None,
-        }
+/// What a change does to its resource, for plans (`None`: a setting).
+fn action(change: &Change) -> Option<crate::engine::Action> {
+    match change {
+        Change::Role(c) => crate::engine::Describe::action(c),
+        Change::RemoveTrigger { .. } => Some(crate::engine::Action::Delete),
+        c if c.creates() => Some(crate::engine::Action::Create),
+        _ => None,
     }
 }
+
+crate::engine::describe_with_inherent!(Change, action);
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -199,16 +199,20 @@ pub fn is_placeholder(arn: &str) -> bool {
     arn.starts_with("(the new ")
 }
 
-/// The AWS clients a multi-region sequence needs (BackupPolicy writes in the lake's region
-/// and in the backup region): the controller's [`crate::aws::clients::AwsClients`], or the
-/// in-memory fake in tests.
+/// The AWS clients a sequence needs (BackupPolicy writes in the lake's region and in the
+/// backup region; `lakeops plan` plans every kind): the controller's
+/// [`crate::aws::clients::AwsClients`], or the in-memory fake in tests.
+#[async_trait::async_trait]
 pub trait Clients: Send + Sync {
     /// The clients of one region.
     fn region(&self, region: &str) -> crate::aws::clients::Regional;
     /// IAM (global).
     fn iam(&self) -> std::sync::Arc<dyn crate::aws::iam::IamApi>;
+    /// The account the clients act in.
+    async fn account_id(&self) -> crate::aws::error::AwsResult<String>;
 }
 
+#[async_trait::async_trait]
 impl Clients for crate::aws::clients::AwsClients {
     fn region(&self, region: &str) -> crate::aws::clients::Regional {
         crate::aws::clients::AwsClients::region(self, region)
@@ -216,5 +220,9 @@ impl Clients for crate::aws::clients::AwsClients {
 
     fn iam(&self) -> std::sync::Arc<dyn crate::aws::iam::IamApi> {
         crate::aws::clients::AwsClients::iam(self)
+    }
+
+    async fn account_id(&self) -> crate::aws::error::AwsResult<String> {
+        crate::aws::clients::AwsClients::account_id(self).await
     }
 }

@@ -52,10 +52,11 @@ pub trait KmsApi: Send + Sync {
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
     /// ScheduleKeyDeletion with a pending window.
     async fn schedule_deletion(&self, key_id: &str, pending_days: i32) -> AwsResult<()>;
-    /// The id of the customer-managed key tagged `tag_key = tag_value`, if any: ListKeys,
-    /// then ListResourceTags per key. Costly (one read per key in the region), so called
-    /// only to recover a create whose answer was lost (a recorded creation token, no ARN).
-    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>>;
+    /// The key tagged `tag_key = tag_value`, if any: ListKeys, then ListResourceTags per
+    /// key, then DescribeKey of the match. Costly (one read per key in the region), so
+    /// called only to recover a create whose answer was lost (a recorded creation token,
+    /// no ARN).
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<KeyInfo>>;
 }
 
 /// [`KmsApi`] on the AWS SDK.
@@ -216,7 +217,7 @@ impl KmsApi for SdkKms {
         }
     }
 
-    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<KeyInfo>> {
         let mut marker: Option<String> = None;
         loop {
             let out = self
@@ -231,7 +232,7 @@ impl KmsApi for SdkKms {
                 // AWS-managed keys cannot carry our tags (and refuse ListResourceTags).
                 match self.list_tags(id).await {
                     Ok(tags) if tags.get(tag_key).map(String::as_str) == Some(tag_value) => {
-                        return Ok(Some(id.to_string()));
+                        return self.describe_key(id).await;
                     }
                     Ok(_) => {}
                     Err(e) if e.kind == super::error::ErrorKind::AccessDenied || e.is_not_found() => {}

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use kube::ResourceExt;
 use serde::Serialize;
 
-use crate::engine::Clients;
 use crate::aws::error::AwsError;
+use crate::engine::Clients;
 use crate::manifests::{Document, Object};
 use crate::reconcile::datalake::plan::{Action, LakePlan};
 use lakeops_crds::DataLake;

@@ -52,11 +52,10 @@ pub trait KmsApi: Send + Sync {
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
     /// ScheduleKeyDeletion with a pending window.
     async fn schedule_deletion(&self, key_id: &str, pending_days: i32) -> AwsResult<()>;
-    /// The key tagged `tag_key = tag_value`, if any: ListKeys, then ListResourceTags per
-    /// key, then DescribeKey of the match. Costly (one read per key in the region), so
-    /// called only to recover a create whose answer was lost (a recorded creation token,
-    /// no ARN).
-    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<KeyInfo>>;
+    /// The id of the key tagged `tag_key = tag_value`, if any: ListKeys, then
+    /// ListResourceTags per key. Costly (one read per key in the region), so called only to
+    /// recover a create whose answer was lost (a recorded creation token, no ARN).
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>>;
 }
 
 /// [`KmsApi`] on the AWS SDK.
@@ -217,7 +216,7 @@ impl KmsApi for SdkKms {
         }
     }
 
-    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<KeyInfo>> {
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
         let mut marker: Option<String> = None;
         loop {
             let out = self
@@ -232,7 +231,7 @@ impl KmsApi for SdkKms {
                 // AWS-managed keys cannot carry our tags (and refuse ListResourceTags).
                 match self.list_tags(id).await {
                     Ok(tags) if tags.get(tag_key).map(String::as_str) == Some(tag_value) => {
-                        return self.describe_key(id).await;
+                        return Ok(Some(id.to_string()));
                     }
                     Ok(_) => {}
                     Err(e) if e.kind == super::error::ErrorKind::AccessDenied || e.is_not_found() => {}

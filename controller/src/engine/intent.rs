@@ -36,8 +36,8 @@ pub fn record(tokens: &mut BTreeMap<String, String>, purpose: &str, token: &str)
     tokens.insert(purpose.to_string(), token.to_string()).as_deref() != Some(token)
 }
 
-/// The key created with `token`, if any.
-pub async fn find_key(kms: &dyn KmsApi, token: &str) -> AwsResult<Option<crate::aws::kms::KeyInfo>> {
+/// The id of the key created with `token`, if any.
+pub async fn find_key(kms: &dyn KmsApi, token: &str) -> AwsResult<Option<String>> {
     kms.find_key_by_tag(CREATION_TOKEN_TAG, token).await
 }
 

@@ -148,7 +148,7 @@ pub async fn observe<S: Sync>(
         (Some(k), ..) => (Some(k), false),
         (None, Some(arn), _) => (read(kms, arn).await?, true),
         (None, None, Some(token)) if token_recorded => match intent::find_key(kms, token).await? {
-            Some(found) => (read(kms, &found.key_id).await?, true),
+            Some(id) => (read(kms, &id).await?, true),
             None => (None, true),
         },
         (None, None, _) => (None, true),

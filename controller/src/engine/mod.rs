@@ -226,3 +226,22 @@ impl Clients for crate::aws::clients::AwsClients {
         crate::aws::clients::AwsClients::account_id(self).await
     }
 }
+
+#[cfg(any(test, feature = "fake-aws"))]
+#[async_trait::async_trait]
+impl Clients for crate::aws::fake::FakeAws {
+    fn region(&self, region: &str) -> crate::aws::clients::Regional {
+        crate::aws::fake::FakeAws::region(self, region)
+    }
+
+    fn iam(&self) -> std::sync::Arc<dyn crate::aws::iam::IamApi> {
+        crate::aws::fake::FakeAws::iam(self)
+    }
+
+    async fn account_id(&self) -> crate::aws::error::AwsResult<String> {
+        Ok(crate::aws::fake::FakeAws::account_id(self))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -240,6 +240,10 @@ impl KmsApi for FakeKms {
         })
     }
 
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
+        FakeKms::find_key_by_tag(self, tag_key, tag_value).await
+    }
+
     async fn schedule_deletion(&self, key_id: &str, pending_days: i32) -> AwsResult<()> {
         self.put("ScheduleKeyDeletion", key_id, |k| {
             if !k.is_live() {

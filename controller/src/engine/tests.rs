@@ -715,3 +715,52 @@ fn owners_are_named_in_the_census() {
         assert_eq!(owned.len(), 3, "key and two buckets: {owned:?}");
     });
 }
+
+/// A new lake (3 zones, 1 table, trail) sends the straight-line baseline's 35 writes plus
+/// one existence read per resource (the reads that make a re-run safe), and records its
+/// intent in one status write before the first create (the final status write is the
+/// controller's, after the round).
+#[test]
+fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let spec =
+            LakeSpec { zones: vec!["raw", "curated", "trusted"], object_lock: true, trail: true, tables: vec!["runs"] };
+        let mut lake = lake(&spec);
+        let current = lake.status.clone().unwrap_or_default();
+        let (mut next, _) = datalake::plan_status(&lake, &current);
+        let saved = Counted::default();
+        let exec = Exec::apply(&lake, &saved);
+        datalake::steps::converge(&lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await.expect("converges");
+        lake.status = Some(next);
+        let calls = fake.calls();
+        let writes = calls.iter().filter(|c| c.write).count();
+        let reads: Vec<_> = calls.iter().filter(|c| !c.write).map(|c| c.operation).collect();
+        assert_eq!(writes, 35, "{calls:?}");
+        assert_eq!(
+            reads,
+            [
+                "DescribeKey",
+                "GetBucketTagging",
+                "GetBucketTagging",
+                "GetBucketTagging",
+                "GetBucketTagging",
+                "DescribeTable",
+                "GetTrail"
+            ]
+        );
+        assert_eq!(*saved.0.lock().expect("count"), 1, "one intent write before the first create");
+    });
+}
+
+/// Counts progress writes.
+#[derive(Default)]
+struct Counted(Mutex<usize>);
+
+#[async_trait]
+impl Progress<DataLakeStatus> for Counted {
+    async fn record(&self, _status: &DataLakeStatus) -> crate::error::Result<()> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        Ok(())
+    }
+}

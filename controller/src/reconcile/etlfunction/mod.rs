@@ -1,8 +1,10 @@
 //! EtlFunction reconciler: once the referenced lake is Ready, converge the execution role,
 //! the log group, the function and its S3 trigger, in that order; on deletion remove the
 //! trigger, the function and the role, and the log group as `deletionPolicy` says.
+pub mod apply;
 pub mod desired;
 pub mod diff;
+pub mod observe;
 pub mod plan;
 pub mod steps;
 
@@ -28,8 +30,6 @@ use crate::error::Result;
 use crate::status;
 
 use super::{KeyedLocks, is_owned_by};
-use desired::{Desired, ROLE_POLICY_NAME};
-use diff::{Observed, ObservedRole};
 
 /// IAM is eventually consistent: a role created a moment ago may not be assumable by
 /// Lambda yet. Such calls are retried at this pace...
@@ -134,60 +134,6 @@ fn created_before(a: &EtlFunction, b: &EtlFunction) -> bool {
         // Without timestamps (files under review) every other function counts.
         ((None, ..), _) | (_, (None, ..)) => a.name_any() != b.name_any(),
         (ka, kb) => ka < kb,
-    }
-}
-
-/// Reads everything the function consists of, concurrently; nothing is written. The code
-/// signing config is read only when `check_signing` (the spec names one, or lakeops attached
-/// one before): it costs a request on Lambda's small control-plane budget.
-pub(crate) async fn observe(
-    aws: &Regional,
-    iam: &dyn IamApi,
-    d: &Desired,
-    check_signing: bool,
-) -> AwsResult<(Observed, Option<String>)> {
-    let role = async {
-        match iam.get_role(&d.role.name).await? {
-            Some(info) => {
-                let policy = iam.get_role_policy(&d.role.name, ROLE_POLICY_NAME).await?;
-                Ok(Some(ObservedRole { info, policy }))
-            }
-            None => Ok(None),
-        }
-    };
-    let function = async {
-        let Some(f) = aws.lambda.get_function(&d.function.name).await? else { return Ok((None, None, None)) };
-        let signing = async {
-            if check_signing { aws.lambda.get_code_signing_config(&d.function.name).await.map(Some) } else { Ok(None) }
-        };
-        let (policy, signing) = futures::try_join!(aws.lambda.get_policy(&d.function.name), signing)?;
-        Ok::<_, AwsError>((Some(f), policy, signing))
-    };
-    let artifact = async {
-        match &d.function.code.version {
-            Some(pinned) => Ok(Some(pinned.clone())),
-            None => {
-                let head = aws.s3.head_object(&d.function.code.bucket, &d.function.code.key).await?;
-                Ok(desired::artifact_version(None, head.as_ref()))
-            }
-        }
-    };
-    let (role, log_group, (function, permission_policy, code_signing), notifications, artifact) = futures::try_join!(
-        role,
-        aws.logs.describe_log_group(&d.log_group.name),
-        function,
-        notifications(aws, &d.trigger.bucket),
-        artifact,
-    )?;
-    Ok((Observed { role, log_group, function, code_signing, permission_policy, notifications }, artifact))
-}
-
-/// The source bucket's notifications; a bucket that does not exist yet (a plan before its
-/// lake) has none.
-async fn notifications(aws: &Regional, bucket: &str) -> AwsResult<crate::aws::s3::Notifications> {
-    match aws.s3.get_notifications(bucket).await {
-        Err(e) if e.is_not_found() => Ok(Default::default()),
-        other => other,
     }
 }
 

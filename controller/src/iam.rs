@@ -182,6 +182,9 @@ pub fn controller_policy_bounded(
             &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER),
             &["false"],
         ),
+        // Finding a key by its creation token after a CreateKey whose answer was lost;
+        // ListKeys has no resource-level permission.
+        s("FindKeysByCreationToken", &["kms:ListKeys"], &["*".into()]),
         s(
             "ReadKeysToCheckOwnership",
             KMS_READ,
@@ -476,8 +479,8 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             }
         }
         "kms" => match r.operation.as_str() {
-            // CreateKey names no resource.
-            "CreateKey" => out.push(auth(&action, "*".into())),
+            // CreateKey and ListKeys name no resource.
+            "CreateKey" | "ListKeys" => out.push(auth(&action, "*".into())),
             // CreateAlias is authorised on the alias and on the key it points to.
             "CreateAlias" | "UpdateAlias" => {
                 out.push(auth(&action, format!("arn:aws:kms:{region}:{account}:{}", need("AliasName")?)));
@@ -536,8 +539,10 @@ mod tests {
         let p = controller_policy(Some("123456789012"), "*");
         for st in &p.statements {
             assert!(st.actions.iter().all(|a| !a.contains('*')), "{} has a wildcard action", st.sid);
-            // Bucket ARNs carry no account; CreateKey names no resource.
-            if !["CreateTaggedKeys", "LakeBuckets", "ReadDeploymentPackages"].contains(&st.sid.as_str()) {
+            // Bucket ARNs carry no account; CreateKey and ListKeys name no resource.
+            if !["CreateTaggedKeys", "FindKeysByCreationToken", "LakeBuckets", "ReadDeploymentPackages"]
+                .contains(&st.sid.as_str())
+            {
                 assert!(st.resources.iter().all(|r| r.contains("123456789012")), "{}: {:?}", st.sid, st.resources);
             }
         }
@@ -565,6 +570,7 @@ mod tests {
             ("s3", "GetBucketEncryption"),
             ("s3", "ListObjectVersions"),
             ("kms", "CreateKey"),
+            ("kms", "ListKeys"),
             ("dynamodb", "DescribeContinuousBackups"),
             ("cloudtrail", "PutEventSelectors"),
             ("s3", "GetBucketReplication"),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod conditions;
 pub mod context;
 pub mod controller;
+pub mod engine;
 pub mod error;
 pub mod iam;
 pub mod leader;

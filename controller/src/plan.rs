@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use kube::ResourceExt;
 use serde::Serialize;
 
-use crate::aws::clients::AwsClients;
 use crate::aws::error::AwsError;
+use crate::engine::Clients;
 use crate::manifests::{Document, Object};
 use crate::reconcile::datalake::plan::{Action, LakePlan};
 use lakeops_crds::DataLake;
@@ -72,7 +72,7 @@ impl Summary {
 }
 
 /// Plans every document, with reads only.
-pub async fn plan(documents: &[Document], aws: &AwsClients) -> Result<Vec<ObjectPlan>, AwsError> {
+pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<ObjectPlan>, AwsError> {
     let mut out = Vec::new();
     let mut account = None;
     for doc in documents {

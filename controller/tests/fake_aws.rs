@@ -17,16 +17,19 @@ async fn integration_tests_drive_the_fake_through_the_adapter_traits() -> Result
     eu.s3.create_bucket("sales-raw", "eu-west-1", true).await?;
     eu.s3.put_bucket_tagging("sales-raw", &owner).await?;
 
-    // A restart that repeats the creates: the bucket is recognised, the alias is taken.
+    // A restart that repeats the creates: the bucket and the alias (naming the same key) are
+    // recognised; the alias asked for another key is taken.
     aws.reset_calls();
     eu.s3.create_bucket("sales-raw", "eu-west-1", true).await?;
-    let alias = eu.kms.create_alias("alias/lakeops/sales", &key.key_id).await.expect_err("alias exists");
-    assert_eq!(alias.kind, ErrorKind::Invalid);
-    assert_eq!(aws.writes().len(), 2);
+    eu.kms.create_alias("alias/lakeops/sales", &key.key_id).await?;
+    let other = eu.kms.create_key("other", "{}", &owner).await?;
+    let alias = eu.kms.create_alias("alias/lakeops/sales", &other.key_id).await.expect_err("alias exists");
+    assert_eq!(alias.kind, ErrorKind::AlreadyExists);
+    assert_eq!(aws.writes().len(), 4);
 
     assert_eq!(aws.count(Kind::Bucket), 1);
-    assert_eq!(aws.count(Kind::Key), 1);
-    assert_eq!(aws.resources_owned_by("team/sales").len(), 2);
+    assert_eq!(aws.count(Kind::Key), 2);
+    assert_eq!(aws.resources_owned_by("team/sales").len(), 3);
     assert_eq!(aws.iam().get_role("sales").await?, None);
     Ok(())
 }

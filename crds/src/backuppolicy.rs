@@ -174,6 +174,11 @@ pub struct BackupPolicyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["region"]))]
     pub replica_keys: Vec<ReplicaKeyStatus>,
+    /// Creation tokens of non-idempotent creates, recorded before the create (purpose ->
+    /// token); the resource carries the token as a tag, so a create whose answer was lost
+    /// is found instead of repeated.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub creation_tokens: std::collections::BTreeMap<String, String>,
 }
 
 /// A replica key in one backup region.

@@ -278,6 +278,11 @@ pub struct DataLakeStatus {
     /// Whether the buckets were created with Object Lock (recorded so it cannot change later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<bool>,
+    /// Creation tokens of non-idempotent creates, recorded before the create (purpose ->
+    /// token); the resource carries the token as a tag, so a create whose answer was lost
+    /// is found instead of repeated.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub creation_tokens: std::collections::BTreeMap<String, String>,
     /// ARN of the lake key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_arn: Option<String>,

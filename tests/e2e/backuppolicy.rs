@@ -501,7 +501,7 @@ async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shor
     for line in [
         format!("create KMS key alias/lakeops/{ns}/sales/replica in {BACKUP}"),
         format!("create bucket {ns}-sales-raw-replica with Object Lock"),
-        format!("create replication role {ns}-sales-replication"),
+        format!("create role {ns}-sales-replication with inline policy lakeops-replication"),
         format!("bucket {ns}-sales-raw: Object Lock default retention GOVERNANCE 7 days (was none)"),
         format!("bucket {ns}-sales-curated: replicate to arn:aws:s3:::{ns}-sales-curated-replica"),
     ] {

@@ -57,6 +57,10 @@ pub trait KmsApi: Send + Sync {
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
     /// ScheduleKeyDeletion with a pending window.
     async fn schedule_deletion(&self, key_id: &str, pending_days: i32) -> AwsResult<()>;
+    /// The id of the key tagged `tag_key = tag_value`, if any: ListKeys, then
+    /// ListResourceTags per key. Costly (one read per key in the region), so called only to
+    /// recover a create whose answer was lost (a recorded creation token, no ARN).
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>>;
 }
 
 /// [`KmsApi`] on the AWS SDK.
@@ -220,6 +224,35 @@ impl KmsApi for SdkKms {
             match out.next_marker {
                 Some(next) if out.truncated && !next.is_empty() => marker = Some(next),
                 _ => return Ok(tags),
+            }
+        }
+    }
+
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_keys()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListKeys", tag_key, &e))?;
+            for key in out.keys() {
+                let Some(id) = key.key_id() else { continue };
+                // AWS-managed keys cannot carry our tags (and refuse ListResourceTags).
+                match self.list_tags(id).await {
+                    Ok(tags) if tags.get(tag_key).map(String::as_str) == Some(tag_value) => {
+                        return Ok(Some(id.to_string()));
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind == super::error::ErrorKind::AccessDenied || e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match out.next_marker {
+                Some(next) if out.truncated && !next.is_empty() => marker = Some(next),
+                _ => return Ok(None),
             }
         }
     }

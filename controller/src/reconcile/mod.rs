@@ -45,28 +45,6 @@ where
     .map_err(|e| crate::error::Error::Finalizer(Box::new(e)))
 }
 
-/// Checks that an existing AWS resource carries `ours` (the owner's ownership tags), or that
-/// `owner` asks for adoption with the annotation. `Err` is the message for a `NotOwned` stall.
-pub fn check_owned<K: kube::Resource<DynamicType = ()>>(
-    owner: &K,
-    ours: &std::collections::BTreeMap<String, String>,
-    what: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
-    let adopt = owner.annotations().get(annotation::ADOPT).is_some_and(|v| v == "true");
-    if ours.iter().all(|(k, v)| tags.get(k) == Some(v)) || adopt {
-        return Ok(());
-    }
-    let owner_tag =
-        tags.get(lakeops_crds::names::tag::OWNER).map(|o| format!(" (tagged as owned by {o})")).unwrap_or_default();
-    Err(format!(
-        "{what} already exists and is not this {}'s{owner_tag}; lakeops leaves it alone unless the {} has the annotation {}: \"true\"",
-        K::kind(&()),
-        K::kind(&()),
-        annotation::ADOPT
-    ))
-}
-
 /// The DataLake `name` in `namespace`, as current as needed: the cached copy when it is
 /// Ready for its generation, else a fresh read. A dependent is woken by its lake's watch
 /// event, which can arrive before the shared lake cache has the same update; deciding
@@ -165,20 +143,7 @@ pub fn is_owned_by<K: ResourceExt>(obj: &K, tags: &std::collections::BTreeMap<St
     owner_tags(obj).iter().all(|(k, v)| tags.get(k) == Some(v))
 }
 
-/// Why a convergence stopped short.
-#[derive(Debug)]
-pub enum Stop {
-    Aws(AwsError),
-    /// An AWS resource with our name exists and is not ours.
-    NotOwned(String),
-    Kube(crate::error::Error),
-}
-
-impl From<AwsError> for Stop {
-    fn from(e: AwsError) -> Self {
-        Stop::Aws(e)
-    }
-}
+pub use crate::engine::Stop;
 
 /// Maps an AWS failure to conditions: the user must act on permissions, invalid requests
 /// and taken names (the object then waits for `resync` or a spec change); everything else is

@@ -1,201 +1,192 @@
 //! The markdown plan comment, pinned byte for byte in `tests/fixtures/golden/*.md`.
-//! Plans are built without AWS from the controller's own desired state and diff functions,
-//! so a golden changes when either the wording of a change or the rendering does; both are
-//! what reviewers read. `UPDATE_GOLDEN=1 cargo test -p lakeops --test review` rewrites them.
+//! Each golden is what `lakeops plan` returns for manifests against the in-memory fake AWS,
+//! after the controller's own apply sequence converged a starting state there (and, for
+//! drift, after a change made behind its back): nothing is assembled by hand, so a golden
+//! changes when the engine, the wording of a change or the rendering does.
+//! `UPDATE_GOLDEN=1 cargo test -p lakeops --test review` rewrites them.
 use std::collections::BTreeMap;
 
-use lakeops::aws::lambda::{CodeLocation, FunctionConfig};
-use lakeops::aws::s3::PublicAccessBlock;
-use lakeops::plan::{ObjectPlan, render_markdown};
-use lakeops::reconcile::datalake::desired::{self, DesiredBucket, DesiredKey};
-use lakeops::reconcile::datalake::diff::{self, Change, ObservedBucket};
-use lakeops::reconcile::datalake::plan::{Action, Blocker, LakePlan, Planned, planned};
-use lakeops::reconcile::etlfunction;
-use lakeops_crds::DataLake;
+use lakeops::aws::fake::{Bucket, FakeAws};
+use lakeops::aws::s3::ObjectVersion;
+use lakeops::engine::{Exec, NoProgress};
+use lakeops::manifests::{Loaded, Object, parse_stream};
+use lakeops::plan::{plan, render_markdown};
+use lakeops::reconcile::{KeyedLocks, datalake, etlfunction};
+use lakeops_crds::{DataLake, EtlFunction};
 
 use crate::{assert_golden, repo_root};
 
 const ACCOUNT: &str = "123456789012";
-const KEY_ARN: &str = "arn:aws:kms:eu-west-1:123456789012:key/0b6c3f3e-1111-4a2b-9c3d-5e6f7a8b9c0d";
+const REGION: &str = "eu-west-1";
+const ARTIFACTS: &str = "team-a-artifacts";
 
-fn lake(extra: &str) -> DataLake {
-    serde_saphyr::from_str(&format!(
-        "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {{name: sales, namespace: team-a}}\nspec:\n  region: eu-west-1\n  zones: [{{name: raw}}, {{name: curated}}]\n  catalog: {{tables: [{{name: runs, partitionKey: {{name: id, type: S}}}}]}}\n{extra}"
-    ))
-    .expect("lake fixture")
+fn lake_yaml(extra: &str) -> String {
+    format!(
+        "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {{name: sales, namespace: team-a}}\nspec:\n  region: {REGION}\n  zones: [{{name: raw}}, {{name: curated}}]\n{extra}"
+    )
 }
 
-fn object(kind: &'static str, name: &str, plan: LakePlan) -> ObjectPlan {
-    ObjectPlan {
-        kind,
-        namespace: "team-a".into(),
-        name: name.into(),
-        region: Some("eu-west-1".into()),
-        plan,
-        note: None,
+fn etl_yaml(extra: &str) -> String {
+    format!(
+        "apiVersion: lakeops.dev/v1alpha1\nkind: EtlFunction\nmetadata: {{name: orders-to-curated, namespace: team-a}}\nspec:\n  dataLakeRef: {{name: sales}}\n  handler: app.handler\n  source: {{zone: raw, prefix: incoming/}}\n  destination: {{zone: curated, prefix: orders/}}\n{extra}"
+    )
+}
+
+fn documents(yaml: &[String]) -> Loaded {
+    let mut loaded = Loaded { default_namespace: "team-a".into(), documents: Vec::new(), problems: Vec::new() };
+    parse_stream("golden.yaml", &yaml.join("---\n"), &mut loaded);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    loaded
+}
+
+/// What the controller would have done: each object of `yaml` converged on `fake` by the
+/// apply executor (a stored object has a UID; the manifests planned later do not).
+async fn converge(fake: &FakeAws, yaml: &[String]) {
+    let mut lakes: Vec<DataLake> = Vec::new();
+    for doc in documents(yaml).documents {
+        match doc.object {
+            Object::DataLake(lake) => {
+                let mut lake = lake.clone();
+                lake.metadata.uid = Some("lake-uid".into());
+                let (mut next, _) = datalake::plan_status(&lake, &Default::default());
+                let exec = Exec::apply(&lake, &NoProgress);
+                datalake::steps::converge(&lake, &fake.region(REGION), ACCOUNT, &exec, &mut next)
+                    .await
+                    .expect("the lake converges");
+                lake.status = Some(next);
+                lakes.push(lake);
+            }
+            Object::EtlFunction(etl) => {
+                let mut etl: EtlFunction = etl.clone();
+                etl.metadata.uid = Some("etl-uid".into());
+                let lake = lakes.first().expect("the lake comes first");
+                let key = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
+                let locks = KeyedLocks::default();
+                let input = etlfunction::steps::Inputs {
+                    etl: &etl,
+                    lake,
+                    account: ACCOUNT,
+                    key_arn: &key,
+                    boundary: None,
+                    locks: &locks,
+                };
+                let exec = Exec::apply(&etl, &NoProgress);
+                let mut next = Default::default();
+                let iam = fake.iam();
+                etlfunction::steps::converge(&fake.region(REGION), iam.as_ref(), &input, &exec, &mut next)
+                    .await
+                    .expect("the function converges");
+            }
+            Object::BackupPolicy(_) => unreachable!("no golden converges a policy"),
+        }
     }
 }
 
-/// What an existing, converged bucket reads as.
-fn converged(b: &DesiredBucket) -> ObservedBucket {
-    ObservedBucket {
-        tags: b.tags.clone(),
-        encryption: Some(b.encryption.clone()),
-        public_access_block: Some(PublicAccessBlock::ALL),
-        ownership: Some(desired::BUCKET_OWNER_ENFORCED.into()),
-        versioning: Some("Enabled".into()),
-        policy: Some(b.policy.to_json()),
-        logging: b.logging.clone(),
-        lifecycle: Some(b.lifecycle.clone()),
-    }
+async fn markdown(fake: &FakeAws, yaml: &[String]) -> String {
+    let plans = plan(&documents(yaml).documents, fake).await.expect("a plan reads only");
+    render_markdown(&plans)
 }
 
-fn lines(changes: &[Change], existed: bool) -> Vec<Planned> {
-    changes.iter().map(|c| planned(c, existed)).collect()
+fn with_package(fake: &FakeAws, versions: &[&str]) {
+    fake.edit(|r| {
+        let mut b = Bucket::new(ARTIFACTS, REGION, ACCOUNT, false);
+        b.versioning = Some("Enabled".into());
+        let versions =
+            versions.iter().map(|v| ObjectVersion { version_id: Some((*v).into()), etag: Some(format!("\"{v}\"")) });
+        b.objects.insert("orders.zip".into(), versions.collect());
+        r.buckets.insert(ARTIFACTS.into(), b);
+    });
 }
 
 fn golden(name: &str) -> std::path::PathBuf {
     repo_root().join("tests/fixtures/golden").join(name)
 }
 
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
 #[test]
 fn a_new_lake_is_all_creates_led_by_its_key() {
-    let lake = lake("  audit: {trail: true}\n");
-    let key_arn = etlfunction::plan::NEW_KEY;
-    let mut plan = LakePlan::default();
-    let DesiredKey::Managed { alias, rotation_days, .. } = desired::key(&lake, ACCOUNT) else {
-        panic!("a lake without keyArn gets a managed key")
-    };
-    // The one line plan() writes itself rather than from a diff: there is no key to diff.
-    plan.changes.push(Planned {
-        action: Action::Create,
-        resource: alias.clone(),
-        setting: "key".into(),
-        description: format!(
-            "create KMS key {alias} with rotation every {rotation_days} days and a key policy naming only the account root"
-        ),
-        weakens: false,
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let yaml = [lake_yaml(
+            "  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}}]}\n  audit: {trail: true}\n",
+        )];
+        let md = markdown(&fake, &yaml).await;
+        assert!(fake.writes().is_empty(), "a plan sends no write");
+        assert_golden(&golden("new-lake.md"), &md);
     });
-    for b in desired::buckets(&lake, ACCOUNT, key_arn) {
-        plan.changes.extend(lines(&diff::bucket_changes(&b, None), false));
-    }
-    for t in desired::tables(&lake) {
-        plan.changes.extend(lines(&diff::table_changes(&t, key_arn, None), false));
-    }
-    let trail = desired::trail(&lake, key_arn).expect("the spec asks for an audit trail");
-    plan.changes.extend(lines(&diff::trail_changes(&trail, None), false));
-    assert_golden(&golden("new-lake.md"), &render_markdown(&[object("DataLake", "sales", plan)]));
 }
 
 #[test]
 fn a_converged_set_plans_nothing_and_says_what_it_did_not_plan() {
-    let lake = lake("");
-    let converged_changes: Vec<Change> = desired::buckets(&lake, ACCOUNT, KEY_ARN)
-        .iter()
-        .flat_map(|b| diff::bucket_changes(b, Some(&converged(b))))
-        .collect();
-    assert!(converged_changes.is_empty(), "{converged_changes:?}");
-    let plans = [
-        object("DataLake", "sales", LakePlan { changes: lines(&converged_changes, true), blockers: Vec::new() }),
-        object("EtlFunction", "orders-to-curated", LakePlan::default()),
-        ObjectPlan {
-            kind: "BackupPolicy",
-            namespace: "team-a".into(),
-            name: "sales-backup".into(),
-            region: None,
-            plan: LakePlan::default(),
-            // A dependent planned without its lake: the note says why nothing is listed.
-            note: Some("its DataLake \"sales\" is not among these manifests; pass them together to plan it".into()),
-        },
-    ];
-    assert_golden(&golden("converged.md"), &render_markdown(&plans));
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        with_package(&fake, &["v1"]);
+        let function =
+            etl_yaml(&format!("  runtime: python3.12\n  code: {{s3Bucket: {ARTIFACTS}, s3Key: orders.zip}}\n"));
+        let yaml = [lake_yaml(""), function];
+        converge(&fake, &yaml).await;
+        // A dependent planned without its lake: the note says why nothing is listed.
+        let orphan = "apiVersion: lakeops.dev/v1alpha1\nkind: BackupPolicy\nmetadata: {name: archive-backup, namespace: team-a}\nspec:\n  dataLakeRef: {name: archive}\n".to_string();
+        let md = markdown(&fake, &[yaml[0].clone(), yaml[1].clone(), orphan]).await;
+        assert_golden(&golden("converged.md"), &md);
+    });
 }
 
 #[test]
-fn drift_is_an_update_per_setting_and_a_foreign_bucket_is_a_blocker() {
-    let lake = lake("");
-    let buckets = desired::buckets(&lake, ACCOUNT, KEY_ARN);
-    let mut plan = LakePlan::default();
-    for b in &buckets {
-        let mut observed = converged(b);
-        match b.zone.as_deref() {
-            // Someone opened the raw bucket and suspended versioning on the curated one.
-            Some("raw") => observed.public_access_block = None,
-            Some("curated") => observed.versioning = Some("Suspended".into()),
-            _ => {}
-        }
-        plan.changes.extend(lines(&diff::bucket_changes(b, Some(&observed)), true));
-    }
-    plan.blockers.push(Blocker {
-        resource: "table team-a-sales-runs".into(),
-        message: "table team-a-sales-runs exists and is not this DataLake's; the controller will leave it alone unless adoption is asked for".into(),
+fn drift_is_an_update_per_setting_and_a_foreign_table_is_a_blocker() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let yaml = [lake_yaml("  catalog: {tables: [{name: runs, partitionKey: {name: id, type: S}}]}\n")];
+        converge(&fake, &yaml).await;
+        // Someone opened the raw bucket, suspended versioning on the curated one, and the
+        // table turns out to be tagged as another lake's.
+        fake.edit(|r| {
+            if let Some(b) = r.buckets.get_mut("team-a-sales-raw") {
+                b.public_access_block = None;
+            }
+            if let Some(b) = r.buckets.get_mut("team-a-sales-curated") {
+                b.versioning = Some("Suspended".into());
+            }
+            for t in r.tables.values_mut() {
+                t.tags = BTreeMap::from([(lakeops_crds::names::tag::OWNER.to_string(), "team-b/other".to_string())]);
+            }
+        });
+        assert_golden(&golden("drifted.md"), &markdown(&fake, &yaml).await);
     });
-    assert_eq!(plan.changes.len(), 2, "{:?}", plan.changes);
-    assert_golden(&golden("drifted.md"), &render_markdown(&[object("DataLake", "sales", plan)]));
 }
 
 #[test]
 fn weakening_changes_are_listed_first_and_flagged_in_place() {
-    // The spec turns access logs, the audit trail and a table's TTL off.
-    let lake = lake("  accessLogs: false\n");
-    let before = self::lake("  audit: {trail: true}\n");
-    let mut plan = LakePlan::default();
-    for (b, was) in desired::buckets(&lake, ACCOUNT, KEY_ARN).iter().zip(desired::buckets(&before, ACCOUNT, KEY_ARN)) {
-        let mut observed = converged(b);
-        observed.logging = was.logging.clone();
-        plan.changes.extend(lines(&diff::bucket_changes(b, Some(&observed)), true));
-    }
-    let removed = [
-        Change::SetTtl { table: "team-a-sales-runs".into(), attribute: "expiresAt".into(), enabled: false },
-        Change::DeleteTrail { trail: desired::trail_name(&lake) },
-    ];
-    plan.changes.extend(lines(&removed, true));
-    assert!(plan.changes.iter().all(|c| c.weakens), "{:?}", plan.changes);
-    assert_golden(&golden("weakening.md"), &render_markdown(&[object("DataLake", "sales", plan)]));
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let table =
+            |ttl: &str| format!("  catalog: {{tables: [{{name: runs, partitionKey: {{name: id, type: S}}{ttl}}}]}}\n");
+        converge(&fake, &[lake_yaml(&format!("{}  audit: {{trail: true}}\n", table(", ttlAttribute: expiresAt")))])
+            .await;
+        // The spec turns access logs, the audit trail and the table's TTL off.
+        let md = markdown(&fake, &[lake_yaml(&format!("{}  accessLogs: false\n", table("")))]).await;
+        assert_golden(&golden("weakening.md"), &md);
+    });
 }
 
 #[test]
 fn an_etl_function_update_names_each_setting_old_and_new_but_never_environment_values() {
-    let name = "lakeops-team-a-orders";
-    let old = FunctionConfig {
-        runtime: "python3.11".into(),
-        handler: "app.handler".into(),
-        role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
-        memory_mb: 512,
-        timeout_seconds: 60,
-        environment: BTreeMap::from([("OUTPUT_FORMAT".into(), "csv".into()), ("API_TOKEN".into(), "s3cr3t".into())]),
-        kms_key_arn: Some(KEY_ARN.into()),
-        ..FunctionConfig::default()
-    };
-    let mut new = old.clone();
-    new.runtime = "python3.12".into();
-    new.memory_mb = 1024;
-    new.timeout_seconds = 120;
-    new.environment.insert("OUTPUT_FORMAT".into(), "parquet".into());
-    new.environment.insert("API_TOKEN".into(), "rotated".into());
-    use etlfunction::diff::Change as Fn;
-    let changes = [
-        Fn::UpdateConfiguration {
-            name: name.into(),
-            differences: etlfunction::diff::config_differences(&old, &new),
-            config: Box::new(new),
-        },
-        Fn::UpdateCode {
-            name: name.into(),
-            code: CodeLocation {
-                bucket: "team-a-artifacts".into(),
-                key: "orders.zip".into(),
-                version: Some("3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY".into()),
-            },
-            architecture: "arm64".into(),
-        },
-        Fn::SetCodeSigning { name: name.into(), arn: None },
-    ];
-    let plan = LakePlan {
-        changes: changes.iter().map(|c| etlfunction::plan::planned(c, true)).collect(),
-        blockers: Vec::new(),
-    };
-    let md = render_markdown(&[object("EtlFunction", "orders", plan)]);
-    assert!(!md.contains("s3cr3t") && !md.contains("rotated") && !md.contains("csv"), "{md}");
-    assert_golden(&golden("etlfunction-update.md"), &md);
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let new_version = "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY";
+        with_package(&fake, &["v1", new_version]);
+        let before = etl_yaml(&format!(
+            "  runtime: python3.11\n  memoryMb: 512\n  timeoutSeconds: 60\n  environment: {{OUTPUT_FORMAT: csv, API_MODE: s3cr3t}}\n  codeSigningConfigArn: arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-1\n  code: {{s3Bucket: {ARTIFACTS}, s3Key: orders.zip, s3ObjectVersion: v1}}\n"
+        ));
+        converge(&fake, &[lake_yaml(""), before]).await;
+        let after = etl_yaml(&format!(
+            "  runtime: python3.12\n  memoryMb: 1024\n  timeoutSeconds: 120\n  environment: {{OUTPUT_FORMAT: parquet, API_MODE: rotated}}\n  code: {{s3Bucket: {ARTIFACTS}, s3Key: orders.zip, s3ObjectVersion: {new_version}}}\n"
+        ));
+        let md = markdown(&fake, &[lake_yaml(""), after]).await;
+        assert!(!md.contains("s3cr3t") && !md.contains("rotated") && !md.contains("csv"), "{md}");
+        assert_golden(&golden("etlfunction-update.md"), &md);
+    });
 }

@@ -103,7 +103,11 @@ impl IamApi for FakeIam {
 
     async fn create_role(&self, role: &NewRole<'_>) -> AwsResult<String> {
         self.aws.write(GLOBAL, SERVICE, "CreateRole", role.name, |ctx| {
-            if ctx.res.roles.contains_key(role.name) {
+            if let Some(found) = ctx.res.roles.get(role.name) {
+                // As the SDK adapter: a role that carries our tags is our own earlier create.
+                if role.tags.iter().all(|(k, v)| found.tags.get(k) == Some(v)) {
+                    return Ok(found.arn.clone());
+                }
                 return Err(fail("EntityAlreadyExists", 409, format!("Role with name {} already exists.", role.name)));
             }
             if !role.path.starts_with('/') || !role.path.ends_with('/') {

@@ -167,7 +167,12 @@ impl KmsApi for FakeKms {
                 ));
             }
             let name = (ctx.region.to_string(), alias.to_string());
-            if ctx.res.aliases.contains_key(&name) {
+            if let Some(target) = ctx.res.aliases.get(&name) {
+                // As the SDK adapter: our own retried create (the alias already names this
+                // key) is success.
+                if resolve(ctx.res, ctx.account, ctx.region, key_id).as_ref() == Some(target) {
+                    return Ok(());
+                }
                 return Err(fail(
                     "AlreadyExistsException",
                     400,
@@ -238,6 +243,10 @@ impl KmsApi for FakeKms {
             merge_tags(&mut k.tags, tags);
             Ok(())
         })
+    }
+
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
+        FakeKms::find_key_by_tag(self, tag_key, tag_value).await
     }
 
     async fn schedule_deletion(&self, key_id: &str, pending_days: i32) -> AwsResult<()> {

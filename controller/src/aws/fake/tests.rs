@@ -187,8 +187,10 @@ async fn keys_are_found_by_id_arn_alias_and_alias_arn_in_their_region_only() -> 
     assert_eq!(aws.region(US).kms.describe_key(&key.arn).await?, None);
     assert_eq!(kms.describe_key("alias/other").await?, None);
 
-    let again = kms.create_alias("alias/lake", &key.key_id).await.expect_err("alias taken");
-    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::Invalid, Some("AlreadyExistsException")));
+    kms.create_alias("alias/lake", &key.key_id).await.expect("our own alias again is success");
+    let other = kms.create_key("other", "{}", &BTreeMap::new()).await?;
+    let again = kms.create_alias("alias/lake", &other.key_id).await.expect_err("alias taken");
+    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::AlreadyExists, Some("AlreadyExistsException")));
     let missing = kms.get_rotation("no-such-key").await.expect_err("no key");
     assert!(missing.is_not_found());
     Ok(())
@@ -320,7 +322,7 @@ async fn trails_need_a_deliverable_bucket_and_answer_create_twice_as_cloudtrail_
     let arn = eu.cloudtrail.create_trail(&settings, &owned_by("team/lake")).await?;
     assert_eq!(arn, format!("arn:aws:cloudtrail:{EU}:{ACCOUNT}:trail/lake-trail"));
     let again = eu.cloudtrail.create_trail(&settings, &BTreeMap::new()).await.expect_err("exists");
-    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::Invalid, Some("TrailAlreadyExistsException")));
+    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::AlreadyExists, Some("TrailAlreadyExistsException")));
 
     assert!(!eu.cloudtrail.is_logging("lake-trail").await?);
     eu.cloudtrail.start_logging("lake-trail").await?;
@@ -346,7 +348,8 @@ async fn roles_answer_create_twice_and_refuse_deletion_with_inline_policies() ->
     let tags = owned_by("team/etl");
     let arn = iam.create_role(&new_role("etl", &trust, &tags)).await?;
     assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:role/lakeops/etl"));
-    let again = iam.create_role(&new_role("etl", &trust, &tags)).await.expect_err("exists");
+    assert_eq!(iam.create_role(&new_role("etl", &trust, &tags)).await?, arn, "our own create again is success");
+    let again = iam.create_role(&new_role("etl", &trust, &owned_by("team/other"))).await.expect_err("exists");
     assert_eq!(again.code.as_deref(), Some("EntityAlreadyExists"));
 
     iam.put_role_policy("etl", "access", "{}").await?;
@@ -378,7 +381,7 @@ async fn functions_need_an_assumable_role_and_refuse_updates_in_progress() -> Te
     aws.iam().create_role(&new_role("etl", &trust, &BTreeMap::new())).await?;
     let arn = lambda.create_function(&function("etl", &role_arn)).await?;
     let again = lambda.create_function(&function("etl", &role_arn)).await.expect_err("exists");
-    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::Other, Some("ResourceConflictException")));
+    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::Retryable, Some("ResourceConflictException")));
 
     aws.set_settle_calls(1);
     let mut config = function("etl", &role_arn).config;
@@ -420,8 +423,9 @@ async fn log_groups_answer_create_twice_and_check_retention() -> TestResult {
     let aws = FakeAws::new(ACCOUNT);
     let logs = aws.region(EU).logs;
     logs.create_log_group("/aws/lambda/etl", "arn:k", &owned_by("team/etl")).await?;
-    let again = logs.create_log_group("/aws/lambda/etl", "arn:k", &BTreeMap::new()).await.expect_err("exists");
-    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::Invalid, Some("ResourceAlreadyExistsException")));
+    logs.create_log_group("/aws/lambda/etl", "arn:k", &owned_by("team/etl")).await.expect("ours again is success");
+    let again = logs.create_log_group("/aws/lambda/etl", "arn:k", &owned_by("team/other")).await.expect_err("exists");
+    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::AlreadyExists, Some("ResourceAlreadyExistsException")));
     assert!(logs.put_retention("/aws/lambda/etl", 42).await.is_err(), "42 days is not a retention CloudWatch offers");
     logs.put_retention("/aws/lambda/etl", 30).await?;
     let group = logs.describe_log_group("/aws/lambda/etl").await?.ok_or("no group")?;

@@ -1,36 +1,20 @@
-//! Writes: each change is exactly one AWS call.
+//! Writes: each change is exactly one AWS call (the replication role's go through the
+//! engine's owned-role step, the replica keys' through its managed-key step).
 use crate::aws::clients::Regional;
 use crate::aws::error::AwsResult;
-use crate::aws::iam::{IamApi, NewRole};
-use crate::iam::ROLE_PATH;
 
 use super::diff::Change;
 
 /// Sends one change to AWS: `aws` and `region` are those of the resource the change is
 /// about (the lake's region for zone buckets and tables, the backup region for replicas).
 /// Returns the ARN of what it created, for creates that have one.
-pub async fn change(aws: &Regional, region: &str, iam: &dyn IamApi, change: &Change) -> AwsResult<Option<String>> {
+pub async fn change(aws: &Regional, region: &str, change: &Change) -> AwsResult<Option<String>> {
     let done = match change {
         Change::Lake(c) => return crate::reconcile::datalake::apply::change(aws, region, c).await,
         Change::PutRetention { bucket, retention, .. } => aws.s3.put_object_lock_retention(bucket, retention).await,
         Change::ClearRetention { bucket } => aws.s3.clear_object_lock_retention(bucket).await,
         Change::PutReplication { bucket, config } => aws.s3.put_bucket_replication(bucket, config).await,
         Change::DeleteReplication { bucket } => aws.s3.delete_bucket_replication(bucket).await,
-        Change::CreateRole { name, trust, boundary, tags } => {
-            let role = NewRole {
-                name,
-                path: ROLE_PATH,
-                description: "lakeops: S3 replication of a DataLake's zone buckets (BackupPolicy)",
-                assume_role_policy: trust,
-                permissions_boundary: boundary.as_deref(),
-                tags,
-            };
-            return iam.create_role(&role).await.map(Some);
-        }
-        Change::UpdateTrust { role, policy } => iam.update_assume_role_policy(role, policy).await,
-        Change::SetBoundary { role, boundary } => iam.set_permissions_boundary(role, boundary.as_deref()).await,
-        Change::TagRole { role, tags } => iam.tag_role(role, tags).await,
-        Change::PutRolePolicy { role, name, document } => iam.put_role_policy(role, name, document).await,
         Change::CreateReplica { table, region: replica, kms_key_arn } => {
             aws.dynamodb.create_replica(table, replica, kms_key_arn).await
         }

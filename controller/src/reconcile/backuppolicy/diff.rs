@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::aws::dynamodb::TableInfo;
-use crate::aws::iam::RoleInfo;
 use crate::aws::s3::{DefaultRetention, LifecycleRule, ReplicationConfig};
-use crate::policy::PolicyDocument;
 use crate::reconcile::datalake::diff::{Change as LakeChange, merged_lifecycle_owned, sorted};
 
 use super::desired::{LIFECYCLE_PREFIX, fnv1a, retention_weakens};
@@ -21,30 +19,11 @@ pub struct ObservedZone {
     pub lifecycle: Option<Vec<LifecycleRule>>,
 }
 
-/// What was read of the replication role (2 reads).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObservedRole {
-    pub info: RoleInfo,
-    /// The inline policy [`super::desired::ROLE_POLICY_NAME`], decoded JSON.
-    pub policy: Option<String>,
-}
-
 /// What was read of a catalog table (2 reads: DescribeTable shows replicas and stream).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedTable {
     pub info: TableInfo,
     pub pitr: bool,
-}
-
-/// The replication role to converge.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DesiredRole {
-    pub name: String,
-    pub trust: PolicyDocument,
-    pub policy: PolicyDocument,
-    /// The permissions boundary every generated role carries (a controller flag).
-    pub boundary: Option<String>,
-    pub tags: BTreeMap<String, String>,
 }
 
 /// One AWS write.
@@ -69,29 +48,6 @@ pub enum Change {
     DeleteReplication {
         bucket: String,
     },
-    CreateRole {
-        name: String,
-        trust: String,
-        boundary: Option<String>,
-        tags: BTreeMap<String, String>,
-    },
-    SetBoundary {
-        role: String,
-        boundary: Option<String>,
-    },
-    UpdateTrust {
-        role: String,
-        policy: String,
-    },
-    TagRole {
-        role: String,
-        tags: BTreeMap<String, String>,
-    },
-    PutRolePolicy {
-        role: String,
-        name: String,
-        document: String,
-    },
     CreateReplica {
         table: String,
         region: String,
@@ -110,11 +66,6 @@ impl Change {
             Change::Lake(c) => c.setting(),
             Change::PutRetention { .. } | Change::ClearRetention { .. } => "Object Lock retention",
             Change::PutReplication { .. } | Change::DeleteReplication { .. } => "replication",
-            Change::CreateRole { .. } => "replication role",
-            Change::UpdateTrust { .. } => "replication role trust policy",
-            Change::SetBoundary { .. } => "replication role permissions boundary",
-            Change::TagRole { .. } => "replication role tags",
-            Change::PutRolePolicy { .. } => "replication role policy",
             Change::CreateReplica { .. } | Change::DeleteReplica { .. } => "table replica",
         }
     }
@@ -126,10 +77,38 @@ impl Change {
             Change::Lake(c) => c.weakens(),
             Change::PutRetention { weakens, .. } => *weakens,
             Change::ClearRetention { .. } | Change::DeleteReplication { .. } | Change::DeleteReplica { .. } => true,
-            _ => false,
+            Change::PutReplication { .. } | Change::CreateReplica { .. } => false,
         }
     }
 }
+
+impl Change {
+    /// The AWS resource the change is about.
+    pub fn resource(&self) -> &str {
+        match self {
+            Change::Lake(c) => c.resource(),
+            Change::PutRetention { bucket, .. }
+            | Change::ClearRetention { bucket }
+            | Change::PutReplication { bucket, .. }
+            | Change::DeleteReplication { bucket } => bucket,
+            Change::CreateReplica { table, .. } | Change::DeleteReplica { table, .. } => table,
+        }
+    }
+}
+
+/// What a change does to its resource, for plans (`None`: a setting).
+fn action(change: &Change) -> Option<crate::engine::Action> {
+    use crate::engine::Action;
+    match change {
+        Change::Lake(c) => crate::engine::Describe::action(c),
+        Change::ClearRetention { .. } | Change::DeleteReplication { .. } | Change::DeleteReplica { .. } => {
+            Some(Action::Delete)
+        }
+        Change::PutRetention { .. } | Change::PutReplication { .. } | Change::CreateReplica { .. } => None,
+    }
+}
+
+crate::engine::describe_with_inherent!(Change, action);
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -149,13 +128,6 @@ impl fmt::Display for Change {
                 config.rules.iter().map(|r| r.destination_bucket.as_str()).collect::<Vec<_>>().join(", ")
             ),
             Change::DeleteReplication { bucket } => write!(f, "bucket {bucket}: stop replication"),
-            Change::CreateRole { name, .. } => write!(f, "create replication role {name}"),
-            Change::UpdateTrust { role, .. } => write!(f, "role {role}: set the trust policy"),
-            Change::SetBoundary { role, boundary } => {
-                write!(f, "role {role}: permissions boundary {}", boundary.as_deref().unwrap_or("none"))
-            }
-            Change::TagRole { role, .. } => write!(f, "role {role}: set tags"),
-            Change::PutRolePolicy { role, name, .. } => write!(f, "role {role}: set inline policy {name}"),
             Change::CreateReplica { table, region, .. } => write!(f, "table {table}: add a replica in {region}"),
             Change::DeleteReplica { table, region } => write!(f, "table {table}: remove the replica in {region}"),
         }
@@ -214,38 +186,6 @@ pub fn lifecycle_change(bucket: &str, ours: &[LifecycleRule], observed: Option<&
     let merged = merged_lifecycle_owned(observed.unwrap_or_default(), ours, LIFECYCLE_PREFIX);
     let current = observed.map(sorted).unwrap_or_default();
     (merged != current).then(|| Change::Lake(LakeChange::PutLifecycle { bucket: bucket.into(), rules: merged }))
-}
-
-/// Changes that create or converge the replication role.
-pub fn role_changes(desired: &DesiredRole, observed: Option<&ObservedRole>, policy_name: &str) -> Vec<Change> {
-    let role = desired.name.clone();
-    let put_policy =
-        Change::PutRolePolicy { role: role.clone(), name: policy_name.into(), document: desired.policy.to_json() };
-    let Some(o) = observed else {
-        return vec![
-            Change::CreateRole {
-                name: role,
-                trust: desired.trust.to_json(),
-                boundary: desired.boundary.clone(),
-                tags: desired.tags.clone(),
-            },
-            put_policy,
-        ];
-    };
-    let mut out = Vec::new();
-    if !desired.trust.matches_json(&o.info.assume_role_policy) {
-        out.push(Change::UpdateTrust { role: role.clone(), policy: desired.trust.to_json() });
-    }
-    if o.info.permissions_boundary != desired.boundary {
-        out.push(Change::SetBoundary { role: role.clone(), boundary: desired.boundary.clone() });
-    }
-    if desired.tags.iter().any(|(k, v)| o.info.tags.get(k) != Some(v)) {
-        out.push(Change::TagRole { role: role.clone(), tags: desired.tags.clone() });
-    }
-    if !o.policy.as_deref().is_some_and(|p| desired.policy.matches_json(p)) {
-        out.push(put_policy);
-    }
-    out
 }
 
 /// What a table's replicas look like after this round.
@@ -455,48 +395,5 @@ mod tests {
         let (changes, state) = table_changes("t", true, &want, &keys(), &observed, &[], &["ap-south-1".into()]);
         assert_eq!(changes, vec![Change::DeleteReplica { table: "t".into(), region: "ap-south-1".into() }]);
         assert!(changes[0].weakens() && state.pending.is_empty());
-    }
-
-    #[test]
-    fn a_converged_role_needs_no_change_and_a_missing_one_is_created_with_its_policy() {
-        use crate::policy::{Effect, Principal, Statement};
-        let desired = DesiredRole {
-            name: "r".into(),
-            trust: PolicyDocument::new(vec![Statement::new(
-                "T",
-                Effect::Allow,
-                Principal::service("s3.amazonaws.com"),
-                &["sts:AssumeRole"],
-                &[],
-            )]),
-            policy: PolicyDocument::new(vec![Statement::new(
-                "P",
-                Effect::Allow,
-                Principal::none(),
-                &["s3:ListBucket"],
-                &["arn:aws:s3:::b".into()],
-            )]),
-            boundary: Some("arn:aws:iam::123456789012:policy/boundary".into()),
-            tags: BTreeMap::from([("k".into(), "v".into())]),
-        };
-        let settings: Vec<_> = role_changes(&desired, None, "p").iter().map(Change::setting).collect();
-        assert_eq!(settings, ["replication role", "replication role policy"]);
-        let observed = ObservedRole {
-            info: RoleInfo {
-                name: "r".into(),
-                assume_role_policy: desired.trust.to_json(),
-                permissions_boundary: desired.boundary.clone(),
-                tags: desired.tags.clone(),
-                ..RoleInfo::default()
-            },
-            policy: Some(desired.policy.to_json()),
-        };
-        assert!(role_changes(&desired, Some(&observed), "p").is_empty());
-        let drifted = ObservedRole { policy: Some("{}".into()), ..observed.clone() };
-        assert_eq!(role_changes(&desired, Some(&drifted), "p").len(), 1);
-        let unbounded =
-            ObservedRole { info: RoleInfo { permissions_boundary: None, ..observed.info.clone() }, ..observed };
-        let settings: Vec<_> = role_changes(&desired, Some(&unbounded), "p").iter().map(Change::setting).collect();
-        assert_eq!(settings, ["replication role permissions boundary"]);
     }
 }

@@ -16,36 +16,26 @@ pub mod desired;
 pub mod diff;
 pub mod observe;
 pub mod plan;
+pub mod steps;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::try_join_all;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use lakeops_crds::backuppolicy::{BackupPolicySpec, ReplicaKeyStatus, TableReplicaStatus, ZoneReplicationStatus};
-use lakeops_crds::names::{reason, tag};
+use lakeops_crds::backuppolicy::BackupPolicySpec;
+use lakeops_crds::names::reason;
 use lakeops_crds::references::{check_policy_against_lake, owning_policy};
 use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
 
-use crate::aws::clients::Regional;
-use crate::aws::error::AwsError;
-use crate::aws::iam::IamApi;
-use crate::aws::kms::Rotation;
 use crate::conditions::Outcome;
 use crate::context::Context;
+use crate::engine::exec::StatusProgress;
+use crate::engine::{Exec, NoProgress, Report, Stop, role};
 use crate::error::{Error, Result};
-use crate::reconcile::aws_outcome;
-use crate::reconcile::datalake::desired::{DesiredBucket, owner_tags};
-use crate::reconcile::datalake::diff::{self as lake_diff, ObservedBucket, ObservedKey};
-use crate::reconcile::datalake::observe as lake_observe;
 use crate::status;
-
-use desired::{LakeFacts, ROLE_POLICY_NAME};
-use diff::{Change, DesiredRole};
 
 /// How often a policy whose table replicas are not ACTIVE yet is looked at again.
 const REPLICA_POLL: Duration = Duration::from_secs(30);
@@ -53,33 +43,6 @@ const REPLICA_POLL: Duration = Duration::from_secs(30);
 /// Reconciles one BackupPolicy: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
     super::with_finalizer(policy, ctx, apply_policy, cleanup).await
-}
-
-/// What one convergence did.
-#[derive(Debug, Default)]
-struct Report {
-    applied: usize,
-    /// Settings corrected on resources that already existed: `resource: setting`.
-    drift: Vec<String>,
-    /// Protections asked for that AWS does not report as in force yet.
-    pending: Vec<String>,
-    /// Weakening changes sent (the guard allowed them).
-    weakened: Vec<String>,
-}
-
-/// Why convergence stopped short.
-#[derive(Debug)]
-enum Stop {
-    Aws(AwsError),
-    Stalled(&'static str, String),
-    Waiting(String),
-    Kube(Error),
-}
-
-impl From<AwsError> for Stop {
-    fn from(e: AwsError) -> Self {
-        Stop::Aws(e)
-    }
 }
 
 fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLake>> {
@@ -154,16 +117,10 @@ async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Ac
                 }
             }
         }
-        Err(Stop::Stalled(r, message)) => (Outcome::Stalled { reason: r, message }, resync),
-        Err(Stop::Waiting(message)) => (Outcome::Waiting { reason: reason::DATA_LAKE_NOT_READY, message }, resync),
-        Err(Stop::Kube(e)) => return Err(e),
-        Err(Stop::Aws(e)) => aws_outcome(&e, resync, || ctx.backoff.next(policy.as_ref())),
+        Err(stop) => stop.outcome(resync, || ctx.backoff.next(policy.as_ref()))?,
     };
     status::apply(&ctx, policy.as_ref(), next, &outcome).await?;
-    // Polled outcomes and failures are looked at again in full.
-    if matches!(outcome, Outcome::Failed { .. } | Outcome::Progressing { .. } | Outcome::Waiting { .. }) {
-        ctx.fingerprints.forget(policy.as_ref());
-    } else {
+    if crate::engine::remembers(&outcome) {
         ctx.fingerprints.remember_with(policy.as_ref(), &lake_version);
     }
     Ok(Action::requeue(requeue))
@@ -220,20 +177,6 @@ pub fn preflight<'a>(
     None
 }
 
-fn owned_check(policy: &BackupPolicy, what: &str, tags: &BTreeMap<String, String>) -> std::result::Result<(), Stop> {
-    super::check_owned(policy, &owner_tags(policy), what, tags).map_err(|m| Stop::Stalled(reason::NOT_OWNED, m))
-}
-
-/// Records one change's outcome in the report.
-fn count(report: &mut Report, change: &Change, existed: bool, resource: &str) {
-    report.applied += 1;
-    if change.weakens() {
-        report.weakened.push(change.to_string());
-    } else if existed {
-        report.drift.push(format!("{resource}: {}", change.setting()));
-    }
-}
-
 async fn converge(
     policy: &BackupPolicy,
     spec: &BackupPolicySpec,
@@ -245,381 +188,18 @@ async fn converge(
         Stop::Waiting(format!("DataLake {:?} has not recorded its buckets and key yet", lake.name_any()))
     })?;
     let account = ctx.aws.account_id().await?;
-    let src = ctx.aws.region(&facts.region);
-    let iam = ctx.aws.iam();
-    let applied = policy.status.as_ref().and_then(|s| s.applied.clone());
-    let mut report = Report::default();
-
-    let mut keys = BTreeMap::new();
-    for region in desired::key_regions(spec) {
-        let arn = converge_key(policy, ctx, &region, &account, next, &mut report).await?;
-        keys.insert(region, arn);
-    }
-
-    let previous_role = next.replication_role_arn.clone();
-    let mut replication_configs = BTreeMap::new();
-    if let Some(r) = &spec.replication {
-        let key = keys.get(&r.region).cloned().unwrap_or_default();
-        converge_replica_buckets(policy, spec, lake, &facts, &key, ctx, next, &mut report).await?;
-        let boundary = ctx.config.permissions_boundary.clone();
-        let role_arn =
-            converge_role(policy, r, lake, &facts, &account, &key, boundary, iam.as_ref(), &src, next, &mut report)
-                .await?;
-        for z in &facts.zones {
-            replication_configs.insert(z.name.clone(), desired::replication(r, &role_arn, z, &key));
-        }
-    }
-
-    // Zone buckets, in the lake's region: every one read before any is written.
-    let retention = desired::retention(spec);
-    let owned_retention = applied.as_ref().is_some_and(|a| a.retention.is_some());
-    let noncurrent = desired::noncurrent_rules(spec);
-    let observed = try_join_all(facts.zones.iter().map(|z| observe::zone(src.s3.as_ref(), &z.bucket))).await?;
-    let recorded: BTreeMap<String, ZoneReplicationStatus> =
-        next.zones.iter().map(|z| (z.name.clone(), z.clone())).collect();
-    let ours_role = previous_role.clone().or_else(|| next.replication_role_arn.clone());
-    let mut zones = Vec::new();
-    for (z, o) in facts.zones.iter().zip(observed) {
-        if retention.is_some() && !o.object_lock {
-            return Err(Stop::Stalled(
-                reason::OBJECT_LOCK_DISABLED,
-                format!(
-                    "bucket {} has no Object Lock; S3 enables it only when a bucket is created, so the DataLake must be recreated with objectLock: true",
-                    z.bucket
-                ),
-            ));
-        }
-        let wanted = replication_configs.get(&z.name);
-        let digest = recorded.get(&z.name).and_then(|s| s.config_digest.clone());
-        let changes = [
-            diff::retention_change(&z.bucket, retention.as_ref(), o.retention.as_ref(), owned_retention),
-            diff::replication_change(
-                &z.bucket,
-                wanted,
-                o.replication.as_ref(),
-                digest.as_deref(),
-                ours_role.as_deref(),
-            ),
-            diff::lifecycle_change(&z.bucket, &noncurrent, o.lifecycle.as_deref()),
-        ];
-        let mut status = ZoneReplicationStatus {
-            name: z.name.clone(),
-            replica_bucket: wanted.map(|_| z.replica_bucket.clone()),
-            replication: o.replication.as_ref().filter(|_| wanted.is_some()).map(rule_state),
-            config_digest: digest.filter(|_| wanted.is_some()),
-        };
-        for change in changes.into_iter().flatten() {
-            apply::change(&src, &facts.region, iam.as_ref(), &change).await?;
-            count(&mut report, &change, true, &format!("bucket {}", z.bucket));
-            if let Change::PutReplication { config, .. } = &change {
-                // How S3 reads back what was written, so a later equal read is no drift.
-                let echo = src.s3.get_bucket_replication(&z.bucket).await?;
-                status.replication = echo.as_ref().map(rule_state);
-                status.config_digest = Some(diff::replication_digest(config, echo.as_ref()));
-            }
-        }
-        zones.push(status);
-    }
-    next.zones = zones;
-
-    if spec.replication.is_none()
-        && let Some(arn) = next.replication_role_arn.clone()
-    {
-        delete_role(policy, iam.as_ref(), &arn).await?;
-        report.weakened.push(format!("deleted replication role {arn}"));
-        next.replication_role_arn = None;
-    }
-
-    converge_tables(spec, applied.as_ref(), &facts, &keys, &src, iam.as_ref(), next, &mut report).await?;
-    Ok(report)
-}
-
-/// `Enabled`/`Disabled` of the first rule, as S3 reports it.
-fn rule_state(config: &crate::aws::s3::ReplicationConfig) -> String {
-    match config.rules.first() {
-        Some(r) if r.enabled => "Enabled".into(),
-        Some(_) => "Disabled".into(),
-        None => "NoRules".into(),
-    }
-}
-
-/// Finds or creates the replica key of one region. A new key's ARN is written to status
-/// before anything else, so a crash right after CreateKey never leads to a second key.
-async fn converge_key(
-    policy: &BackupPolicy,
-    ctx: &Context,
-    region: &str,
-    account: &str,
-    next: &mut BackupPolicyStatus,
-    report: &mut Report,
-) -> std::result::Result<String, Stop> {
-    let want = desired::replica_key(policy, region, account);
-    let aws = ctx.aws.region(region);
-    let recorded = next.replica_key(region).map(str::to_string);
-    let by_alias = lake_observe::key(aws.kms.as_ref(), &want.alias).await?;
-    let (observed, alias_missing) = match (by_alias, &recorded) {
-        (Some(k), _) => (Some(k), false),
-        (None, Some(arn)) => (lake_observe::key(aws.kms.as_ref(), arn).await?, true),
-        (None, None) => (None, true),
+    let input = steps::Inputs {
+        policy,
+        spec,
+        lake,
+        facts: &facts,
+        account: &account,
+        boundary: ctx.config.permissions_boundary.as_deref(),
     };
-    let existed = observed.is_some();
-    let observed = match observed {
-        Some(k) => {
-            if recorded.as_deref() != Some(k.info.arn.as_str()) {
-                let tags = aws.kms.list_tags(&k.info.key_id).await?;
-                owned_check(policy, &format!("KMS key {} in {region}", want.alias), &tags)?;
-            }
-            if k.info.state == "PendingDeletion" {
-                return Err(Stop::Stalled(
-                    reason::NOT_OWNED,
-                    format!(
-                        "replica key {} is scheduled for deletion; cancel the deletion and re-enable it",
-                        k.info.arn
-                    ),
-                ));
-            }
-            k
-        }
-        None => {
-            let lake_tags = lake_of(policy, ctx).map(|l| desired::resource_tags(policy, &l)).unwrap_or_default();
-            let info = aws.kms.create_key(&want.description, &want.policy.to_json(), &lake_tags).await?;
-            report.applied += 1;
-            next.replica_keys.retain(|k| k.region != region);
-            next.replica_keys.push(ReplicaKeyStatus { region: region.into(), key_arn: info.arn.clone() });
-            next.replica_keys.sort_by(|a, b| a.region.cmp(&b.region));
-            status::record_progress(ctx, policy, next).await.map_err(Stop::Kube)?;
-            ObservedKey {
-                info,
-                rotation: Rotation { enabled: false, period_days: None },
-                policy: want.policy.to_json(),
-            }
-        }
-    };
-    if recorded.as_deref() != Some(observed.info.arn.as_str()) {
-        next.replica_keys.retain(|k| k.region != region);
-        next.replica_keys.push(ReplicaKeyStatus { region: region.into(), key_arn: observed.info.arn.clone() });
-        next.replica_keys.sort_by(|a, b| a.region.cmp(&b.region));
-    }
-    if alias_missing {
-        aws.kms.create_alias(&want.alias, &observed.info.key_id).await?;
-        report.applied += 1;
-    }
-    for change in lake_diff::key_changes(&observed, want.rotation_days, &want.policy) {
-        crate::reconcile::datalake::apply::change(&aws, region, &change).await?;
-        // A recorded key without its alias is our own create, interrupted: not drift.
-        count(report, &Change::Lake(change), existed && !alias_missing, &format!("key {} in {region}", want.alias));
-    }
-    Ok(observed.info.arn)
-}
-
-/// Creates or converges every replica bucket in the backup region, with the DataLake's own
-/// bucket baseline plus the policy's Object Lock retention.
-#[allow(clippy::too_many_arguments)]
-async fn converge_replica_buckets(
-    policy: &BackupPolicy,
-    spec: &BackupPolicySpec,
-    lake: &DataLake,
-    facts: &LakeFacts,
-    key_arn: &str,
-    ctx: &Context,
-    next: &mut BackupPolicyStatus,
-    report: &mut Report,
-) -> std::result::Result<(), Stop> {
-    let Some(r) = &spec.replication else { return Ok(()) };
-    let backup = ctx.aws.region(&r.region);
-    let tags = desired::resource_tags(policy, lake);
-    let buckets: Vec<DesiredBucket> =
-        facts.zones.iter().map(|z| desired::replica_bucket(lake, facts, z, &r.region, key_arn, &tags)).collect();
-    let recorded: BTreeSet<String> = next.zones.iter().filter_map(|z| z.replica_bucket.clone()).collect();
-    let observed = try_join_all(buckets.iter().map(|b| async {
-        let o = observe::replica_bucket(backup.s3.as_ref(), &b.name).await?;
-        if let Some((bucket, _)) = &o {
-            // Untagged and recorded as ours before creation: a create interrupted before tagging.
-            let interrupted = !bucket.tags.contains_key(tag::OWNER) && recorded.contains(&b.name);
-            if !interrupted {
-                owned_check(policy, &format!("bucket {}", b.name), &bucket.tags)?;
-            }
-        }
-        Ok::<_, Stop>(o)
-    }))
-    .await?;
-    // Names are recorded before any CreateBucket: S3 cannot tag a bucket as it creates it.
-    if buckets.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
-        for (z, b) in facts.zones.iter().zip(&buckets) {
-            match next.zones.iter_mut().find(|s| s.name == z.name) {
-                Some(s) => s.replica_bucket = Some(b.name.clone()),
-                None => next.zones.push(ZoneReplicationStatus {
-                    name: z.name.clone(),
-                    replica_bucket: Some(b.name.clone()),
-                    ..Default::default()
-                }),
-            }
-        }
-        status::record_progress(ctx, policy, next).await.map_err(Stop::Kube)?;
-    }
-    let retention = desired::retention(spec).filter(|_| facts.object_lock);
-    let owned_retention =
-        policy.status.as_ref().and_then(|s| s.applied.as_ref()).is_some_and(|a| a.retention.is_some());
-    let results = try_join_all(buckets.iter().zip(observed).map(|(b, o)| {
-        let backup = backup.clone();
-        let retention = retention.clone();
-        let r_region = r.region.clone();
-        async move {
-            let mut r = Report::default();
-            let (bucket, seen_retention): (Option<ObservedBucket>, _) = match o {
-                Some((bucket, retention)) => (Some(bucket), retention),
-                None => (None, None),
-            };
-            let existed = bucket.is_some();
-            let mut changes: Vec<Change> =
-                lake_diff::bucket_changes(b, bucket.as_ref()).into_iter().map(Change::Lake).collect();
-            changes.extend(diff::retention_change(
-                &b.name,
-                retention.as_ref(),
-                seen_retention.as_ref(),
-                owned_retention,
-            ));
-            for change in changes {
-                apply_in(&backup, &r_region, &b.name, &change).await?;
-                count(&mut r, &change, existed, &format!("bucket {}", b.name));
-            }
-            Ok::<_, Stop>(r)
-        }
-    }))
-    .await?;
-    for r in results {
-        report.applied += r.applied;
-        report.drift.extend(r.drift);
-        report.weakened.extend(r.weakened);
-    }
-    Ok(())
-}
-
-/// Applies a change to a replica bucket (no IAM involved).
-async fn apply_in(aws: &Regional, region: &str, bucket: &str, change: &Change) -> std::result::Result<(), Stop> {
-    match change {
-        Change::Lake(c) => {
-            crate::reconcile::datalake::apply::change(aws, region, c).await?;
-        }
-        Change::PutRetention { retention, .. } => aws.s3.put_object_lock_retention(bucket, retention).await?,
-        Change::ClearRetention { .. } => aws.s3.clear_object_lock_retention(bucket).await?,
-        // Replica buckets get no other kind of change.
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Creates or converges the replication role; returns its ARN.
-#[allow(clippy::too_many_arguments)]
-async fn converge_role(
-    policy: &BackupPolicy,
-    r: &lakeops_crds::backuppolicy::Replication,
-    lake: &DataLake,
-    facts: &LakeFacts,
-    account: &str,
-    replica_key: &str,
-    ctx_boundary: Option<String>,
-    iam: &dyn IamApi,
-    src: &Regional,
-    next: &mut BackupPolicyStatus,
-    report: &mut Report,
-) -> std::result::Result<String, Stop> {
-    let want = DesiredRole {
-        name: desired::role_name(&facts.prefix),
-        trust: desired::trust_policy(&facts.region, account, facts),
-        policy: desired::role_policy(r, facts, replica_key),
-        boundary: ctx_boundary.clone(),
-        tags: desired::resource_tags(policy, lake),
-    };
-    let observed = observe::role(iam, &want.name, ROLE_POLICY_NAME).await?;
-    if let Some(o) = &observed
-        && next.replication_role_arn.as_deref() != Some(o.info.arn.as_str())
-    {
-        owned_check(policy, &format!("IAM role {}", want.name), &o.info.tags)?;
-    }
-    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
-    for change in diff::role_changes(&want, observed.as_ref(), ROLE_POLICY_NAME) {
-        if let Some(created) = apply::change(src, &facts.region, iam, &change).await? {
-            arn = Some(created);
-        }
-        count(report, &change, observed.is_some(), &format!("role {}", want.name));
-    }
-    let arn = arn.unwrap_or_else(|| desired::role_arn(&facts.region, account, &want.name));
-    next.replication_role_arn = Some(arn.clone());
-    Ok(arn)
-}
-
-/// Deletes the replication role and its inline policies, if it carries the policy's tags.
-async fn delete_role(policy: &BackupPolicy, iam: &dyn IamApi, arn: &str) -> std::result::Result<(), Stop> {
-    let name = arn.rsplit('/').next().unwrap_or_default();
-    let Some(role) = iam.get_role(name).await? else { return Ok(()) };
-    let ours = owner_tags(policy);
-    if !ours.iter().all(|(k, v)| role.tags.get(k) == Some(v)) {
-        return Ok(());
-    }
-    for p in iam.list_role_policies(name).await? {
-        iam.delete_role_policy(name, &p).await?;
-    }
-    iam.delete_role(name).await?;
-    Ok(())
-}
-
-/// PITR and replicas of every catalog table.
-#[allow(clippy::too_many_arguments)]
-async fn converge_tables(
-    spec: &BackupPolicySpec,
-    applied: Option<&BackupPolicySpec>,
-    facts: &LakeFacts,
-    keys: &BTreeMap<String, String>,
-    src: &Regional,
-    iam: &dyn IamApi,
-    next: &mut BackupPolicyStatus,
-    report: &mut Report,
-) -> std::result::Result<(), Stop> {
-    let owned: Vec<String> = applied.map(|a| a.tables.replica_regions.clone()).unwrap_or_default();
-    let observed = try_join_all(facts.tables.iter().map(|t| observe::table(src.dynamodb.as_ref(), t))).await?;
-    let mut tables = Vec::new();
-    for (t, o) in facts.tables.iter().zip(observed) {
-        let Some(o) = o else {
-            report.pending.push(format!("table {t} does not exist yet"));
-            continue;
-        };
-        let requested: Vec<String> =
-            next.tables.iter().find(|s| &s.table_name == t).map(|s| s.requested_replicas.clone()).unwrap_or_default();
-        let (changes, state) = diff::table_changes(
-            t,
-            spec.tables.point_in_time_recovery,
-            &spec.tables.replica_regions,
-            keys,
-            &o,
-            &requested,
-            &owned,
-        );
-        let mut pitr = o.pitr;
-        for change in changes {
-            apply::change(src, &facts.region, iam, &change).await?;
-            count(report, &change, true, &format!("table {t}"));
-            if matches!(change, Change::Lake(lake_diff::Change::EnablePitr { .. })) {
-                pitr = true;
-            }
-        }
-        if !state.pending.is_empty() {
-            let reported: Vec<String> = o.info.replicas.iter().map(|r| format!("{} {}", r.region, r.status)).collect();
-            let reported = if reported.is_empty() { "none".to_string() } else { reported.join(", ") };
-            report.pending.push(format!(
-                "table {t}: replicas in {} requested, not ACTIVE yet (AWS reports: {reported})",
-                state.pending.join(", ")
-            ));
-        }
-        tables.push(TableReplicaStatus {
-            table_name: t.clone(),
-            active_replicas: state.active,
-            point_in_time_recovery: pitr,
-            requested_replicas: state.requested,
-        });
-    }
-    next.tables = tables;
-    Ok(())
+    let progress = StatusProgress { ctx, obj: policy };
+    let exec = Exec::apply(policy, &progress).weakening_apart();
+    steps::converge(&ctx.aws, &input, &exec, next).await?;
+    Ok(exec.finish().0)
 }
 
 async fn event(ctx: &Context, policy: &BackupPolicy, type_: EventType, why: &str, what: &[String]) {
@@ -660,12 +240,14 @@ async fn cleanup(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action>
                 diff::lifecycle_change(&z.bucket, &[], observed.lifecycle.as_deref()),
             ];
             for change in changes.into_iter().flatten() {
-                apply::change(&src, &facts.region, ctx.aws.iam().as_ref(), &change).await?;
+                apply::change(&src, &facts.region, &change).await?;
             }
         }
     }
     if let Some(arn) = role {
-        match delete_role(&policy, ctx.aws.iam().as_ref(), &arn).await {
+        let name = arn.rsplit('/').next().unwrap_or_default();
+        let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(policy.as_ref(), &NoProgress);
+        match role::delete(&exec, ctx.aws.iam().as_ref(), name, |t| exec.is_ours(t)).await {
             Ok(()) => {}
             Err(Stop::Aws(e)) => return Err(e.into()),
             Err(Stop::Kube(e)) => return Err(e),

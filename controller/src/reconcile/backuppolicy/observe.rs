@@ -1,11 +1,10 @@
 //! Reads only: what exists in AWS for a policy. Independent reads run concurrently.
 use crate::aws::dynamodb::DynamoApi;
 use crate::aws::error::AwsResult;
-use crate::aws::iam::IamApi;
 use crate::aws::s3::S3Api;
 use crate::reconcile::datalake::diff::ObservedBucket;
 
-use super::diff::{ObservedRole, ObservedTable, ObservedZone};
+use super::diff::{ObservedTable, ObservedZone};
 
 /// A zone bucket: Object Lock retention, replication and lifecycle at once (3 reads).
 pub async fn zone(s3: &dyn S3Api, bucket: &str) -> AwsResult<ObservedZone> {
@@ -23,13 +22,6 @@ pub async fn replica_bucket(
     let Some(observed) = crate::reconcile::datalake::observe::bucket(s3, bucket).await? else { return Ok(None) };
     let (_, retention) = s3.get_object_lock(bucket).await?;
     Ok(Some((observed, retention)))
-}
-
-/// The replication role and its inline policy (2 reads). `None` when the role does not exist.
-pub async fn role(iam: &dyn IamApi, name: &str, policy_name: &str) -> AwsResult<Option<ObservedRole>> {
-    let Some(info) = iam.get_role(name).await? else { return Ok(None) };
-    let policy = iam.get_role_policy(name, policy_name).await?;
-    Ok(Some(ObservedRole { info, policy }))
 }
 
 /// A catalog table: DescribeTable (status, replicas, stream) and PITR at once (2 reads).

@@ -8,8 +8,6 @@ use super::diff::Change;
 /// Sends one change to AWS. Returns the ARN of what it created, for creates that have one.
 pub async fn change(aws: &Regional, region: &str, change: &Change) -> AwsResult<Option<String>> {
     let done = match change {
-        Change::EnableKeyRotation { key_id, days } => aws.kms.enable_rotation(key_id, *days).await,
-        Change::PutKeyPolicy { key_id, policy } => aws.kms.put_key_policy(key_id, policy).await,
         Change::CreateBucket { bucket, object_lock } => aws.s3.create_bucket(bucket, region, *object_lock).await,
         Change::PutBucketTags { bucket, tags } => aws.s3.put_bucket_tagging(bucket, tags).await,
         Change::PutEncryption { bucket, encryption } => aws.s3.put_bucket_encryption(bucket, encryption).await,

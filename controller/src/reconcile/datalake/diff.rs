@@ -6,18 +6,9 @@ use std::fmt;
 
 use crate::aws::cloudtrail::{TrailInfo, TrailSettings};
 use crate::aws::dynamodb::{TableDef, TableInfo, TableUpdate};
-use crate::aws::kms::{KeyInfo, Rotation};
 use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
 
 use super::desired::{BUCKET_OWNER_ENFORCED, DesiredBucket, DesiredTable, LIFECYCLE_PREFIX, PUBLIC_ACCESS_BLOCK};
-
-/// What was read of a key.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObservedKey {
-    pub info: KeyInfo,
-    pub rotation: Rotation,
-    pub policy: String,
-}
 
 /// What was read of an existing bucket (8 reads).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,8 +34,6 @@ pub struct ObservedTable {
 /// One AWS write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    EnableKeyRotation { key_id: String, days: i32 },
-    PutKeyPolicy { key_id: String, policy: String },
     CreateBucket { bucket: String, object_lock: bool },
     PutBucketTags { bucket: String, tags: BTreeMap<String, String> },
     PutEncryption { bucket: String, encryption: BucketEncryption },
@@ -77,8 +66,6 @@ impl Change {
     /// The setting, as named in events and metrics.
     pub fn setting(&self) -> &'static str {
         match self {
-            Change::EnableKeyRotation { .. } => "key rotation",
-            Change::PutKeyPolicy { .. } => "key policy",
             Change::CreateBucket { .. } => "bucket",
             Change::PutBucketTags { .. } => "tags",
             Change::PutEncryption { .. } => "default encryption",
@@ -103,7 +90,6 @@ impl Change {
     /// The AWS resource the change is about.
     pub fn resource(&self) -> &str {
         match self {
-            Change::EnableKeyRotation { key_id, .. } | Change::PutKeyPolicy { key_id, .. } => key_id,
             Change::CreateBucket { bucket, .. }
             | Change::PutBucketTags { bucket, .. }
             | Change::PutEncryption { bucket, .. }
@@ -134,13 +120,34 @@ impl Change {
     }
 }
 
+/// What a change does to its resource, for plans (`None`: a setting).
+fn action(change: &Change) -> Option<crate::engine::Action> {
+    use crate::engine::Action;
+    match change {
+        Change::CreateBucket { .. } | Change::CreateTable { .. } | Change::CreateTrail { .. } => Some(Action::Create),
+        Change::DeleteTrail { .. } => Some(Action::Delete),
+        Change::PutBucketTags { .. }
+        | Change::PutEncryption { .. }
+        | Change::PutPublicAccessBlock { .. }
+        | Change::PutOwnership { .. }
+        | Change::EnableVersioning { .. }
+        | Change::PutBucketPolicy { .. }
+        | Change::PutLogging { .. }
+        | Change::PutLifecycle { .. }
+        | Change::UpdateTable { .. }
+        | Change::EnablePitr { .. }
+        | Change::SetTtl { .. }
+        | Change::UpdateTrail { .. }
+        | Change::PutTrailDataEvents { .. }
+        | Change::StartLogging { .. } => None,
+    }
+}
+
+crate::engine::describe_with_inherent!(Change, action);
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::EnableKeyRotation { key_id, days } => {
-                write!(f, "key {key_id}: enable automatic rotation every {days} days")
-            }
-            Change::PutKeyPolicy { key_id, .. } => write!(f, "key {key_id}: set the key policy"),
             Change::CreateBucket { bucket, object_lock } => {
                 write!(f, "create bucket {bucket}{}", if *object_lock { " with Object Lock" } else { "" })
             }
@@ -186,29 +193,16 @@ impl fmt::Display for Change {
     }
 }
 
-/// Changes that bring a managed key's settings in line.
-pub fn key_changes(key: &ObservedKey, rotation_days: i32, policy: &crate::policy::PolicyDocument) -> Vec<Change> {
-    let mut out = Vec::new();
-    let period_differs = key.rotation.period_days.is_some_and(|p| p != rotation_days);
-    if !key.rotation.enabled || period_differs {
-        out.push(Change::EnableKeyRotation { key_id: key.info.key_id.clone(), days: rotation_days });
-    }
-    if !policy.matches_json(&key.policy) {
-        out.push(Change::PutKeyPolicy { key_id: key.info.key_id.clone(), policy: policy.to_json() });
-    }
-    out
-}
-
 /// Changes that create or converge one bucket. `observed` is `None` when it does not exist.
 pub fn bucket_changes(desired: &DesiredBucket, observed: Option<&ObservedBucket>) -> Vec<Change> {
     let bucket = desired.name.clone();
-    let empty = ObservedBucket::default();
+    let created = created_bucket(desired);
     let mut out = Vec::new();
     let o = match observed {
         Some(o) => o,
         None => {
             out.push(Change::CreateBucket { bucket: bucket.clone(), object_lock: desired.object_lock });
-            &empty
+            &created
         }
     };
     if desired.tags.iter().any(|(k, v)| o.tags.get(k) != Some(v)) {
@@ -226,8 +220,7 @@ pub fn bucket_changes(desired: &DesiredBucket, observed: Option<&ObservedBucket>
     if o.ownership.as_deref() != Some(BUCKET_OWNER_ENFORCED) {
         out.push(Change::PutOwnership { bucket: bucket.clone() });
     }
-    // A bucket created with Object Lock has versioning on already.
-    if o.versioning.as_deref() != Some("Enabled") && !(observed.is_none() && desired.object_lock) {
+    if o.versioning.as_deref() != Some("Enabled") {
         out.push(Change::EnableVersioning { bucket: bucket.clone() });
     }
     if !o.policy.as_deref().is_some_and(|p| desired.policy.matches_json(p)) {
@@ -241,6 +234,16 @@ pub fn bucket_changes(desired: &DesiredBucket, observed: Option<&ObservedBucket>
         out.push(Change::PutLifecycle { bucket, rules });
     }
     out
+}
+
+/// What CreateBucket itself sets, which counts as observed for a new bucket: object
+/// ownership (the request carries `BucketOwnerEnforced`) and, with Object Lock, versioning.
+fn created_bucket(desired: &DesiredBucket) -> ObservedBucket {
+    ObservedBucket {
+        ownership: Some(BUCKET_OWNER_ENFORCED.to_string()),
+        versioning: desired.object_lock.then(|| "Enabled".to_string()),
+        ..ObservedBucket::default()
+    }
 }
 
 fn encryption_matches(observed: Option<&BucketEncryption>, desired: &BucketEncryption) -> bool {
@@ -397,12 +400,11 @@ mod tests {
                 "tags",
                 "default encryption",
                 "public access block",
-                "object ownership",
                 "bucket policy",
                 "access logging",
                 "lifecycle"
             ],
-            "versioning comes with Object Lock at creation"
+            "versioning comes with Object Lock and ownership with the CreateBucket request"
         );
     }
 

@@ -5,38 +5,24 @@ pub mod desired;
 pub mod diff;
 pub mod observe;
 pub mod plan;
+pub mod steps;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::future::try_join_all;
 use kube::runtime::controller::Action;
-use lakeops_crds::datalake::{TableStatus, ZoneStatus};
 use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus, DeletionPolicy};
 
-use crate::aws::clients::Regional;
 use crate::conditions::Outcome;
 use crate::context::Context;
+use crate::engine::{self, Exec, Report, Stop, exec::StatusProgress};
 use crate::error::{Error, Result};
 use crate::status;
-
-use super::{Stop, aws_outcome};
-
-use desired::{DesiredBucket, DesiredKey, DesiredTable};
-use diff::Change;
 
 /// Reconciles one DataLake: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     super::with_finalizer(lake, ctx, apply_lake, cleanup).await
-}
-
-/// What one convergence did.
-#[derive(Debug, Default)]
-struct Report {
-    applied: usize,
-    /// Settings corrected on resources that already existed: `resource: setting`.
-    drift: Vec<String>,
 }
 
 async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
@@ -50,7 +36,9 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let (mut next, outcome) = plan_status(&lake, &current);
     if matches!(outcome, Outcome::Stalled { .. }) {
         status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
-        ctx.fingerprints.remember(lake.as_ref());
+        if engine::remembers(&outcome) {
+            ctx.fingerprints.remember(lake.as_ref());
+        }
         return Ok(Action::requeue(resync));
     }
     let result = converge(&lake, &ctx, &mut next).await;
@@ -65,277 +53,22 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
             // A stable message: a count here would make every convergence a status write.
             (Outcome::Ready { message: "every AWS resource matches the spec".into() }, resync)
         }
-        Err(Stop::NotOwned(message)) => (Outcome::Stalled { reason: reason::NOT_OWNED, message }, resync),
-        Err(Stop::Kube(e)) => return Err(e),
-        Err(Stop::Aws(e)) => aws_outcome(&e, resync, || ctx.backoff.next(lake.as_ref())),
+        Err(stop) => stop.outcome(resync, || ctx.backoff.next(lake.as_ref()))?,
     };
     status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
-    if matches!(outcome, Outcome::Failed { .. }) {
-        ctx.fingerprints.forget(lake.as_ref());
-    } else {
+    if engine::remembers(&outcome) {
         ctx.fingerprints.remember(lake.as_ref());
     }
     Ok(Action::requeue(requeue))
 }
 
-/// Checks that an existing resource carries this lake's ownership tags, or that adoption
-/// was asked for.
-fn check_owned(lake: &DataLake, what: &str, tags: &BTreeMap<String, String>) -> std::result::Result<(), Stop> {
-    super::check_owned(lake, &desired::owner_tags(lake), what, tags).map_err(Stop::NotOwned)
-}
-
 async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> std::result::Result<Report, Stop> {
-    let region = lake.spec.region.clone();
-    let aws = ctx.aws.region(&region);
+    let aws = ctx.aws.region(&lake.spec.region);
     let account = ctx.aws.account_id().await?;
-    let mut report = Report::default();
-
-    let key_arn = converge_key(lake, ctx, &aws, &account, next, &mut report).await?;
-    next.kms_key_arn = Some(key_arn.clone());
-
-    let all_buckets = desired::buckets(lake, &account, &key_arn);
-    let recorded = recorded_buckets(lake.status.as_ref());
-    // Every bucket is read (and its owner checked) before anything is written.
-    let observed = try_join_all(all_buckets.iter().map(|b| observe_bucket(lake, &aws, b, &recorded))).await?;
-    // Names are recorded before any CreateBucket: S3 cannot tag a bucket as it creates
-    // it, so a crash in between leaves an untagged bucket that status proves ours.
-    if all_buckets.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
-        next.log_bucket = all_buckets.first().map(|b| b.name.clone());
-        next.zones = zone_statuses(&region, &all_buckets[1..]);
-        status::record_progress(ctx, lake, next).await.map_err(Stop::Kube)?;
-    }
-    let mut buckets = all_buckets.iter().zip(observed);
-    // The log bucket first: zone buckets log into it.
-    if let Some((log, o)) = buckets.next() {
-        apply_bucket(&aws, &region, log, o.as_ref(), &mut report).await?;
-        next.log_bucket = Some(log.name.clone());
-    }
-    let rest: Vec<_> = buckets.collect();
-    let zone_reports = try_join_all(rest.iter().map(|(b, o)| async {
-        let mut r = Report::default();
-        apply_bucket(&aws, &region, b, o.as_ref(), &mut r).await.map(|_| r)
-    }))
-    .await?;
-    let tables = desired::tables(lake);
-    let known: BTreeMap<String, Option<String>> =
-        next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
-    let table_results = try_join_all(tables.iter().map(|t| async {
-        let mut r = Report::default();
-        let arn = converge_table(lake, &aws, t, &key_arn, known.get(&t.table_name).cloned().flatten(), &mut r).await?;
-        Ok::<_, Stop>((r, arn))
-    }))
-    .await?;
-    next.trail_arn = converge_trail(lake, &aws, &key_arn, next.trail_arn.clone(), &mut report).await?;
-    for r in zone_reports {
-        report.applied += r.applied;
-        report.drift.extend(r.drift);
-    }
-    next.zones = zone_statuses(&region, &all_buckets[1..]);
-    next.tables = tables
-        .iter()
-        .zip(table_results)
-        .map(|(t, (r, arn))| {
-            report.applied += r.applied;
-            report.drift.extend(r.drift);
-            TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) }
-        })
-        .collect();
-    Ok(report)
-}
-
-fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
-    zones
-        .iter()
-        .map(|b| ZoneStatus {
-            name: b.zone.clone().unwrap_or_default(),
-            bucket: b.name.clone(),
-            arn: desired::bucket_arn(region, &b.name),
-        })
-        .collect()
-}
-
-/// Bucket names this lake recorded in status before creating them.
-fn recorded_buckets(status: Option<&DataLakeStatus>) -> std::collections::BTreeSet<String> {
-    let Some(s) = status else { return Default::default() };
-    s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
-}
-
-/// Finds or creates the lake key. A new key's ARN is written to status before anything
-/// else, so a crash right after CreateKey never leads to a second key.
-async fn converge_key(
-    lake: &DataLake,
-    ctx: &Context,
-    aws: &Regional,
-    account: &str,
-    next: &mut DataLakeStatus,
-    report: &mut Report,
-) -> std::result::Result<String, Stop> {
-    let (alias, description, rotation_days, policy) = match desired::key(lake, account) {
-        DesiredKey::External { arn } => {
-            return match aws.kms.describe_key(&arn).await? {
-                Some(k) if k.state == "Enabled" => Ok(k.arn),
-                Some(k) => {
-                    Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} is {}, not Enabled", k.state)))
-                }
-                None => {
-                    Err(Stop::NotOwned(format!("spec.encryption.keyArn: key {arn} does not exist or is not visible")))
-                }
-            };
-        }
-        DesiredKey::Managed { alias, description, rotation_days, policy } => {
-            (alias, description, rotation_days, policy)
-        }
-    };
-    let by_alias = observe::key(aws.kms.as_ref(), &alias).await?;
-    let (observed, alias_missing) = match (by_alias, &next.kms_key_arn) {
-        (Some(k), _) => (Some(k), false),
-        // Recorded but not aliased: the alias step was interrupted, or someone removed it.
-        (None, Some(arn)) => (observe::key(aws.kms.as_ref(), arn).await?, true),
-        (None, None) => (None, true),
-    };
-    let created = observed.is_none();
-    let observed = match observed {
-        Some(k) => {
-            if next.kms_key_arn.is_none() {
-                // First sight of a key found by its alias: is it ours?
-                let tags = aws.kms.list_tags(&k.info.key_id).await?;
-                check_owned(lake, &format!("KMS key {alias}"), &tags)?;
-            }
-            if k.info.state == "PendingDeletion" {
-                return Err(Stop::NotOwned(format!(
-                    "KMS key {} is scheduled for deletion; cancel the deletion (kms cancel-key-deletion) and re-enable it",
-                    k.info.arn
-                )));
-            }
-            k
-        }
-        None => {
-            let info = aws.kms.create_key(&description, &policy.to_json(), &desired::resource_tags(lake)).await?;
-            report.applied += 1;
-            next.kms_key_arn = Some(info.arn.clone());
-            status::record_progress(ctx, lake, next).await.map_err(Stop::Kube)?;
-            let rotation = crate::aws::kms::Rotation { enabled: false, period_days: None };
-            diff::ObservedKey { info, rotation, policy: policy.to_json() }
-        }
-    };
-    if alias_missing {
-        aws.kms.create_alias(&alias, &observed.info.key_id).await?;
-        report.applied += 1;
-    }
-    for change in diff::key_changes(&observed, rotation_days, &policy) {
-        apply::change(aws, &lake.spec.region, &change).await?;
-        report.applied += 1;
-        // A recorded key without its alias is our own create, interrupted before the alias:
-        // finishing it is not drift.
-        if !created && !alias_missing {
-            report.drift.push(format!("key {alias}: {}", change.setting()));
-        }
-    }
-    Ok(observed.info.arn)
-}
-
-/// Reads a bucket and checks it is this lake's (or adoptable).
-async fn observe_bucket(
-    lake: &DataLake,
-    aws: &Regional,
-    bucket: &DesiredBucket,
-    recorded: &std::collections::BTreeSet<String>,
-) -> std::result::Result<Option<diff::ObservedBucket>, Stop> {
-    let observed = observe::bucket(aws.s3.as_ref(), &bucket.name).await?;
-    if let Some(o) = &observed {
-        // Untagged and recorded as ours before creation: a create interrupted before tagging.
-        let interrupted = !o.tags.contains_key(tag::OWNER) && recorded.contains(&bucket.name);
-        if !interrupted {
-            check_owned(lake, &format!("bucket {}", bucket.name), &o.tags)?;
-        }
-    }
-    Ok(observed)
-}
-
-async fn apply_bucket(
-    aws: &Regional,
-    region: &str,
-    bucket: &DesiredBucket,
-    observed: Option<&diff::ObservedBucket>,
-    report: &mut Report,
-) -> std::result::Result<(), Stop> {
-    for change in diff::bucket_changes(bucket, observed) {
-        apply::change(aws, region, &change).await?;
-        report.applied += 1;
-        if observed.is_some() {
-            report.drift.push(format!("bucket {}: {}", bucket.name, change.setting()));
-        }
-    }
-    Ok(())
-}
-
-async fn converge_table(
-    lake: &DataLake,
-    aws: &Regional,
-    table: &DesiredTable,
-    key_arn: &str,
-    recorded_arn: Option<String>,
-    report: &mut Report,
-) -> std::result::Result<String, Stop> {
-    let observed = observe::table(aws.dynamodb.as_ref(), &table.table_name).await?;
-    if let Some(o) = &observed
-        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
-    {
-        // First sight of an existing table: is it ours?
-        let tags = aws.dynamodb.list_tags(&o.info.arn).await?;
-        check_owned(lake, &format!("table {}", table.table_name), &tags)?;
-    }
-    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
-    for change in diff::table_changes(table, key_arn, observed.as_ref()) {
-        if let Some(created) = apply::change(aws, &lake.spec.region, &change).await? {
-            arn = Some(created);
-        }
-        report.applied += 1;
-        if observed.is_some() {
-            report.drift.push(format!("table {}: {}", table.table_name, change.setting()));
-        }
-    }
-    Ok(arn.unwrap_or_default())
-}
-
-/// Creates, converges or (when the spec turns the trail off) deletes the audit trail.
-async fn converge_trail(
-    lake: &DataLake,
-    aws: &Regional,
-    key_arn: &str,
-    recorded_arn: Option<String>,
-    report: &mut Report,
-) -> std::result::Result<Option<String>, Stop> {
-    let name = desired::trail_name(lake);
-    let desired = desired::trail(lake, key_arn);
-    if desired.is_none() && recorded_arn.is_none() {
-        return Ok(None);
-    }
-    let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
-    if let Some(o) = &observed
-        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
-    {
-        let tags = aws.cloudtrail.list_tags(&o.info.arn).await?;
-        check_owned(lake, &format!("trail {name}"), &tags)?;
-    }
-    let Some(desired) = desired else {
-        if observed.is_some() {
-            apply::change(aws, &lake.spec.region, &Change::DeleteTrail { trail: name }).await?;
-            report.applied += 1;
-        }
-        return Ok(None);
-    };
-    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
-    for change in diff::trail_changes(&desired, observed.as_ref()) {
-        if let Some(created) = apply::change(aws, &lake.spec.region, &change).await? {
-            arn = Some(created);
-        }
-        report.applied += 1;
-        if observed.is_some() {
-            report.drift.push(format!("trail {name}: {}", change.setting()));
-        }
-    }
-    Ok(arn)
+    let progress = StatusProgress { ctx, obj: lake };
+    let exec = Exec::apply(lake, &progress);
+    steps::converge(lake, &aws, &account, &exec, next).await?;
+    Ok(exec.finish().0)
 }
 
 /// Deletion: `Retain` tags what exists and lets go; `Delete` removes only what holds no

@@ -1,17 +1,9 @@
 //! Reads only: what exists in AWS for a lake. Independent reads run concurrently.
 use crate::aws::dynamodb::DynamoApi;
 use crate::aws::error::AwsResult;
-use crate::aws::kms::KmsApi;
 use crate::aws::s3::S3Api;
 
-use super::diff::{ObservedBucket, ObservedKey, ObservedTable};
-
-/// A key by id, ARN or alias: DescribeKey, then rotation and policy (3 reads).
-pub async fn key(kms: &dyn KmsApi, key: &str) -> AwsResult<Option<ObservedKey>> {
-    let Some(info) = kms.describe_key(key).await? else { return Ok(None) };
-    let (rotation, policy) = futures::try_join!(kms.get_rotation(&info.key_id), kms.get_key_policy(&info.key_id))?;
-    Ok(Some(ObservedKey { info, rotation, policy }))
-}
+use super::diff::{ObservedBucket, ObservedTable};
 
 /// A bucket: tags first (they also tell whether it exists and whose it is), then the
 /// other seven settings at once (8 reads).

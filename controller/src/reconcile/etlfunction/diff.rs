@@ -5,19 +5,16 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::aws::iam::RoleInfo;
 use crate::aws::lambda::{CodeLocation, FunctionConfig, FunctionInfo, InvokePermission, NewFunction};
 use crate::aws::logs::LogGroup;
 use crate::aws::s3::{NotificationEntry, Notifications};
 
+use crate::engine::role::{OwnedRole, RoleChange};
+
 use super::desired::{Desired, DesiredFunction, DesiredLogGroup, DesiredRole, ROLE_POLICY_NAME};
 
 /// The execution role as read: GetRole and GetRolePolicy of our one inline policy.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ObservedRole {
-    pub info: RoleInfo,
-    pub policy: Option<String>,
-}
+pub use crate::engine::role::ObservedRole;
 
 /// Everything observed about one function.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -36,22 +33,19 @@ pub struct Observed {
 /// One AWS call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    CreateRole(Box<DesiredRole>),
-    UpdateTrust {
-        role: String,
-        policy: String,
-    },
-    SetBoundary {
-        role: String,
-        boundary: Option<String>,
-    },
-    TagRole {
-        role: String,
+    /// A change of the execution role (the engine's owned-role step).
+    Role(RoleChange),
+    /// Our log group found without our tags (adopted, or created before tagging): tagged
+    /// now, so that clean-up recognises it.
+    TagLogGroup {
+        name: String,
+        arn: String,
         tags: BTreeMap<String, String>,
     },
-    PutRolePolicy {
-        role: String,
-        policy: String,
+    /// Our entry leaves a source bucket the spec no longer names.
+    RemoveTrigger {
+        bucket: String,
+        id: String,
     },
     CreateLogGroup {
         name: String,
@@ -106,11 +100,9 @@ impl Change {
     /// The setting this change corrects, for drift reports.
     pub fn setting(&self) -> &'static str {
         match self {
-            Change::CreateRole(_) => "role",
-            Change::UpdateTrust { .. } => "role trust policy",
-            Change::SetBoundary { .. } => "role permissions boundary",
-            Change::TagRole { .. } | Change::TagFunction { .. } => "ownership tags",
-            Change::PutRolePolicy { .. } => "role permissions",
+            Change::Role(c) => crate::engine::Describe::setting(c),
+            Change::TagFunction { .. } | Change::TagLogGroup { .. } => "ownership tags",
+            Change::RemoveTrigger { .. } => "S3 trigger",
             Change::CreateLogGroup { .. } => "log group",
             Change::PutRetention { .. } => "log retention",
             Change::AssociateKey { .. } => "log encryption",
@@ -129,11 +121,9 @@ impl Change {
     /// The AWS resource the change is about.
     pub fn resource(&self) -> &str {
         match self {
-            Change::CreateRole(r) => &r.name,
-            Change::UpdateTrust { role, .. }
-            | Change::SetBoundary { role, .. }
-            | Change::TagRole { role, .. }
-            | Change::PutRolePolicy { role, .. } => role,
+            Change::Role(c) => crate::engine::Describe::resource(c),
+            Change::TagLogGroup { name, .. } => name,
+            Change::RemoveTrigger { bucket, .. } => bucket,
             Change::CreateLogGroup { name, .. }
             | Change::PutRetention { name, .. }
             | Change::AssociateKey { name, .. } => name,
@@ -155,19 +145,31 @@ impl Change {
 
     /// True for changes that create a resource.
     pub fn creates(&self) -> bool {
-        matches!(self, Change::CreateRole(_) | Change::CreateLogGroup { .. } | Change::CreateFunction(_))
+        matches!(
+            self,
+            Change::Role(RoleChange::CreateRole(_)) | Change::CreateLogGroup { .. } | Change::CreateFunction(_)
+        )
     }
 }
+
+/// What a change does to its resource, for plans (`None`: a setting).
+fn action(change: &Change) -> Option<crate::engine::Action> {
+    match change {
+        Change::Role(c) => crate::engine::Describe::action(c),
+        Change::RemoveTrigger { .. } => Some(crate::engine::Action::Delete),
+        c if c.creates() => Some(crate::engine::Action::Create),
+        _ => None,
+    }
+}
+
+crate::engine::describe_with_inherent!(Change, action);
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::CreateRole(r) => write!(f, "create role {} with inline policy {ROLE_POLICY_NAME}", r.name),
-            Change::UpdateTrust { role, .. } => write!(f, "role {role}: restore the trust policy"),
-            Change::SetBoundary { role, boundary: Some(b) } => write!(f, "role {role}: set permissions boundary {b}"),
-            Change::SetBoundary { role, boundary: None } => write!(f, "role {role}: remove the permissions boundary"),
-            Change::TagRole { role, .. } => write!(f, "role {role}: tag"),
-            Change::PutRolePolicy { role, .. } => write!(f, "role {role}: set inline policy {ROLE_POLICY_NAME}"),
+            Change::Role(c) => c.fmt(f),
+            Change::TagLogGroup { name, .. } => write!(f, "log group {name}: tag"),
+            Change::RemoveTrigger { bucket, id } => write!(f, "bucket {bucket}: remove notification entry {id}"),
             Change::CreateLogGroup { name, .. } => write!(f, "create log group {name} encrypted with the lake key"),
             Change::PutRetention { name, days } => write!(f, "log group {name}: retention {days} days"),
             Change::AssociateKey { name, .. } => write!(f, "log group {name}: encrypt with the lake key"),
@@ -200,24 +202,23 @@ impl fmt::Display for Change {
     }
 }
 
+/// The execution role as the engine's owned-role step converges it.
+pub fn owned_role(d: &DesiredRole) -> OwnedRole {
+    OwnedRole {
+        name: d.name.clone(),
+        path: d.path,
+        description: "lakeops EtlFunction execution role (generated; edits are reverted)",
+        trust: d.trust.clone(),
+        policy_name: ROLE_POLICY_NAME,
+        policy: d.permissions.clone(),
+        boundary: d.boundary.clone(),
+        tags: d.tags.clone(),
+    }
+}
+
 /// Changes for the execution role.
 pub fn role_changes(d: &DesiredRole, observed: Option<&ObservedRole>) -> Vec<Change> {
-    let put_policy = || Change::PutRolePolicy { role: d.name.clone(), policy: d.permissions.to_json() };
-    let Some(o) = observed else { return vec![Change::CreateRole(Box::new(d.clone())), put_policy()] };
-    let mut out = Vec::new();
-    if !d.trust.matches_json(&o.info.assume_role_policy) {
-        out.push(Change::UpdateTrust { role: d.name.clone(), policy: d.trust.to_json() });
-    }
-    if o.info.permissions_boundary != d.boundary {
-        out.push(Change::SetBoundary { role: d.name.clone(), boundary: d.boundary.clone() });
-    }
-    if let Some(tags) = missing_tags(&d.tags, &o.info.tags) {
-        out.push(Change::TagRole { role: d.name.clone(), tags });
-    }
-    if !o.policy.as_deref().is_some_and(|p| d.permissions.matches_json(p)) {
-        out.push(put_policy());
-    }
-    out
+    crate::engine::role::changes(&owned_role(d), observed).into_iter().map(Change::Role).collect()
 }
 
 /// Changes for the log group.
@@ -441,6 +442,7 @@ fn missing_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::iam::RoleInfo;
     use crate::aws::s3::NotificationTarget;
     use crate::reconcile::etlfunction::desired::{Facts, desired};
     use lakeops_crds::{DataLake, EtlFunction};
@@ -563,7 +565,7 @@ mod tests {
         }
         o.permission_policy = o.permission_policy.map(|p| p.replace("123456789012\"}", "999999999999\"}"));
         let changes = all_changes(&d, &o, Some("v1"), Some("v1"));
-        assert!(matches!(&changes[0], Change::PutRolePolicy { .. }), "{changes:?}");
+        assert!(matches!(&changes[0], Change::Role(RoleChange::PutRolePolicy { .. })), "{changes:?}");
         assert!(matches!(&changes[1], Change::Permission { replace: true, .. }), "{changes:?}");
     }
 

@@ -1,0 +1,766 @@
+//! The engine's properties, on the in-memory fake AWS, for the three kinds, over generated
+//! specs and starting states (empty, converged, one setting drifted, a foreign owner,
+//! half-created by a crash):
+//! (a) the plan's changes are the changes the apply executor sends from the same state;
+//! (b) after apply the plan is empty and a second apply sends no write;
+//! (c) a crash after any AWS call of a first convergence, or a lost answer to any create,
+//!     followed by a restart creates no second key, bucket, table, role, function or trail;
+//! (d) every blocker the controller stalls on appears in the plan.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use kube::ResourceExt;
+use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake, DataLakeStatus, EtlFunction, EtlFunctionStatus};
+use proptest::prelude::*;
+
+use super::{Action, Exec, Plan, Progress, Stop, is_placeholder};
+use crate::aws::fake::{Bucket, FakeAws, Kind, Role};
+use crate::aws::s3::ObjectVersion;
+use crate::reconcile::{KeyedLocks, backuppolicy, datalake, etlfunction};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "eu-west-1";
+const BACKUP_REGION: &str = "eu-central-1";
+const ARTIFACTS: &str = "team-a-artifacts";
+
+/// The API server, as far as progress goes: the last status recorded.
+struct Saved<S>(Mutex<Option<S>>);
+
+impl<S> Default for Saved<S> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+#[async_trait]
+impl<S: Clone + Send + Sync> Progress<S> for Saved<S> {
+    async fn record(&self, status: &S) -> crate::error::Result<()> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status.clone());
+        Ok(())
+    }
+}
+
+impl<S: Clone> Saved<S> {
+    fn last(&self) -> Option<S> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+/// How a round ended for the API server: `Died` keeps only the progress recorded.
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    Lived,
+    Died,
+}
+
+/// The spec of a generated lake.
+#[derive(Clone, Debug)]
+struct LakeSpec {
+    zones: Vec<&'static str>,
+    object_lock: bool,
+    trail: bool,
+    tables: Vec<&'static str>,
+}
+
+fn lake_specs() -> impl Strategy<Value = LakeSpec> {
+    (
+        proptest::sample::subsequence(vec!["raw", "curated", "trusted"], 1..=3),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::sample::subsequence(vec!["runs", "events"], 0..=2),
+    )
+        .prop_map(|(zones, object_lock, trail, tables)| LakeSpec { zones, object_lock, trail, tables })
+}
+
+fn lake(spec: &LakeSpec) -> DataLake {
+    let zones: Vec<_> = spec.zones.iter().map(|z| serde_json::json!({ "name": z })).collect();
+    let tables: Vec<_> = spec
+        .tables
+        .iter()
+        .map(|t| serde_json::json!({ "name": t, "partitionKey": { "name": "id", "type": "S" } }))
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1",
+        "kind": "DataLake",
+        "metadata": { "name": "sales", "namespace": "team-a", "uid": "lake-uid", "generation": 1 },
+        "spec": {
+            "region": REGION,
+            "objectLock": spec.object_lock,
+            "zones": zones,
+            "catalog": { "tables": tables },
+            "audit": { "trail": spec.trail },
+        }
+    }))
+    .expect("generated lake")
+}
+
+/// One controller round of a lake: the status it leaves, and the changes sent.
+async fn lake_round(fake: &FakeAws, lake: &mut DataLake, end: End) -> Result<Plan, Stop> {
+    let current = lake.status.clone().unwrap_or_default();
+    let (mut next, _) = datalake::plan_status(lake, &current);
+    let saved = Saved::<DataLakeStatus>::default();
+    let exec = Exec::apply(&*lake, &saved);
+    let result = datalake::steps::converge(lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await;
+    lake.status = match end {
+        // The controller writes status at the end of every round, failed or not.
+        End::Lived => Some(next),
+        End::Died => saved.last().or(lake.status.take()),
+    };
+    let (_, sent) = exec.finish();
+    result.map(|()| sent)
+}
+
+async fn lake_plan(fake: &FakeAws, lake: &DataLake) -> Plan {
+    datalake::plan::plan(lake, &fake.region(REGION), ACCOUNT).await.expect("a plan reads only")
+}
+
+/// Converges `lake` from scratch (a few rounds at most: one should do).
+async fn converged_lake(fake: &FakeAws, lake: &mut DataLake) {
+    for _ in 0..3 {
+        if lake_round(fake, lake, End::Lived).await.is_ok() {
+            let ready = serde_json::json!({
+                "type": "Ready", "status": "True", "reason": "Reconciled", "message": "ok",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"
+            });
+            if let Some(s) = lake.status.as_mut() {
+                s.conditions = vec![serde_json::from_value(ready).expect("condition")];
+                s.observed_generation = Some(1);
+            }
+            return;
+        }
+    }
+    panic!("the lake does not converge: {:?}", fake.writes());
+}
+
+/// Writes sent since the call log had `mark` entries. (The log is not reset: the fake
+/// settles a create's transition by call index.)
+fn writes_since(fake: &FakeAws, mark: usize) -> Vec<crate::aws::fake::Call> {
+    fake.calls().into_iter().skip(mark).filter(|c| c.write).collect()
+}
+
+/// A role of the generated name, owned by someone else.
+fn foreign_role(name: &str) -> Role {
+    Role {
+        name: name.to_string(),
+        path: crate::iam::ROLE_PATH.to_string(),
+        arn: format!("arn:aws:iam::{ACCOUNT}:role{}{name}", crate::iam::ROLE_PATH),
+        assume_role_policy: "{}".into(),
+        tags: BTreeMap::from([(lakeops_crds::names::tag::OWNER.to_string(), "team-b/other".to_string())]),
+        ..Role::default()
+    }
+}
+
+/// A change as compared between plan and apply: a placeholder and the id of something
+/// the apply created stand for the same thing.
+fn normalised(plan: &Plan, created: &BTreeSet<String>) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let resource = if is_placeholder(&c.resource) || created.contains(&c.resource) {
+                "(new)".to_string()
+            } else {
+                c.resource.clone()
+            };
+            (format!("{:?}", c.action), c.setting.clone(), resource)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Key ids that exist in `after` and not in `before`.
+fn new_keys(before: &FakeAws, after: &FakeAws) -> BTreeSet<String> {
+    let old: BTreeSet<String> = before.snapshot().keys.into_keys().collect();
+    after.snapshot().keys.into_keys().filter(|k| !old.contains(k)).collect()
+}
+
+/// Starting states for a generated lake.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Empty,
+    Converged,
+    Drifted(usize),
+    Foreign,
+    HalfCreated(usize),
+}
+
+fn starts() -> impl Strategy<Value = Start> {
+    prop_oneof![
+        Just(Start::Empty),
+        Just(Start::Converged),
+        (0usize..6).prop_map(Start::Drifted),
+        Just(Start::Foreign),
+        (1usize..40).prop_map(Start::HalfCreated),
+    ]
+}
+
+/// One setting changed behind the controller's back.
+fn drift(fake: &FakeAws, lake: &DataLake, which: usize) {
+    let zone = lake.zone_bucket(&lake.spec.zones[0].name);
+    fake.edit(|r| match which {
+        0 => {
+            if let Some(b) = r.buckets.get_mut(&zone) {
+                b.policy = None;
+            }
+        }
+        1 => {
+            if let Some(b) = r.buckets.get_mut(&zone) {
+                b.public_access_block = None;
+            }
+        }
+        2 => {
+            if let Some(b) = r.buckets.get_mut(&zone) {
+                b.lifecycle = None;
+            }
+        }
+        3 => {
+            for k in r.keys.values_mut() {
+                k.rotation_enabled = false;
+            }
+        }
+        4 => {
+            for t in r.tables.values_mut() {
+                t.pitr = false;
+            }
+        }
+        _ => {
+            for t in r.trails.values_mut() {
+                t.logging = false;
+            }
+        }
+    });
+}
+
+/// A zone bucket of the lake's name already exists, owned by someone else.
+fn foreign_bucket(fake: &FakeAws, lake: &DataLake) {
+    let name = lake.zone_bucket(&lake.spec.zones[0].name);
+    fake.edit(|r| {
+        let mut b = Bucket::new(&name, REGION, ACCOUNT, true);
+        b.tags = BTreeMap::from([(lakeops_crds::names::tag::OWNER.to_string(), "team-b/other".to_string())]);
+        r.buckets.insert(name.clone(), b);
+    });
+}
+
+async fn lake_start(fake: &FakeAws, lake: &mut DataLake, start: Start) {
+    match start {
+        Start::Empty => {}
+        Start::Converged => converged_lake(fake, lake).await,
+        Start::Drifted(which) => {
+            converged_lake(fake, lake).await;
+            drift(fake, lake, which);
+        }
+        Start::Foreign => foreign_bucket(fake, lake),
+        Start::HalfCreated(n) => {
+            fake.crash_after(n);
+            let _ = lake_round(fake, lake, End::Died).await;
+            fake.clear_faults();
+        }
+    }
+    fake.reset_calls();
+}
+
+/// The census of what a converged lake consists of.
+fn lake_census(fake: &FakeAws, spec: &LakeSpec) {
+    assert_eq!(fake.count(Kind::Key), 1, "one lake key");
+    assert_eq!(fake.count(Kind::Bucket), spec.zones.len() + 1, "zone buckets and the log bucket");
+    assert_eq!(fake.count(Kind::Table), spec.tables.len(), "catalog tables");
+    assert_eq!(fake.count(Kind::Trail), usize::from(spec.trail), "the trail");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// (a), (b) and (d) for DataLake.
+    #[test]
+    fn a_lake_plan_is_what_apply_sends_and_apply_converges(spec in lake_specs(), start in starts()) {
+        block_on(async {
+            let fake = FakeAws::new(ACCOUNT);
+            let mut lake = lake(&spec);
+            lake_start(&fake, &mut lake, start).await;
+
+            let planned = lake_plan(&fake.fork(), &lake).await;
+            let before = fake.fork();
+            let applied = lake_round(&fake, &mut lake, End::Lived).await;
+            match applied {
+                Ok(sent) => {
+                    prop_assert!(planned.blockers.is_empty(), "{:?}", planned.blockers);
+                    let created = new_keys(&before, &fake);
+                    prop_assert_eq!(normalised(&planned, &created), normalised(&sent, &created));
+                    prop_assert_eq!(fake.writes().len(), sent.changes.len(), "one write per change");
+                    // (b)
+                    let again = lake_plan(&fake, &lake).await;
+                    prop_assert!(again.changes.is_empty() && again.blockers.is_empty(), "{:?}", again);
+                    fake.reset_calls();
+                    prop_assert!(lake_round(&fake, &mut lake, End::Lived).await.is_ok());
+                    prop_assert_eq!(fake.writes(), vec![]);
+                    lake_census(&fake, &spec);
+                }
+                Err(Stop::Stalled(_, message)) => {
+                    // (d)
+                    prop_assert!(planned.blockers.iter().any(|b| b.message == message), "{message} not in {:?}", planned.blockers);
+                }
+                Err(other) => prop_assert!(false, "unexpected stop {other:?}"),
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// (c) for DataLake: a crash after every call index of a first convergence, then restarts.
+#[test]
+fn a_lake_crashed_after_any_call_converges_without_a_second_resource() {
+    block_on(async {
+        let spec =
+            LakeSpec { zones: vec!["raw", "curated", "trusted"], object_lock: true, trail: true, tables: vec!["runs"] };
+        let fake = FakeAws::new(ACCOUNT);
+        let mut first = lake(&spec);
+        converged_lake(&fake, &mut first).await;
+        let total = fake.calls().len();
+        assert!(total > 40, "a first convergence makes {total} calls");
+        for n in 0..total {
+            let fake = FakeAws::new(ACCOUNT);
+            let mut lake = lake(&spec);
+            fake.crash_after(n);
+            let _ = lake_round(&fake, &mut lake, End::Died).await;
+            fake.clear_faults();
+            converged_lake(&fake, &mut lake).await;
+            lake_census(&fake, &spec);
+        }
+    });
+}
+
+/// (c) for DataLake: the answer to each create is lost once.
+#[test]
+fn a_lake_whose_create_answers_are_lost_converges_without_a_second_resource() {
+    for op in ["CreateKey", "CreateAlias", "CreateBucket", "CreateTable", "CreateTrail"] {
+        block_on(async {
+            let spec = LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: true, tables: vec!["runs"] };
+            let fake = FakeAws::new(ACCOUNT);
+            let mut lake = lake(&spec);
+            fake.drop_response_on(move |_, o| o == op);
+            let first = lake_round(&fake, &mut lake, End::Lived).await;
+            assert!(first.is_err(), "{op}: the lost answer fails the round");
+            fake.clear_faults();
+            converged_lake(&fake, &mut lake).await;
+            lake_census(&fake, &spec);
+        });
+    }
+}
+
+/// Turning the trail off deletes it, and the plan shows the deletion (it did not).
+#[test]
+fn turning_the_trail_off_is_planned_as_its_deletion() {
+    block_on(async {
+        let spec = LakeSpec { zones: vec!["raw"], object_lock: true, trail: true, tables: vec![] };
+        let fake = FakeAws::new(ACCOUNT);
+        let mut lake = lake(&spec);
+        converged_lake(&fake, &mut lake).await;
+        lake.spec.audit.trail = false;
+        // A manifest under review carries no status.
+        let mut manifest = lake.clone();
+        manifest.status = None;
+        let plan = lake_plan(&fake, &manifest).await;
+        let deletes: Vec<_> = plan.changes.iter().filter(|c| c.action == Action::Delete).collect();
+        assert_eq!(deletes.len(), 1, "{plan:?}");
+        assert!(deletes[0].weakens && deletes[0].description.starts_with("delete trail"), "{plan:?}");
+        let sent = lake_round(&fake, &mut lake, End::Lived).await.expect("applies");
+        assert_eq!(normalised(&plan, &BTreeSet::new()), normalised(&sent, &BTreeSet::new()));
+        assert_eq!(fake.count(Kind::Trail), 0);
+    });
+}
+
+// ---------------------------------------------------------------- BackupPolicy
+
+#[derive(Clone, Debug)]
+struct PolicySpec {
+    retention_days: Option<i64>,
+    replication: bool,
+    pitr: bool,
+}
+
+fn policy_specs() -> impl Strategy<Value = PolicySpec> {
+    (proptest::option::of(1i64..30), any::<bool>(), any::<bool>())
+        .prop_map(|(retention_days, replication, pitr)| PolicySpec { retention_days, replication, pitr })
+}
+
+fn policy(spec: &PolicySpec) -> BackupPolicy {
+    let mut s = serde_json::json!({
+        "dataLakeRef": { "name": "sales" },
+        "tables": { "pointInTimeRecovery": spec.pitr },
+        "allowProtectionDowngrade": true,
+    });
+    if let Some(days) = spec.retention_days {
+        s["retention"] = serde_json::json!({ "mode": "GOVERNANCE", "days": days });
+    }
+    if spec.replication {
+        s["replication"] = serde_json::json!({ "region": BACKUP_REGION });
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1",
+        "kind": "BackupPolicy",
+        "metadata": { "name": "sales-backup", "namespace": "team-a", "uid": "policy-uid", "generation": 1 },
+        "spec": s,
+    }))
+    .expect("generated policy")
+}
+
+async fn policy_round(fake: &FakeAws, policy: &mut BackupPolicy, lake: &DataLake, end: End) -> Result<Plan, Stop> {
+    let facts = backuppolicy::desired::lake_facts(lake).expect("the lake recorded its facts");
+    let mut next = policy.status.clone().unwrap_or_default();
+    let spec = policy.spec.clone();
+    let input =
+        backuppolicy::steps::Inputs { policy, spec: &spec, lake, facts: &facts, account: ACCOUNT, boundary: None };
+    let saved = Saved::<BackupPolicyStatus>::default();
+    let exec = Exec::apply(&*policy, &saved).weakening_apart();
+    let result = backuppolicy::steps::converge(fake, &input, &exec, &mut next).await;
+    if result.is_ok() {
+        next.applied = Some(policy.spec.clone());
+    }
+    policy.status = match end {
+        End::Lived => Some(next),
+        End::Died => saved.last().or(policy.status.take()),
+    };
+    let (_, sent) = exec.finish();
+    result.map(|()| sent)
+}
+
+async fn policy_plan(fake: &FakeAws, policy: &BackupPolicy, lake: &DataLake) -> Plan {
+    let key = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
+    backuppolicy::plan::plan(policy, lake, fake, ACCOUNT, &key).await.expect("a plan reads only")
+}
+
+async fn converged_policy(fake: &FakeAws, policy: &mut BackupPolicy, lake: &DataLake) {
+    for _ in 0..4 {
+        if policy_round(fake, policy, lake, End::Lived).await.is_ok() {
+            return;
+        }
+    }
+    panic!("the policy does not converge: {:?}", fake.writes());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// (a), (b) and (d) for BackupPolicy, from empty, converged, drifted and foreign starts.
+    #[test]
+    fn a_policy_plan_is_what_apply_sends_and_apply_converges(spec in policy_specs(), start in 0usize..4) {
+        block_on(async {
+            let fake = FakeAws::new(ACCOUNT);
+            let mut lake = lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: false, tables: vec!["runs"] });
+            converged_lake(&fake, &mut lake).await;
+            let mut policy = policy(&spec);
+            match start {
+                1 => converged_policy(&fake, &mut policy, &lake).await,
+                2 => {
+                    converged_policy(&fake, &mut policy, &lake).await;
+                    let zone = lake.zone_bucket("raw");
+                    fake.edit(|r| if let Some(b) = r.buckets.get_mut(&zone) { b.lifecycle = None; b.retention = None; });
+                }
+                3 if spec.replication => {
+                    let role = backuppolicy::desired::role_name(&lake.bucket_prefix());
+                    fake.edit(|r| r.roles.insert(role.clone(), foreign_role(&role)));
+                }
+                _ => {}
+            }
+            fake.reset_calls();
+            let planned = policy_plan(&fake.fork(), &policy, &lake).await;
+            let before = fake.fork();
+            match policy_round(&fake, &mut policy, &lake, End::Lived).await {
+                Ok(sent) => {
+                    prop_assert!(planned.blockers.is_empty(), "{:?}", planned.blockers);
+                    let created = new_keys(&before, &fake);
+                    prop_assert_eq!(normalised(&planned, &created), normalised(&sent, &created));
+                    let again = policy_plan(&fake, &policy, &lake).await;
+                    prop_assert!(again.changes.is_empty(), "{:?}", again);
+                    fake.reset_calls();
+                    prop_assert!(policy_round(&fake, &mut policy, &lake, End::Lived).await.is_ok());
+                    prop_assert_eq!(fake.writes(), vec![]);
+                }
+                Err(Stop::Stalled(_, message)) => {
+                    prop_assert!(planned.blockers.iter().any(|b| b.message == message), "{message} not in {:?}", planned.blockers);
+                }
+                Err(other) => prop_assert!(false, "unexpected stop {other:?}"),
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// Removing replication is planned as its removal and the role's deletion (it was not).
+#[test]
+fn removing_replication_is_planned_as_removal_and_role_deletion() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec![] });
+        converged_lake(&fake, &mut lake).await;
+        let mut policy = policy(&PolicySpec { retention_days: None, replication: true, pitr: true });
+        converged_policy(&fake, &mut policy, &lake).await;
+        let mut manifest = policy.clone();
+        manifest.spec.replication = None;
+        manifest.status = None;
+        let plan = policy_plan(&fake, &manifest, &lake).await;
+        let settings: Vec<_> =
+            plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.description.clone()).collect();
+        assert!(settings.iter().any(|d| d.contains("stop replication")), "{settings:?}");
+        assert!(settings.iter().any(|d| d.starts_with("delete role")), "{settings:?}");
+    });
+}
+
+/// A lake without Object Lock and a foreign replication role are blockers in the plan.
+#[test]
+fn the_blockers_the_controller_stalls_on_are_in_the_plan() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: false, trail: false, tables: vec![] });
+        converged_lake(&fake, &mut lake).await;
+        let policy = policy(&PolicySpec { retention_days: Some(7), replication: true, pitr: true });
+        let role = backuppolicy::desired::role_name(&lake.bucket_prefix());
+        fake.edit(|r| r.roles.insert(role.clone(), foreign_role(&role)));
+        let plan = policy_plan(&fake, &policy, &lake).await;
+        assert!(plan.blockers.iter().any(|b| b.message.contains("Object Lock")), "{:?}", plan.blockers);
+        assert!(plan.blockers.iter().any(|b| b.message.contains(&format!("IAM role {role}"))), "{:?}", plan.blockers);
+    });
+}
+
+/// (c) for BackupPolicy: a crash after every call of a first convergence.
+#[test]
+fn a_policy_crashed_after_any_call_converges_without_a_second_resource() {
+    block_on(async {
+        let spec = PolicySpec { retention_days: Some(7), replication: true, pitr: true };
+        let base = FakeAws::new(ACCOUNT);
+        let mut lake =
+            lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: false, tables: vec!["runs"] });
+        converged_lake(&base, &mut lake).await;
+        base.reset_calls();
+        let probe = base.fork();
+        let mut p = policy(&spec);
+        converged_policy(&probe, &mut p, &lake).await;
+        let total = probe.calls().len();
+        let expected = probe.counts();
+        for n in 0..total {
+            let fake = base.fork();
+            let mut p = policy(&spec);
+            fake.crash_after(n);
+            let _ = policy_round(&fake, &mut p, &lake, End::Died).await;
+            fake.clear_faults();
+            converged_policy(&fake, &mut p, &lake).await;
+            assert_eq!(fake.counts(), expected, "after a crash at call {n}");
+        }
+        for op in ["CreateKey", "CreateAlias", "CreateBucket", "CreateRole"] {
+            let fake = base.fork();
+            let mut p = policy(&spec);
+            fake.drop_response_on(move |_, o| o == op);
+            let _ = policy_round(&fake, &mut p, &lake, End::Lived).await;
+            fake.clear_faults();
+            converged_policy(&fake, &mut p, &lake).await;
+            assert_eq!(fake.counts(), expected, "after a lost {op} answer");
+        }
+    });
+}
+
+// ---------------------------------------------------------------- EtlFunction
+
+fn function(memory: i64, reserved: Option<i64>) -> EtlFunction {
+    let mut spec = serde_json::json!({
+        "dataLakeRef": { "name": "sales" },
+        "runtime": "python3.12",
+        "handler": "app.handler",
+        "memoryMb": memory,
+        "code": { "s3Bucket": ARTIFACTS, "s3Key": "orders.zip" },
+        "source": { "zone": "raw", "prefix": "incoming/" },
+        "destination": { "zone": "curated", "prefix": "orders/" },
+    });
+    if let Some(n) = reserved {
+        spec["reservedConcurrency"] = serde_json::json!(n);
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1",
+        "kind": "EtlFunction",
+        "metadata": { "name": "orders", "namespace": "team-a", "uid": "etl-uid", "generation": 1 },
+        "spec": spec,
+    }))
+    .expect("generated function")
+}
+
+fn with_package(fake: &FakeAws) {
+    fake.edit(|r| {
+        let mut b = Bucket::new(ARTIFACTS, REGION, ACCOUNT, false);
+        b.versioning = Some("Enabled".into());
+        b.objects.insert(
+            "orders.zip".into(),
+            vec![ObjectVersion { version_id: Some("v1".into()), etag: Some("\"e1\"".into()) }],
+        );
+        r.buckets.insert(ARTIFACTS.into(), b);
+    });
+}
+
+async fn etl_round(fake: &FakeAws, etl: &mut EtlFunction, lake: &DataLake, end: End) -> Result<Plan, Stop> {
+    let key = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
+    let locks = KeyedLocks::default();
+    let mut next = etl.status.clone().unwrap_or_default();
+    let input =
+        etlfunction::steps::Inputs { etl, lake, account: ACCOUNT, key_arn: &key, boundary: None, locks: &locks };
+    let saved = Saved::<EtlFunctionStatus>::default();
+    let exec = Exec::apply(&*etl, &saved);
+    let iam = fake.iam();
+    let result = etlfunction::steps::converge(&fake.region(REGION), iam.as_ref(), &input, &exec, &mut next).await;
+    etl.status = match end {
+        End::Lived => Some(next),
+        End::Died => saved.last().or(etl.status.take()),
+    };
+    let (_, sent) = exec.finish();
+    result.map(|()| sent)
+}
+
+async fn etl_plan(fake: &FakeAws, etl: &EtlFunction, lake: &DataLake) -> Plan {
+    let key = lake.status.as_ref().and_then(|s| s.kms_key_arn.clone()).unwrap_or_default();
+    let iam = fake.iam();
+    etlfunction::plan::plan(etl, lake, &fake.region(REGION), iam.as_ref(), ACCOUNT, &key).await.expect("reads only")
+}
+
+async fn converged_etl(fake: &FakeAws, etl: &mut EtlFunction, lake: &DataLake) {
+    for _ in 0..4 {
+        if etl_round(fake, etl, lake, End::Lived).await.is_ok() {
+            return;
+        }
+    }
+    panic!("the function does not converge: {:?}", fake.writes());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// (a), (b) and (d) for EtlFunction.
+    #[test]
+    fn a_function_plan_is_what_apply_sends_and_apply_converges(memory in 128i64..2048, reserved in proptest::option::of(1i64..10), start in 0usize..4) {
+        block_on(async {
+            let fake = FakeAws::new(ACCOUNT);
+            with_package(&fake);
+            let mut lake = lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: false, tables: vec![] });
+            converged_lake(&fake, &mut lake).await;
+            let mut etl = function(memory, reserved);
+            match start {
+                1 => converged_etl(&fake, &mut etl, &lake).await,
+                2 => {
+                    converged_etl(&fake, &mut etl, &lake).await;
+                    fake.edit(|r| for f in r.functions.values_mut() { f.config.timeout_seconds += 1; });
+                }
+                3 => {
+                    let role = etlfunction::desired::names(&etl).role;
+                    fake.edit(|r| r.roles.insert(role.clone(), foreign_role(&role)));
+                }
+                _ => {}
+            }
+            let planned = etl_plan(&fake.fork(), &etl, &lake).await;
+            match etl_round(&fake, &mut etl, &lake, End::Lived).await {
+                Ok(sent) => {
+                    prop_assert!(planned.blockers.is_empty(), "{:?}", planned.blockers);
+                    prop_assert_eq!(normalised(&planned, &BTreeSet::new()), normalised(&sent, &BTreeSet::new()));
+                    let again = etl_plan(&fake, &etl, &lake).await;
+                    prop_assert!(again.changes.is_empty(), "{:?}", again);
+                    let mark = fake.calls().len();
+                    prop_assert!(etl_round(&fake, &mut etl, &lake, End::Lived).await.is_ok());
+                    prop_assert_eq!(writes_since(&fake, mark), vec![]);
+                }
+                Err(Stop::Stalled(_, message)) => {
+                    prop_assert!(planned.blockers.iter().any(|b| b.message == message), "{message} not in {:?}", planned.blockers);
+                }
+                Err(other) => prop_assert!(false, "unexpected stop {other:?}"),
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// (c) for EtlFunction: a crash after every call of a first convergence.
+#[test]
+fn a_function_crashed_after_any_call_converges_without_a_second_resource() {
+    block_on(async {
+        let base = FakeAws::new(ACCOUNT);
+        with_package(&base);
+        let mut lake =
+            lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: false, tables: vec![] });
+        converged_lake(&base, &mut lake).await;
+        base.reset_calls();
+        let probe = base.fork();
+        let mut etl = function(256, None);
+        converged_etl(&probe, &mut etl, &lake).await;
+        let total = probe.calls().len();
+        let expected = probe.counts();
+        for n in 0..total {
+            let fake = base.fork();
+            let mut etl = function(256, None);
+            fake.crash_after(n);
+            let _ = etl_round(&fake, &mut etl, &lake, End::Died).await;
+            fake.clear_faults();
+            converged_etl(&fake, &mut etl, &lake).await;
+            assert_eq!(fake.counts(), expected, "after a crash at call {n}");
+        }
+    });
+}
+
+#[test]
+fn owners_are_named_in_the_census() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec![] });
+        converged_lake(&fake, &mut lake).await;
+        let owned = fake.resources_owned_by(&format!("team-a/{}", lake.name_any()));
+        assert_eq!(owned.len(), 3, "key and two buckets: {owned:?}");
+    });
+}
+
+/// A new lake (3 zones, 1 table, trail) sends the straight-line baseline's 35 writes plus
+/// one existence read per resource (the reads that make a re-run safe), and records its
+/// intent in one status write before the first create (the final status write is the
+/// controller's, after the round).
+#[test]
+fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let spec =
+            LakeSpec { zones: vec!["raw", "curated", "trusted"], object_lock: true, trail: true, tables: vec!["runs"] };
+        let mut lake = lake(&spec);
+        let current = lake.status.clone().unwrap_or_default();
+        let (mut next, _) = datalake::plan_status(&lake, &current);
+        let saved = Counted::default();
+        let exec = Exec::apply(&lake, &saved);
+        datalake::steps::converge(&lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await.expect("converges");
+        lake.status = Some(next);
+        let calls = fake.calls();
+        let writes = calls.iter().filter(|c| c.write).count();
+        let reads: Vec<_> = calls.iter().filter(|c| !c.write).map(|c| c.operation).collect();
+        assert_eq!(writes, 35, "{calls:?}");
+        assert_eq!(
+            reads,
+            [
+                "DescribeKey",
+                "GetBucketTagging",
+                "GetBucketTagging",
+                "GetBucketTagging",
+                "GetBucketTagging",
+                "DescribeTable",
+                "GetTrail"
+            ]
+        );
+        assert_eq!(*saved.0.lock().expect("count"), 1, "one intent write before the first create");
+    });
+}
+
+/// Counts progress writes.
+#[derive(Default)]
+struct Counted(Mutex<usize>);
+
+#[async_trait]
+impl Progress<DataLakeStatus> for Counted {
+    async fn record(&self, _status: &DataLakeStatus) -> crate::error::Result<()> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! The DataLake's convergence, written once: the controller runs it with the apply
+//! executor, `lakeops plan` with the plan executor.
+//!
+//! Order: read the key and every bucket (ownership checked before any write); record the
+//! intent (bucket names and the key's creation token) in one status write when something
+//! will be created; the key; the log bucket (zone buckets log into it); the zone buckets
+//! together; the catalog tables; the audit trail (created, converged, or deleted when the
+//! spec turns it off).
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::try_join_all;
+use kube::ResourceExt;
+use lakeops_crds::datalake::{TableStatus, ZoneStatus};
+use lakeops_crds::names::tag;
+use lakeops_crds::{DataLake, DataLakeStatus};
+
+use crate::aws::clients::Regional;
+use crate::engine::key::{self, ManagedKey};
+use crate::engine::{Exec, Stop, intent, placeholder};
+
+use super::desired::{self, DesiredBucket, DesiredKey, DesiredTable};
+use super::diff::{self, Change};
+use super::{apply, observe};
+
+/// The purpose under which the lake key's creation token is recorded.
+pub const KEY_PURPOSE: &str = "kms-key";
+
+type Exe<'a> = Exec<'a, DataLakeStatus>;
+
+/// Runs the lake's sequence; `next` is the status being built (recorded intents included).
+pub async fn converge(
+    lake: &DataLake,
+    aws: &Regional,
+    account: &str,
+    exec: &Exe<'_>,
+    next: &mut DataLakeStatus,
+) -> Result<(), Stop> {
+    let region = lake.spec.region.clone();
+
+    // Reads first: the key, then every bucket.
+    let key = match desired::key(lake, account) {
+        DesiredKey::External { arn } => Key::External(external_key(exec, aws, &arn).await?),
+        DesiredKey::Managed { alias, description, rotation_days, policy } => {
+            let want = ManagedKey {
+                alias,
+                region: region.clone(),
+                description,
+                rotation_days,
+                policy,
+                tags: desired::resource_tags(lake),
+                what: "lake key".into(),
+                token: lake.uid().map(|uid| intent::token(&uid, KEY_PURPOSE)),
+            };
+            let recorded_token = next.creation_tokens.contains_key(KEY_PURPOSE);
+            let state =
+                key::observe(exec, aws.kms.as_ref(), &want, next.kms_key_arn.as_deref(), recorded_token).await?;
+            Key::Managed(Box::new(want), state)
+        }
+    };
+    let names = desired::buckets(lake, account, &placeholder("lake key"));
+    let recorded = recorded_buckets(lake.status.as_ref());
+    let observed = try_join_all(names.iter().map(|b| observe_bucket(exec, aws, b, &recorded))).await?;
+
+    // The intent, in one status write before the first create: bucket names (S3 cannot tag
+    // a bucket as it creates it, so a crash in between leaves an untagged bucket that status
+    // proves ours) and the key's creation token.
+    let mut write = false;
+    if names.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
+        next.log_bucket = names.first().map(|b| b.name.clone());
+        next.zones = zone_statuses(&region, &names[1..]);
+        write = true;
+    }
+    if let Key::Managed(want, state) = &key
+        && state.creates()
+        && let Some(token) = &want.token
+    {
+        write |= intent::record(&mut next.creation_tokens, KEY_PURPOSE, token);
+    }
+    if write {
+        exec.record(next).await?;
+    }
+
+    let key_arn = match key {
+        Key::External(arn) => arn,
+        Key::Managed(want, state) => key::converge(exec, aws.kms.as_ref(), &want, state).await?,
+    };
+    next.kms_key_arn = Some(key_arn.clone());
+
+    let mut buckets = desired::buckets(lake, account, &key_arn);
+    for (b, o) in buckets.iter_mut().zip(&observed) {
+        exec.desired_tags(&mut b.tags, o.as_ref().map(|o| &o.tags));
+    }
+    let mut pairs = buckets.iter().zip(observed);
+    if let Some((log, o)) = pairs.next() {
+        converge_bucket(exec, aws, &region, log, o.as_ref()).await?;
+    }
+    let rest: Vec<_> = pairs.collect();
+    try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await?;
+    next.log_bucket = buckets.first().map(|b| b.name.clone());
+    next.zones = zone_statuses(&region, &buckets[1..]);
+
+    let tables = desired::tables(lake);
+    let known: BTreeMap<String, Option<String>> =
+        next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
+    let arns = try_join_all(
+        tables
+            .iter()
+            .map(|t| converge_table(exec, aws, &region, t, &key_arn, known.get(&t.table_name).cloned().flatten())),
+    )
+    .await?;
+    next.tables = tables
+        .iter()
+        .zip(arns)
+        .map(|(t, arn)| TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) })
+        .collect();
+
+    next.trail_arn = converge_trail(exec, lake, aws, &key_arn, next.trail_arn.clone()).await?;
+    Ok(())
+}
+
+enum Key {
+    External(String),
+    Managed(Box<ManagedKey>, key::KeyState),
+}
+
+/// A key the user brings must exist and be enabled.
+async fn external_key(exec: &Exe<'_>, aws: &Regional, arn: &str) -> Result<String, Stop> {
+    let problem = match aws.kms.describe_key(arn).await? {
+        Some(k) if k.state == "Enabled" => return Ok(k.arn),
+        Some(k) => format!("spec.encryption.keyArn: key {arn} is {}, not Enabled", k.state),
+        None => format!("spec.encryption.keyArn: key {arn} does not exist or is not visible"),
+    };
+    exec.blocked(arn, Stop::not_owned(problem))?;
+    Ok(arn.to_string())
+}
+
+fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
+    zones
+        .iter()
+        .map(|b| ZoneStatus {
+            name: b.zone.clone().unwrap_or_default(),
+            bucket: b.name.clone(),
+            arn: desired::bucket_arn(region, &b.name),
+        })
+        .collect()
+}
+
+/// Bucket names this lake recorded in status before creating them.
+fn recorded_buckets(status: Option<&DataLakeStatus>) -> BTreeSet<String> {
+    let Some(s) = status else { return Default::default() };
+    s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
+}
+
+/// Reads a bucket and checks it is this lake's (or adoptable).
+async fn observe_bucket(
+    exec: &Exe<'_>,
+    aws: &Regional,
+    bucket: &DesiredBucket,
+    recorded: &BTreeSet<String>,
+) -> Result<Option<diff::ObservedBucket>, Stop> {
+    let observed = observe::bucket(aws.s3.as_ref(), &bucket.name).await?;
+    if let Some(o) = &observed {
+        // Untagged and recorded as ours before creation: a create interrupted before tagging.
+        let interrupted = !o.tags.contains_key(tag::OWNER) && recorded.contains(&bucket.name);
+        if !interrupted {
+            exec.owned(&format!("bucket {}", bucket.name), &o.tags)?;
+        }
+    }
+    Ok(observed)
+}
+
+async fn converge_bucket(
+    exec: &Exe<'_>,
+    aws: &Regional,
+    region: &str,
+    bucket: &DesiredBucket,
+    observed: Option<&diff::ObservedBucket>,
+) -> Result<(), Stop> {
+    let label = format!("bucket {}", bucket.name);
+    for change in diff::bucket_changes(bucket, observed) {
+        exec.change(&change, observed.is_some(), &label, apply::change(aws, region, &change)).await?;
+    }
+    Ok(())
+}
+
+async fn converge_table(
+    exec: &Exe<'_>,
+    aws: &Regional,
+    region: &str,
+    table: &DesiredTable,
+    key_arn: &str,
+    recorded_arn: Option<String>,
+) -> Result<String, Stop> {
+    let observed = observe::table(aws.dynamodb.as_ref(), &table.table_name).await?;
+    if let Some(o) = &observed
+        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
+    {
+        // First sight of an existing table: is it ours?
+        let tags = aws.dynamodb.list_tags(&o.info.arn).await?;
+        exec.owned(&format!("table {}", table.table_name), &tags)?;
+    }
+    let label = format!("table {}", table.table_name);
+    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
+    for change in diff::table_changes(table, key_arn, observed.as_ref()) {
+        if let Some(created) =
+            exec.change(&change, observed.is_some(), &label, apply::change(aws, region, &change)).await?
+        {
+            arn = Some(created);
+        }
+    }
+    Ok(arn.unwrap_or_else(|| placeholder(&format!("table {}", table.table_name))))
+}
+
+/// Creates, converges or (when the spec turns the trail off) deletes the audit trail. With
+/// the trail off, the controller reads it only when status recorded one; a plan has no
+/// status, so it always looks.
+async fn converge_trail(
+    exec: &Exe<'_>,
+    lake: &DataLake,
+    aws: &Regional,
+    key_arn: &str,
+    recorded_arn: Option<String>,
+) -> Result<Option<String>, Stop> {
+    let name = desired::trail_name(lake);
+    let desired = desired::trail(lake, key_arn);
+    if desired.is_none() && recorded_arn.is_none() && !exec.plans() {
+        return Ok(None);
+    }
+    let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
+    let mut ours = true;
+    if let Some(o) = &observed
+        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
+    {
+        let tags = aws.cloudtrail.list_tags(&o.info.arn).await?;
+        ours = exec.owned(&format!("trail {name}"), &tags)?;
+    }
+    let label = format!("trail {name}");
+    let region = &lake.spec.region;
+    let Some(desired) = desired else {
+        if observed.is_some() && ours {
+            let change = Change::DeleteTrail { trail: name };
+            exec.change(&change, true, &label, apply::change(aws, region, &change)).await?;
+        }
+        return Ok(None);
+    };
+    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
+    for change in diff::trail_changes(&desired, observed.as_ref()) {
+        if let Some(created) =
+            exec.change(&change, observed.is_some(), &label, apply::change(aws, region, &change)).await?
+        {
+            arn = Some(created);
+        }
+    }
+    Ok(Some(arn.unwrap_or_else(|| placeholder("trail"))))
+}

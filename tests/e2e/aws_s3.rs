@@ -129,9 +129,6 @@ async fn tls_only_policy_round_trips() -> Result<()> {
     let (s3, raw) = adapter().await;
     let bucket = new_bucket(&s3, "s3-policy", false).await?;
     assert_eq!(s3.get_bucket_policy(&bucket).await?, None);
-    // moto applies any Deny on object actions regardless of its Condition, so objects go in
-    // before the policy.
-    put_object(&raw, &bucket, "before-policy.txt", "x").await?;
 
     let policy = serde_json::json!({
         "Version": "2012-10-17",
@@ -147,6 +144,19 @@ async fn tls_only_policy_round_trips() -> Result<()> {
     s3.put_bucket_policy(&bucket, &policy.to_string()).await?;
     let stored = s3.get_bucket_policy(&bucket).await?.ok_or_else(|| anyhow::anyhow!("policy missing"))?;
     assert_eq!(serde_json::from_str::<serde_json::Value>(&stored)?, policy);
+
+    // Over HTTPS objects still go in; over plain HTTP the policy refuses them.
+    put_object(&raw, &bucket, "over-tls.txt", "x").await?;
+    let env = shared().await;
+    let plain = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&env.aws_config_without_tls(REGION)).force_path_style(true).build(),
+    );
+    let refused = put_object(&plain, &bucket, "plain.txt", "x").await.expect_err("plain HTTP is refused");
+    let status = refused
+        .downcast_ref::<aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>>()
+        .and_then(|e| e.raw_response())
+        .map(|r| r.status().as_u16());
+    assert_eq!(status, Some(403), "{refused:?}");
 
     // Bucket-level reads still work with the policy in place (the engine needs them).
     assert_eq!(s3.count_object_versions(&bucket, 10).await?, 1);

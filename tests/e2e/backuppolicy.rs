@@ -1,13 +1,11 @@
 //! The BackupPolicy reconciler against a real API server and moto: retention, replication,
 //! replica buckets and keys, the replication role, PITR and the lifecycle merge are read back
 //! through the AWS SDK; weakening is refused unless the manifest allows it; deletion keeps
-//! the replicas. Where moto cannot show an effect (it copies nothing, creates no table
-//! replica, drops SourceSelectionCriteria on read), the test asserts the request sent and
-//! what status honestly reports.
+//! the replicas. moto with the project's extension layer copies replicated objects and
+//! builds table replicas, so both are asserted on what lands in the backup region.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lakeops::aws::clients::AwsClients;
 use lakeops::aws::recorder::{RequestRecorder, is_read};
@@ -16,7 +14,7 @@ use lakeops_crds::names::{condition, reason, tag};
 use lakeops_crds::{BackupPolicy, DataLake};
 use lakeops_testenv::TestEnv;
 
-use crate::common::{Kind, RunningController, api, assert_iam_policy_covers, eventually, versioning};
+use crate::common::{Kind, RunningController, api, assert_iam_policy_covers, eventually, put_encrypted, versioning};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west-1";
@@ -144,9 +142,9 @@ async fn a_policy_converges_retention_replication_replica_buckets_role_and_lifec
         assert_eq!(dest.bucket(), format!("arn:aws:s3:::{replica}"));
         assert_eq!(dest.encryption_configuration().and_then(|e| e.replica_kms_key_id()), Some(replica_key.as_str()));
         assert_eq!(rule.delete_marker_replication().and_then(|d| d.status()).map(|s| s.as_str()), Some("Disabled"));
-        // moto drops SourceSelectionCriteria when it reads the configuration back; that the
-        // request selects SSE-KMS objects is asserted by the adapter's unit test
-        // (replication_is_written_with_kms_selection_replica_key_and_time_control).
+        // SSE-KMS objects are selected: S3 skips them otherwise.
+        let selection = rule.source_selection_criteria().and_then(|c| c.sse_kms_encrypted_objects());
+        assert_eq!(selection.map(|s| s.status().as_str()), Some("Enabled"));
 
         // The lifecycle: the DataLake's rules kept, the policy's merged in.
         let lc = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.expect("lifecycle");
@@ -234,11 +232,9 @@ async fn a_policy_converges_retention_replication_replica_buckets_role_and_lifec
     assert_eq!(pitr_status.as_deref(), Some("ENABLED"));
     assert!(status.tables.iter().any(|t| t.table_name == table && t.point_in_time_recovery));
 
-    // A locked version cannot be deleted (moto enforces Object Lock). moto refuses object
-    // writes under any Deny bucket policy, so the test drops the lake's policy to upload.
+    // A locked version cannot be deleted (moto enforces Object Lock).
     let raw = format!("{prefix}-raw");
-    s3.delete_bucket_policy().bucket(&raw).send().await.expect("policy removed for the test");
-    let put = s3.put_object().bucket(&raw).key("orders.json").body(ByteStream::from_static(b"{}")).send().await;
+    let put = put_encrypted(&s3, &raw, "orders.json", &lake_key(env, &ns).await, b"{}").await;
     let version = put.expect("uploaded").version_id().expect("versioned").to_string();
     let deleted = s3.delete_object().bucket(&raw).key("orders.json").version_id(&version).send().await;
     assert!(deleted.is_err(), "a version under GOVERNANCE retention is not deleted without bypass");
@@ -400,32 +396,78 @@ async fn deletion_waits_for_the_flag_then_removes_replication_and_keeps_replica_
 }
 
 #[tokio::test]
-async fn table_replicas_are_requested_once_and_status_shows_them_not_active() {
+async fn a_table_replica_is_requested_once_becomes_active_and_the_policy_ready() {
     let Setup { env, ns, policies, ctrl } = setup("bp-replicas").await;
     let before = ctrl.recorder.snapshot();
     let spec = serde_json::json!({ "dataLakeRef": { "name": "sales" }, "tables": { "replicaRegions": ["us-west-2"] } });
     policies.create(&PostParams::default(), &policy_manifest("backup", spec)).await.expect("created");
+    // While DynamoDB builds the replica, the policy is not Ready: no protection yet.
     let policy = wait_policy(&policies, "backup", reason::REPLICAS_NOT_ACTIVE).await;
     let (ready, _, message) = Kind::ready(&policy).expect("ready");
     assert_eq!(ready, "False", "a replica AWS does not report ACTIVE is not protection yet");
-    assert!(message.contains("us-west-2 requested, not ACTIVE yet (AWS reports: none)"), "{message}");
+    assert!(message.contains("us-west-2"), "{message}");
     let table = format!("{ns}-sales-runs");
     let status = policy.status.expect("status");
-    let t = status.tables.iter().find(|t| t.table_name == table).expect("table status");
-    assert!(t.active_replicas.is_empty());
-    assert_eq!(t.requested_replicas, ["us-west-2"]);
-    // moto accepts ReplicaUpdates and creates no replica: the request is what can be checked.
-    let d = env.dynamodb(REGION).describe_table().table_name(&table).send().await.expect("table");
-    assert!(d.table().map(|t| t.replicas().is_empty()).unwrap_or(true), "moto shows no replica");
-    let replica_key = status.replica_key("us-west-2").expect("a key for the replica region");
+    let replica_key = status.replica_key("us-west-2").expect("a key for the replica region").to_string();
     assert!(replica_key.contains(":us-west-2:"), "{replica_key}");
 
-    // Asked once: another round does not repeat the request while AWS has not answered it.
+    // The replica exists in its region, encrypted with the policy's key there, and DynamoDB
+    // reports it ACTIVE; the policy notices on its own (it re-checks pending replicas).
+    let remote = eventually(TIMEOUT, "the replica table in us-west-2", || async {
+        Ok(env.dynamodb("us-west-2").describe_table().table_name(&table).send().await.ok())
+    })
+    .await
+    .expect("replica table");
+    let sse = remote.table().and_then(|t| t.sse_description()).and_then(|s| s.kms_master_key_arn());
+    assert_eq!(sse, Some(replica_key.as_str()));
+    let policy = crate::common::wait_until(&policies, "backup", "the policy Ready", |r| r.0 == "True").await;
+    let t = policy.status.expect("status").tables.into_iter().find(|t| t.table_name == table).expect("table status");
+    assert_eq!(t.active_replicas, ["us-west-2"]);
+    let d = env.dynamodb(REGION).describe_table().table_name(&table).send().await.expect("table");
+    let reported: Vec<_> = d
+        .table()
+        .map(|t| t.replicas().iter().map(|r| (r.region_name(), r.replica_status().map(|s| s.as_str()))).collect())
+        .unwrap_or_default();
+    assert_eq!(reported, [(Some("us-west-2"), Some("ACTIVE"))]);
+
+    // Asked once: later rounds see the replica and write nothing.
     reconcile_now(&policies, "backup", "again").await;
     let calls = ctrl.recorder.since(&before);
     assert_eq!(calls.get(&("dynamodb".to_string(), "UpdateTable".to_string())), Some(&1), "{calls:?}");
     assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_object_written_to_a_zone_reaches_its_replica_encrypted_with_the_replica_key() {
+    let Setup { env, ns, policies, ctrl } = setup("bp-copy").await;
+    policies.create(&PostParams::default(), &policy_manifest("backup", full_spec())).await.expect("created");
+    let policy = wait_policy(&policies, "backup", reason::RECONCILED).await;
+    let replica_key = policy.status.as_ref().and_then(|s| s.replica_key(BACKUP)).expect("replica key").to_string();
+    let (raw, key) = (format!("{ns}-sales-raw"), "incoming/orders/2024-06-01.json");
+    let put = put_encrypted(&env.s3(REGION), &raw, key, &lake_key(env, &ns).await, b"{\"order\":1}")
+        .await
+        .expect("written the way the zone's policy demands");
+
+    let backup = env.s3(BACKUP);
+    let copy = eventually(TIMEOUT, "the object in the replica bucket", || async {
+        Ok(backup.get_object().bucket(format!("{raw}-replica")).key(key).send().await.ok())
+    })
+    .await
+    .expect("replicated");
+    assert_eq!(copy.ssekms_key_id(), Some(replica_key.as_str()), "encrypted with the replica key");
+    assert_eq!(copy.version_id(), put.version_id());
+    assert_eq!(copy.replication_status().map(|s| s.as_str()), Some("REPLICA"));
+    assert_eq!(copy.body.collect().await.expect("body").into_bytes().as_ref(), b"{\"order\":1}");
+    let source = env.s3(REGION).head_object().bucket(&raw).key(key).send().await.expect("source");
+    assert_eq!(source.replication_status().map(|s| s.as_str()), Some("COMPLETED"));
+    ctrl.stop().await.expect("stops");
+}
+
+/// The lake `sales`'s KMS key, as its status records it.
+async fn lake_key(env: &TestEnv, ns: &str) -> String {
+    let lakes = api::<DataLake>(env, ns).await.expect("api");
+    lakes.get("sales").await.expect("lake").status.and_then(|s| s.kms_key_arn).expect("lake key recorded")
 }
 
 /// Plans a lake and its policy from manifests against moto; returns the text, the summary
@@ -443,12 +485,8 @@ async fn plan_of(env: &TestEnv, lake: &DataLake, policy: &BackupPolicy) -> (Vec<
     (plans, read_only)
 }
 
-fn policy_changes(plans: &[lakeops::plan::ObjectPlan]) -> Vec<&lakeops::reconcile::datalake::plan::Planned> {
-    plans.iter().filter(|p| p.kind == "BackupPolicy").flat_map(|p| p.plan.changes.iter()).collect()
-}
-
 #[tokio::test]
-async fn plan_shows_the_backup_to_create_then_only_what_moto_echoes_differently_then_a_shortened_retention() {
+async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shortened_retention() {
     let env = lakeops_testenv::shared().await;
     let ns = env.create_namespace("bkp-plan").await.expect("namespace");
     let mut lake = lake_manifest("sales");
@@ -480,14 +518,11 @@ async fn plan_shows_the_backup_to_create_then_only_what_moto_echoes_differently_
     wait_policy(&policies, "sales-backup", reason::RECONCILED).await;
     ctrl.stop().await.expect("stopped");
 
-    // A plan has no status to remember how S3 echoed the replication configuration, and moto
-    // drops SourceSelectionCriteria on read: replication is the one setting a plan against
-    // moto still shows. Nothing is created, and every other setting is in place.
+    // Converged: neither the lake nor its policy has anything left to change (S3 reads the
+    // replication configuration back as it was written).
     let (plans, _) = plan_of(env, &lake, &policy).await;
-    let changes = policy_changes(&plans);
     let text = lakeops::plan::render_text(&plans);
-    assert!(changes.iter().all(|c| c.setting == "replication"), "{text}");
-    assert!(changes.iter().all(|c| c.action == lakeops::reconcile::datalake::plan::Action::Update), "{text}");
+    assert!(plans.iter().all(|p| p.plan.changes.is_empty()), "{text}");
 
     // Out of band, someone shortens a zone's retention: the plan shows it restored.
     env.s3(REGION)

@@ -295,3 +295,25 @@ pub async fn wait_until<K: Kind>(api: &Api<K>, name: &str, what: &str, ok: impl 
         }
     }
 }
+
+/// Puts `body` at `bucket/key` the way a lake's bucket policy demands: over the HTTPS client
+/// `s3`, SSE-KMS with `kms_key_arn` named in the request.
+pub async fn put_encrypted(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    kms_key_arn: &str,
+    body: &'static [u8],
+) -> Result<
+    aws_sdk_s3::operation::put_object::PutObjectOutput,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>,
+> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .ssekms_key_id(kms_key_arn)
+        .send()
+        .await
+}

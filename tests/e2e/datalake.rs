@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lakeops::aws::recorder::{RequestRecorder, is_read};
 use lakeops_crds::DataLake;
@@ -12,7 +11,7 @@ use lakeops_crds::common::find_condition;
 use lakeops_crds::names::{annotation, condition, reason, tag};
 use lakeops_testenv::TestEnv;
 
-use crate::common::{RunningController, api, assert_iam_policy_covers, eventually};
+use crate::common::{RunningController, api, assert_iam_policy_covers, eventually, put_encrypted};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const REGION: &str = "eu-west-1";
@@ -376,17 +375,8 @@ async fn deleting_with_delete_removes_empty_resources_and_keeps_a_bucket_that_ho
     let prefix = format!("{ns}-sales");
     let raw = format!("{prefix}-raw");
     let s3 = env.s3(REGION);
-    // moto refuses object writes under any Deny bucket policy, whatever its condition:
-    // the test drops the policy on this bucket to be able to put data in it.
-    s3.delete_bucket_policy().bucket(&raw).send().await.expect("policy removed for the test");
-    let put = s3
-        .put_object()
-        .bucket(&raw)
-        .key("data/orders.json")
-        .body(ByteStream::from_static(b"{}"))
-        .send()
-        .await
-        .expect("object");
+    let key_arn = lakes.get("sales").await.expect("lake").status.and_then(|s| s.kms_key_arn).expect("key");
+    put_encrypted(&s3, &raw, "data/orders.json", &key_arn, b"{}").await.expect("object");
     // The log bucket may hold access logs in AWS; moto writes none, so it is empty here.
 
     lakes.delete("sales", &DeleteParams::default()).await.expect("delete requested");
@@ -411,10 +401,7 @@ async fn deleting_with_delete_removes_empty_resources_and_keeps_a_bucket_that_ho
         "the key stays while a bucket using it exists"
     );
 
-    // Once emptied, deletion completes and the key enters its pending window. (The policy
-    // is dropped again: a reconcile between the first drop and the deletion restores it.)
-    let _ = s3.delete_bucket_policy().bucket(&raw).send().await;
-    let _ = put;
+    // Once emptied, deletion completes and the key enters its pending window.
     empty_bucket(&s3, &raw).await;
     eventually(Duration::from_secs(120), "the emptied bucket deleted", || async {
         Ok((!exists(raw.clone()).await).then_some(()))
@@ -426,7 +413,6 @@ async fn deleting_with_delete_removes_empty_resources_and_keeps_a_bucket_that_ho
     let logs = format!("{prefix}-logs");
     let message = wait_reason(&lakes, "sales", reason::DELETION_BLOCKED).await;
     assert!(message.contains(&format!("bucket {logs} holds")), "{message}");
-    let _ = s3.delete_bucket_policy().bucket(&logs).send().await;
     empty_bucket(&s3, &logs).await;
     let gone = eventually(Duration::from_secs(120), "the DataLake gone", || async {
         Ok(lakes.get_opt("sales").await?.is_none().then_some(()))
@@ -644,4 +630,52 @@ async fn plan_shows_creates_for_a_new_lake_nothing_for_a_converged_one_and_the_d
     assert!(md.starts_with("**lakeops plan**: 0 to create, 1 to update, 0 to delete"), "{md}");
     assert!(md.contains(&format!("bucket {ns}-sales-raw: block all public access")), "{md}");
     assert!(calls.keys().all(|(_, op)| is_read(op)), "plan sent a write: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_zone_takes_data_over_https_with_the_lake_key_and_refuses_another_key_or_plain_http() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-write").await;
+    lakes.create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({}))).await.expect("created");
+    let lake = wait_ready(&lakes, "sales").await;
+    let key_arn = lake.status.and_then(|s| s.kms_key_arn).expect("key");
+    let raw = format!("{ns}-sales-raw");
+    let s3 = env.s3(REGION);
+
+    // The normal way in: HTTPS, SSE-KMS with the lake key named, as the policy demands.
+    let put = put_encrypted(&s3, &raw, "incoming/a.json", &key_arn, b"{}").await.expect("accepted");
+    assert_eq!(put.ssekms_key_id(), Some(key_arn.as_str()));
+    let got = s3.get_object().bucket(&raw).key("incoming/a.json").send().await.expect("read back");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), b"{}");
+
+    let refused =
+        |what: &str,
+         result: Result<(), aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>>| {
+            let e = result.expect_err(what);
+            assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403), "{what}: {e:?}");
+        };
+    // Another KMS key (here a second lake-region key), SSE-S3, or no encryption header at all.
+    let other = env.kms(REGION).create_key().send().await.expect("key");
+    let other = other.key_metadata().map(|m| m.arn().unwrap_or_default().to_string()).expect("arn");
+    refused("another KMS key", put_encrypted(&s3, &raw, "incoming/b.json", &other, b"{}").await.map(drop));
+    let sse_s3 = s3
+        .put_object()
+        .bucket(&raw)
+        .key("incoming/c.json")
+        .body(b"{}".to_vec().into())
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .send()
+        .await;
+    refused("SSE-S3", sse_s3.map(drop));
+    let bare = s3.put_object().bucket(&raw).key("incoming/d.json").body(b"{}".to_vec().into()).send().await;
+    refused("no encryption header", bare.map(drop));
+    // The right key over plain HTTP: refused by the TLS-only statement, and so is a read.
+    let plain = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&env.aws_config_without_tls(REGION)).force_path_style(true).build(),
+    );
+    refused("plain HTTP", put_encrypted(&plain, &raw, "incoming/e.json", &key_arn, b"{}").await.map(drop));
+    let read = plain.get_object().bucket(&raw).key("incoming/a.json").send().await;
+    assert_eq!(read.expect_err("plain HTTP read").raw_response().map(|r| r.status().as_u16()), Some(403));
+    let versions = s3.list_object_versions().bucket(&raw).send().await.expect("versions");
+    assert_eq!(versions.versions().len(), 1, "only the accepted object is stored");
+    ctrl.stop().await.expect("stops");
 }

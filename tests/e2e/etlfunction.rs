@@ -6,9 +6,7 @@
 //! Moto cannot run functions (no container runtime) and implements only part of code
 //! signing (it stores the ARN given at CreateFunction, but has no
 //! PutFunctionCodeSigningConfig): nothing here invokes a function, and the code-signing
-//! test asserts on the update request the controller sent and the honest status that follows. Moto also drops a
-//! function's DeadLetterConfig (GetFunction never returns it), so the fixtures set none;
-//! the adapter's and the role policy's unit tests cover the dead-letter queue.
+//! test asserts on the update request the controller sent and the honest status that follows.
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -149,10 +147,12 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
 
     // Functions first: they wait for their lake, and converge when it is Ready (watch, not polling).
-    for (name, prefix) in [("orders", "incoming/orders/"), ("customers", "incoming/customers/")] {
-        fns.create(&PostParams::default(), &function(name, &bucket, prefix, serde_json::json!({})))
-            .await
-            .expect("function created");
+    let dlq = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:customers-dlq");
+    let customers = serde_json::json!({ "deadLetterQueueArn": dlq });
+    for (name, prefix, extra) in
+        [("orders", "incoming/orders/", serde_json::json!({})), ("customers", "incoming/customers/", customers)]
+    {
+        fns.create(&PostParams::default(), &function(name, &bucket, prefix, extra)).await.expect("function created");
     }
     let waiting = wait_for(&fns, "orders", reason::DATA_LAKE_NOT_READY).await;
     assert!(Kind::ready(&waiting).is_some_and(|r| r.2.contains("\"sales\" does not exist")), "{:?}", waiting.status);
@@ -231,6 +231,22 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
         Some(format!("{ns}/orders").as_str())
     );
 
+    // The other function's failed events go to its dead-letter queue, which its role may reach.
+    let other = lambda.get_function().function_name(format!("lakeops-{ns}-customers")).send().await.expect("function");
+    let target = other.configuration().and_then(|c| c.dead_letter_config()).and_then(|d| d.target_arn());
+    assert_eq!(target, Some(dlq.as_str()));
+    let inline = iam
+        .get_role_policy()
+        .role_name(format!("lakeops-{ns}-customers"))
+        .policy_name("lakeops-etl")
+        .send()
+        .await
+        .expect("policy");
+    let sends = policy_json(inline.policy_document())["Statement"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["Sid"] == "SendFailedEvents").map(|s| as_list(&s["Resource"])));
+    assert_eq!(sends, Some(vec![dlq.clone()]));
+
     // The invoke permission, scoped to the source bucket and the account.
     let policy = lambda.get_policy().function_name(&function_name).send().await.expect("resource policy");
     let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap_or_default()).expect("json");
@@ -263,6 +279,11 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     let calls = ctrl.recorder.since(&before);
     let writes: Vec<_> = calls.keys().filter(|(_, op)| !is_read(op)).collect();
     assert!(writes.is_empty(), "a converged function needs no AWS write: {calls:?}");
+    // Nor one with a dead-letter queue (AWS returns the configuration as it was set).
+    let with_dlq = ctrl.recorder.snapshot();
+    reconcile_now(&fns, "customers", "steady-1").await;
+    let dlq_calls = ctrl.recorder.since(&with_dlq);
+    assert!(dlq_calls.keys().all(|(_, op)| is_read(op)), "no write for a converged dead-letter queue: {dlq_calls:?}");
     let reads: u64 = calls.values().sum();
     eprintln!("steady-state EtlFunction reconcile: {reads} reads: {calls:?}");
     // GetFunction, GetPolicy, GetRole, GetRolePolicy, GetBucketNotificationConfiguration,

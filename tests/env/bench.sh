@@ -2,14 +2,15 @@
 # Scale benchmarks against the real local control plane and moto (not part of `make test`:
 # they measure, they do not pass or fail on timing):
 #   1. controller memory per 1,000 watched objects (RSS of the controller process);
-#   2. time and AWS requests to converge N DataLakes created at once;
-#   3. a full resync of N converged lakes: AWS reads, and writes (must be 0).
-# Usage: tests/env/bench.sh [LAKES] [OBJECTS]   (defaults 20 and 1000)
+#   2. time, AWS requests and object writes to create N DataLakes at once, against a
+#      straight-line baseline that sends only the writes the same end state needs;
+#   3. a full resync of the converged lakes: AWS reads, and writes (must be 0).
+# Usage: tests/env/bench.sh [OBJECTS] [SIZES]   (defaults 1000 and "10 50 200")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-LAKES="${1:-20}"
-OBJECTS="${2:-1000}"
+OBJECTS="${1:-1000}"
+SIZES="${2:-10 50 200}"
 BIN="$(bash tests/env/install.sh | tail -n1)"
 export PATH="$BIN:$PATH" LAKEOPS_BIN_DIR="$BIN"
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -40,7 +41,7 @@ for _ in $(seq 1 120); do [ -s "$STATE/env.sh" ] && break; sleep 0.5; done
 kubectl create namespace "$NS" >/dev/null
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$TARGET/$PROFILE/lakeops" controller --watch-namespace "$NS" --metrics-addr "127.0.0.1:$port" \
+"$TARGET/$PROFILE/lakeops" controller --metrics-addr "127.0.0.1:$port" \
   --resync-interval 1h >"$STATE/controller.log" 2>&1 &
 ctrl=$!
 pids+=("$ctrl")
@@ -56,6 +57,17 @@ for line in sys.stdin:
     name, _, value = line.rpartition(" ")
     if pat.search(name): total += float(value)
 print(int(total))' "$1"
+}
+by_operation() { # AWS requests so far by operation, as JSON
+  curl -s "http://127.0.0.1:$port/metrics" | "$PY" -c '
+import json, re, sys
+out = {}
+for line in sys.stdin:
+    m = re.match(r"lakeops_aws_requests_total\{(.*)\} (\S+)", line)
+    if not m: continue
+    op = re.search(r"operation=\"([^\"]+)\"", m.group(1)).group(1)
+    out[op] = out.get(op, 0) + int(float(m.group(2)))
+print(json.dumps(out))'
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$ctrl/status"; }
 
@@ -93,8 +105,13 @@ echo "    RSS before: $((before / 1024)) MiB, after $OBJECTS objects: $((after /
 echo "    => $(((after - before) / 1024)) MiB per $OBJECTS objects ($(((after - before) * 1024 / OBJECTS)) bytes each); all reconciled in ${elapsed} s"
 kubectl delete etl -n "$NS" --selector bench=memory --wait=false >/dev/null
 
-echo "==> 2. converging $LAKES DataLakes created at once (2 zones, 1 table, no trail)"
-"$PY" - "$LAKES" >"$STATE/lakes.yaml" <<'PY'
+echo "==> 2. creating lakes: the controller against a straight-line baseline (3 zones, 1 table, trail)"
+# Time is measured from the apply until `kubectl wait` (a watch) has seen every lake Ready.
+# The baseline sends only the writes the end state needs, with as many lakes in flight as
+# the controller's --concurrency (8); `lakeops plan` on its lakes must then find nothing to
+# change, which proves both reached the identical end state.
+lakes_yaml() { # COUNT
+  "$PY" - "$1" <<'PY'
 import sys
 for i in range(int(sys.argv[1])):
     print(f"""---
@@ -103,28 +120,73 @@ kind: DataLake
 metadata: {{name: lake{i:03d}}}
 spec:
   region: eu-west-1
-  zones: [{{name: raw}}, {{name: curated}}]
+  zones: [{{name: raw}}, {{name: curated}}, {{name: analytics}}]
   catalog: {{tables: [{{name: runs, partitionKey: {{name: id, type: S}}}}]}}
-  audit: {{trail: false}}""")
+  audit: {{trail: true}}""")
 PY
-reads_before=$(metric 'lakeops_aws_requests_total\{.*operation="(Get|List|Describe|Head)')
-all_before=$(metric 'lakeops_aws_requests_total')
-start=$(date +%s.%N)
-kubectl apply --server-side -n "$NS" -f "$STATE/lakes.yaml" >/dev/null
-until [ "$(metric 'lakeops_objects\{kind="DataLake",ready="True"\}')" -ge "$LAKES" ]; do sleep 0.5; done
-elapsed=$(python3 -c "import sys; print(round(float(sys.argv[1]) - float(sys.argv[2]), 1))" "$(date +%s.%N)" "$start")
-all=$(( $(metric 'lakeops_aws_requests_total') - all_before ))
-reads=$(( $(metric 'lakeops_aws_requests_total\{.*operation="(Get|List|Describe|Head)') - reads_before ))
-echo "    all Ready after ${elapsed} s; $all AWS requests ($((all / LAKES)) per lake: $((reads / LAKES)) reads, $(((all - reads) / LAKES)) writes)"
+}
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}' if b else 'n/a')" "$1" "$2"; }
+reads_re='lakeops_aws_requests_total\{.*operation="(Get|List|Describe|Head)'
+last_ns=""
+for n in $SIZES; do
+  ns="lakes-$n"; base_ns="baseline-$n"; last_ns="$ns"
+  kubectl create namespace "$ns" >/dev/null
+  lakes_yaml "$n" >"$STATE/lakes-$n.yaml"
+  # Every MODIFIED event of a lake between its creation and Ready: the finalizer patch and
+  # each status write (nothing else writes these objects here).
+  kubectl get datalakes -n "$ns" --watch --output-watch-events \
+    -o jsonpath='{.type} {.object.metadata.name}{"\n"}' >"$STATE/watch-$n.txt" 2>/dev/null &
+  watcher=$!
+  pids+=("$watcher")
+  sleep 1
+  all_before=$(metric 'lakeops_aws_requests_total')
+  reads_before=$(metric "$reads_re")
+  ops_before=$(by_operation)
+  start=$(date +%s.%N)
+  kubectl apply --server-side -n "$ns" -f "$STATE/lakes-$n.yaml" >/dev/null
+  kubectl wait --for=condition=Ready datalakes --all -n "$ns" --timeout=60m >/dev/null
+  ctl_s=$(python3 -c "import sys; print(round(float(sys.argv[1]) - float(sys.argv[2]), 2))" "$(date +%s.%N)" "$start")
+  sleep 2
+  kill "$watcher" 2>/dev/null || true
+  ctl_all=$(( $(metric 'lakeops_aws_requests_total') - all_before ))
+  ctl_reads=$(( $(metric "$reads_re") - reads_before ))
+  ctl_writes=$((ctl_all - ctl_reads))
+  modified=$(grep -c '^MODIFIED ' "$STATE/watch-$n.txt" || true)
+  ops_after=$(by_operation)
 
-echo "==> 3. a full resync of $LAKES converged lakes"
-all_before=$(metric 'lakeops_aws_requests_total')
-reads_before=$(metric 'lakeops_aws_requests_total\{.*operation="(Get|List|Describe|Head)')
-stamp="resync-$(date +%s)"
-for i in $(seq 0 $((LAKES - 1))); do
-  kubectl annotate datalake -n "$NS" "$(printf 'lake%03d' "$i")" "lakeops.dev/reconcile-requested-at=$stamp" --overwrite >/dev/null
+  base_json=$("$TARGET/$PROFILE/lakeops-bench-baseline" --manifests "$STATE/lakes-$n.yaml" --namespace "$base_ns" --concurrency 8)
+  base_s=$(echo "$base_json" | jq -r .seconds)
+  base_writes=$(echo "$base_json" | jq -r .writes)
+  base_all=$(echo "$base_json" | jq -r .requests)
+  if "$TARGET/$PROFILE/lakeops" plan -n "$base_ns" --detailed-exitcode "$STATE/lakes-$n.yaml" >"$STATE/plan-$n.txt" 2>&1; then
+    same="identical end state (lakeops plan: no changes)"
+  else
+    same="END STATES DIFFER: lakeops plan on the baseline's lakes wants changes (see below)"
+  fi
+  echo "    $n lakes: controller ${ctl_s} s, $ctl_all requests ($((ctl_writes / n)) writes + $((ctl_reads / n)) reads per lake), $((modified / n)) object writes per lake (finalizer + status)"
+  echo "    $n lakes: baseline   ${base_s} s, $base_all requests ($((base_writes / n)) writes per lake); $same"
+  echo "    $n lakes: controller/baseline time $(ratio "$ctl_s" "$base_s"), writes $(ratio "$ctl_writes" "$base_writes"), requests $(ratio "$ctl_all" "$base_all")"
+  # Requests the controller sent beyond the baseline's, by operation (reads included).
+  "$PY" - "$ops_before" "$ops_after" "$base_json" "$n" <<'PY'
+import json, sys
+before, after, base, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])["operations"], int(sys.argv[4])
+ctl = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+extra = {op: ctl.get(op, 0) - base.get(op, 0) for op in set(ctl) | set(base)}
+extra = {op: d for op, d in sorted(extra.items()) if d}
+print("    beyond the baseline, per lake: " + (", ".join(f"{op} {d / n:+g}" for op, d in extra.items()) or "nothing"))
+PY
+  if [ "$same" != "identical end state (lakeops plan: no changes)" ]; then head -40 "$STATE/plan-$n.txt"; fi
 done
-until [ "$(kubectl get dl -n "$NS" -o jsonpath='{range .items[*]}{.status.lastHandledReconcileAt}{"\n"}{end}' | grep -c "$stamp")" -ge "$LAKES" ]; do sleep 0.5; done
+
+echo "==> 3. a full resync of the lakes in $last_ns"
+count=$(kubectl get dl -n "$last_ns" -o name | wc -l)
+all_before=$(metric 'lakeops_aws_requests_total')
+reads_before=$(metric "$reads_re")
+status_before=$(metric 'lakeops_status_writes_total\{.*written="true"')
+stamp="resync-$(date +%s)"
+kubectl get dl -n "$last_ns" -o name | xargs -I{} kubectl annotate -n "$last_ns" {} "lakeops.dev/reconcile-requested-at=$stamp" --overwrite >/dev/null
+until [ "$(kubectl get dl -n "$last_ns" -o jsonpath='{range .items[*]}{.status.lastHandledReconcileAt}{"\n"}{end}' | grep -c "$stamp")" -ge "$count" ]; do sleep 0.5; done
 all=$(( $(metric 'lakeops_aws_requests_total') - all_before ))
-reads=$(( $(metric 'lakeops_aws_requests_total\{.*operation="(Get|List|Describe|Head)') - reads_before ))
-echo "    $all AWS requests: $((reads / LAKES)) reads per lake, $((all - reads)) writes in total"
+reads=$(( $(metric "$reads_re") - reads_before ))
+status=$(( $(metric 'lakeops_status_writes_total\{.*written="true"') - status_before ))
+echo "    $all AWS requests: $((reads / count)) reads per lake, $((all - reads)) AWS writes in total; $status status writes ($count echo the requested reconcile, as asked)"

@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "==> starting etcd, kube-apiserver and moto"
+echo "==> starting etcd, kube-apiserver and moto (HTTPS, with the project's extension layer)"
 "$TARGET/debug/lakeops-testenv" --dir "$STATE/env" --env-file "$STATE/env.sh" >"$STATE/testenv.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do [ -s "$STATE/env.sh" ] && break; sleep 0.5; done
@@ -60,8 +60,10 @@ kubectl apply --server-side -n "$NS" -f examples/
 
 echo "==> kubectl get lakeops -n $NS   (converging)"
 ready() { kubectl get "$1" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
-for _ in $(seq 1 60); do
-  if [ "$(ready datalake/sales)" = True ] && [ "$(ready etlfunction/orders-to-curated)" = True ]; then break; fi
+# The BackupPolicy is Ready once the table replicas are ACTIVE, which it re-checks every 30 s.
+for _ in $(seq 1 120); do
+  if [ "$(ready datalake/sales)" = True ] && [ "$(ready etlfunction/orders-to-curated)" = True ] \
+    && [ "$(ready backuppolicy/sales-backup)" = True ]; then break; fi
   sleep 1
 done
 kubectl get lakeops -n "$NS"
@@ -73,12 +75,31 @@ kubectl get lakeops -n "$NS" -o jsonpath='{range .items[*]}{.kind}/{.metadata.na
 echo
 echo "==> lakeops plan -n $NS examples/   (after convergence)"
 "$TARGET/debug/lakeops" plan -n "$NS" examples/
-cat <<'NOTE'
-(What remains above is the emulator, not drift: moto does not keep a function's dead-letter
- configuration, reports replication configurations without SourceSelectionCriteria, and
- creates no DynamoDB replica, so the BackupPolicy stays ReplicasNotActive. AWS keeps the
- first two, and reports the replicas ACTIVE once it has built them.)
-NOTE
+
+echo
+echo "==> writing an object into the raw zone over HTTPS (SSE-KMS with the lake key, as its policy demands)"
+lake_key="$(kubectl get datalake/sales -n "$NS" -o jsonpath='{.status.kmsKeyArn}')"
+LAKE_KEY="$lake_key" "$HOME/.cache/lakeops/venv/bin/python" - <<'PY'
+import json, os, time, boto3
+raw, replica, key = "lakeops-demo-sales-raw", "lakeops-demo-sales-raw-replica", "incoming/customers/2024-06-01.json"
+s3 = boto3.client("s3", region_name="eu-west-1")
+put = s3.put_object(Bucket=raw, Key=key, Body=json.dumps({"order": 1}).encode(),
+                    ServerSideEncryption="aws:kms", SSEKMSKeyId=os.environ["LAKE_KEY"])
+print(f"  s3://{raw}/{key} version {put['VersionId']}, encrypted with {put['SSEKMSKeyId']}")
+backup = boto3.client("s3", region_name="eu-central-1")
+for _ in range(30):
+    try:
+        copy = backup.head_object(Bucket=replica, Key=key)
+        break
+    except backup.exceptions.ClientError:
+        time.sleep(0.5)
+else:
+    raise SystemExit(f"the object did not reach s3://{replica}")
+source = s3.head_object(Bucket=raw, Key=key)
+print(f"  s3://{replica}/{key} (eu-central-1) version {copy['VersionId']}, {copy.get('StorageClass', 'STANDARD')},"
+      f" encrypted with {copy['SSEKMSKeyId']}")
+print(f"  replication status: source {source.get('ReplicationStatus')}, replica {copy.get('ReplicationStatus')}")
+PY
 
 echo
 echo "==> what exists in AWS (moto at $AWS_ENDPOINT_URL)"
@@ -97,6 +118,10 @@ roles = [r["RoleName"] for r in boto3.client("iam", region_name=region).list_rol
 print(f"  S3 buckets:      {', '.join(buckets) or '(none)'}")
 print(f"  KMS aliases:     {', '.join(aliases) or '(none)'}")
 print(f"  DynamoDB tables: {', '.join(tables) or '(none)'}")
+for table in tables:
+    replicas = ddb.describe_table(TableName=table)["Table"].get("Replicas", [])
+    for r in replicas:
+        print(f"    replica of {table} in {r['RegionName']}: {r['ReplicaStatus']}")
 print(f"  CloudTrail:      {', '.join(trails) or '(none)'}")
 print(f"  Lambda:          {', '.join(functions) or '(none)'}")
 print(f"  IAM roles:       {', '.join(roles) or '(none)'}")

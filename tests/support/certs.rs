@@ -1,4 +1,4 @@
-//! Key material for the API server, made with the `openssl` CLI.
+//! Key material for the API server and moto's HTTPS endpoint, made with the `openssl` CLI.
 //!
 //! A CA plus a separate serving certificate rather than one self-signed serving certificate:
 //! rustls (kube's TLS stack) rejects a certificate carrying `CA:TRUE` as an end-entity
@@ -13,7 +13,8 @@ use tokio::process::Command;
 pub(crate) struct Certs {
     /// CA certificate: trusted by clients, and the API server's `--client-ca-file`.
     pub(crate) ca_cert: PathBuf,
-    /// Serving certificate for `IP:127.0.0.1`, signed by the CA.
+    /// Serving certificate for `IP:127.0.0.1` and `localhost`, signed by the CA: the API
+    /// server's and moto's.
     pub(crate) server_cert: PathBuf,
     pub(crate) server_key: PathBuf,
     /// Service-account token signing key and its public half.

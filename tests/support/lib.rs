@@ -1,5 +1,6 @@
 //! The real local control plane for lakeops' end-to-end tests: etcd, a kube-apiserver 1.20 with
-//! RBAC, and the moto AWS server, all as child processes on free 127.0.0.1 ports.
+//! RBAC, and the moto AWS server (over HTTPS, with the extension layer in `moto_ext/`), all as
+//! child processes on free 127.0.0.1 ports.
 //!
 //! The binaries come from `tests/env/install.sh`, which provisions them into
 //! `$HOME/.cache/lakeops/bin` (override with `LAKEOPS_BIN_DIR`). There is no kubelet and no
@@ -35,6 +36,10 @@ pub const FIELD_MANAGER: &str = "lakeops-testenv";
 /// The access key and secret moto accepts (it accepts anything; these are its documented defaults).
 pub const AWS_DUMMY_CREDENTIAL: &str = "testing";
 
+/// The launcher that starts moto with the project's extension layer (`support/moto_ext/`),
+/// relative to this crate.
+const MOTO_LAUNCHER: &str = "support/moto_server_ext.py";
+
 /// Every binary `tests/env/install.sh` provides, checked up front for a clear error.
 const BINARIES: [&str; 5] = ["etcd", "kube-apiserver", "moto_server", "kubectl", "helm"];
 
@@ -54,8 +59,17 @@ pub struct TestEnv {
     pub apiserver_url: String,
     /// Bearer token of the `admin` user (group `system:masters`).
     pub admin_token: String,
-    /// `http://127.0.0.1:PORT` of the moto server, for every AWS service and region.
+    /// `https://127.0.0.1:PORT` of the moto server, for every AWS service and region. Its
+    /// certificate is signed by [`TestEnv::ca_cert`], which [`TestEnv::aws_config`] and
+    /// [`TestEnv::env_vars`] make trusted.
     pub moto_endpoint: String,
+    /// `http://127.0.0.1:PORT`: the same moto server without TLS, only for showing that a
+    /// TLS-only bucket policy refuses plain HTTP.
+    pub moto_plain_endpoint: String,
+    /// The environment's CA certificate (PEM): it signs the API server's and moto's
+    /// serving certificates.
+    pub ca_cert: PathBuf,
+    ca_pem: Vec<u8>,
     /// State directory: logs (`etcd.log`, `kube-apiserver.log`, `moto.log`), certificates, etcd data.
     pub dir: PathBuf,
     startup_time: Duration,
@@ -112,14 +126,17 @@ impl TestEnv {
     async fn launch(dir: &Path, tempdir: Option<tempfile::TempDir>) -> Result<TestEnv> {
         let started = Instant::now();
         let bin = Self::bin_dir();
-        let [etcd_client, etcd_peer, apiserver_port, moto_port] = free_ports::<4>()?;
+        let [etcd_client, etcd_peer, apiserver_port, moto_port, moto_plain_port] = free_ports::<5>()?;
         // The temp dir is removed by the watchdog if this process dies without dropping us.
         let watchdog = Watchdog::spawn(tempdir.as_ref().map(tempfile::TempDir::path))?;
         let mut env = TestEnv {
             kubeconfig: dir.join("kubeconfig"),
             apiserver_url: format!("https://127.0.0.1:{apiserver_port}"),
             admin_token: random_hex(16)?,
-            moto_endpoint: format!("http://127.0.0.1:{moto_port}"),
+            moto_endpoint: format!("https://127.0.0.1:{moto_port}"),
+            moto_plain_endpoint: format!("http://127.0.0.1:{moto_plain_port}"),
+            ca_cert: dir.join("pki/ca.crt"),
+            ca_pem: Vec::new(),
             dir: dir.to_path_buf(),
             startup_time: Duration::ZERO,
             children: Vec::new(),
@@ -128,11 +145,21 @@ impl TestEnv {
         };
         // From here on an early return drops `env`, which stops whatever already runs.
 
-        // moto (a Python import-heavy start) and etcd first, so they boot while we make keys.
+        // Keys first: moto serves HTTPS with the same serving certificate as the API server.
+        let pki = certs::generate(&dir.join("pki")).await?;
+        env.ca_pem = std::fs::read(&pki.ca_cert).context("reading the CA certificate")?;
+        // moto (a Python import-heavy start) and etcd next, so they boot while the rest starts.
+        let path = |p: &Path| p.display().to_string();
         env.spawn(
             "moto",
-            &bin.join("moto_server"),
-            &["-H".into(), "127.0.0.1".into(), "-p".into(), moto_port.to_string()],
+            &moto_python(&bin)?,
+            &[
+                path(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MOTO_LAUNCHER)),
+                format!("--https-port={moto_port}"),
+                format!("--http-port={moto_plain_port}"),
+                format!("--cert={}", path(&pki.server_cert)),
+                format!("--key={}", path(&pki.server_key)),
+            ],
         )?;
         let etcd_client_url = format!("http://127.0.0.1:{etcd_client}");
         let etcd_peer_url = format!("http://127.0.0.1:{etcd_peer}");
@@ -153,16 +180,13 @@ impl TestEnv {
             ],
         )?;
 
-        let pki = certs::generate(&dir.join("pki")).await?;
         let token_file = dir.join("tokens.csv");
         std::fs::write(&token_file, format!("{},admin,admin-uid,system:masters\n", env.admin_token))
             .context("writing the token auth file")?;
-        let ca_pem = std::fs::read(&pki.ca_cert).context("reading the CA certificate")?;
-        kubeconfig::write(&env.kubeconfig, &env.apiserver_url, &ca_pem, &env.admin_token)?;
+        kubeconfig::write(&env.kubeconfig, &env.apiserver_url, &env.ca_pem, &env.admin_token)?;
 
         // The apiserver gives up on an unreachable etcd, so wait for etcd's port first.
         wait_for_tcp(&mut env.children[1], etcd_client, ETCD_READY_TIMEOUT).await?;
-        let path = |p: &Path| p.display().to_string();
         env.spawn(
             "kube-apiserver",
             &bin.join("kube-apiserver"),
@@ -195,9 +219,11 @@ impl TestEnv {
         };
         tokio::try_join!(
             wait_for_apiserver(apiserver, &env.kubeconfig, APISERVER_READY_TIMEOUT),
-            wait_for_moto(moto, moto_port, MOTO_READY_TIMEOUT),
+            // The plain listener is bound after the HTTPS one: when it answers, both do.
+            wait_for_moto(moto, moto_plain_port, MOTO_READY_TIMEOUT),
         )?;
-        // One real SDK round trip, so a broken endpoint/credential setup fails here, not in a test.
+        // One real SDK round trip over HTTPS, so a broken endpoint, certificate or credential
+        // setup fails here, not in a test.
         env.s3("us-east-1")
             .list_buckets()
             .send()
@@ -267,8 +293,18 @@ impl TestEnv {
             .with_context(|| format!("the TokenRequest for {namespace}/{name} returned no token"))
     }
 
-    /// SDK configuration for moto: its endpoint, static dummy credentials, `region`.
+    /// SDK configuration for moto: its HTTPS endpoint, an HTTP client that trusts the
+    /// environment's CA (and nothing else), static dummy credentials, `region`.
     pub fn aws_config(&self, region: &str) -> aws_config::SdkConfig {
+        self.aws_config_for(&self.moto_endpoint, region)
+    }
+
+    /// The same for moto's plain-HTTP listener, to show what a TLS-only policy refuses.
+    pub fn aws_config_without_tls(&self, region: &str) -> aws_config::SdkConfig {
+        self.aws_config_for(&self.moto_plain_endpoint, region)
+    }
+
+    fn aws_config_for(&self, endpoint: &str, region: &str) -> aws_config::SdkConfig {
         let credentials = aws_sdk_s3::config::Credentials::new(
             AWS_DUMMY_CREDENTIAL,
             AWS_DUMMY_CREDENTIAL,
@@ -279,9 +315,25 @@ impl TestEnv {
         aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
-            .endpoint_url(&self.moto_endpoint)
+            .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))
+            .http_client(self.https_client())
             .build()
+    }
+
+    /// The SDK's default HTTPS client (rustls), trusting only the environment's CA. The
+    /// process-wide alternative, `SSL_CERT_FILE`, is read once per process and would also
+    /// replace the system roots of everything else in a test binary.
+    fn https_client(&self) -> aws_sdk_s3::config::SharedHttpClient {
+        use aws_smithy_http_client::tls;
+        let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(self.ca_pem.clone());
+        // `build` only stores the trust store (it cannot fail); the certificate itself is
+        // parsed when the first connection is made, which start-up does.
+        let context = tls::TlsContext::builder().with_trust_store(trust).build().unwrap_or_default();
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https()
     }
 
     /// An S3 client for moto. Path-style, because virtual-hosted buckets would need DNS for
@@ -316,12 +368,18 @@ impl TestEnv {
         aws_sdk_cloudwatchlogs::Client::new(&self.aws_config(region))
     }
 
-    /// Environment for a process (the controller, the CLI) that should use this environment:
-    /// `KUBECONFIG` and the `AWS_*` variables the AWS SDK reads.
+    /// Environment for a process (the controller, the CLI, boto3) that should use this
+    /// environment: `KUBECONFIG`, the `AWS_*` variables the AWS SDKs read, and the CA that
+    /// signs moto's certificate: `SSL_CERT_FILE` for the Rust SDK's default HTTPS client
+    /// (rustls-native-certs reads it instead of the system store), `AWS_CA_BUNDLE` for
+    /// botocore and the AWS CLI.
     pub fn env_vars(&self, region: &str) -> Vec<(&'static str, String)> {
+        let ca = self.ca_cert.display().to_string();
         vec![
             ("KUBECONFIG", self.kubeconfig.display().to_string()),
             ("AWS_ENDPOINT_URL", self.moto_endpoint.clone()),
+            ("SSL_CERT_FILE", ca.clone()),
+            ("AWS_CA_BUNDLE", ca),
             ("AWS_ACCESS_KEY_ID", AWS_DUMMY_CREDENTIAL.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", AWS_DUMMY_CREDENTIAL.to_owned()),
             ("AWS_REGION", region.to_owned()),
@@ -472,6 +530,19 @@ fn fallback_random_hex() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     format!("{:010x}", hasher.finish() & 0xff_ffff_ffff)
+}
+
+/// The Python of the venv that holds moto (what runs the extension layer): `moto_server` in
+/// the bin dir `bin` ([`TestEnv::bin_dir`]) links to the venv's script, whose directory holds
+/// that venv's `python`.
+pub fn moto_python(bin: &Path) -> Result<PathBuf> {
+    let script = bin.join("moto_server");
+    let resolved = script.canonicalize().with_context(|| format!("resolving {} to moto's venv", script.display()))?;
+    let python = resolved.with_file_name("python");
+    if !python.exists() {
+        bail!("{} is not in a Python venv (no {}); run tests/env/install.sh", resolved.display(), python.display());
+    }
+    Ok(python)
 }
 
 fn check_binaries() -> Result<()> {

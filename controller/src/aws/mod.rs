@@ -4,6 +4,8 @@ pub mod clients;
 pub mod cloudtrail;
 pub mod dynamodb;
 pub mod error;
+#[cfg(any(test, feature = "fake-aws"))]
+pub mod fake;
 pub mod iam;
 pub mod kms;
 pub mod lambda;

@@ -1,0 +1,184 @@
+//! CloudTrail in the fake account: trails with settings, S3 data-event selectors, logging
+//! status and tags.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::kms::ENABLED;
+use super::{Fail, FakeAws, WriteCtx, fail, none_if_missing};
+use crate::aws::cloudtrail::{CloudTrailApi, TrailInfo, TrailSettings};
+use crate::aws::error::AwsResult;
+
+const SERVICE: &str = "cloudtrail";
+
+/// A trail.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trail {
+    pub arn: String,
+    pub settings: TrailSettings,
+    /// S3 object data-event ARNs selected (management events are always selected).
+    pub data_event_arns: Vec<String>,
+    pub logging: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// [`CloudTrailApi`] on the fake account, for one region.
+#[derive(Clone, Debug)]
+pub struct FakeCloudTrail {
+    aws: Arc<FakeAws>,
+    region: String,
+}
+
+fn not_found(name: &str) -> Fail {
+    fail("TrailNotFoundException", 400, format!("Unknown trail: {name} for the user"))
+}
+
+/// CloudTrail checks that it can deliver: the bucket exists and its policy lets
+/// `cloudtrail.amazonaws.com` write, the key (when named) exists and is enabled.
+fn check_delivery(ctx: &WriteCtx<'_>, s: &TrailSettings) -> Result<(), Fail> {
+    let Some(bucket) = ctx.res.buckets.get(&s.s3_bucket) else {
+        return Err(fail("S3BucketDoesNotExistException", 400, format!("S3 bucket {} does not exist", s.s3_bucket)));
+    };
+    if !bucket.policy.as_deref().is_some_and(|p| p.contains("cloudtrail.amazonaws.com")) {
+        return Err(fail(
+            "InsufficientS3BucketPolicyException",
+            400,
+            format!("Incorrect S3 bucket policy is detected for bucket: {}", s.s3_bucket),
+        ));
+    }
+    if !s.kms_key_id.is_empty() {
+        let key = ctx.res.keys.values().find(|k| k.arn == s.kms_key_id || k.key_id == s.kms_key_id);
+        if key.is_none_or(|k| k.state != ENABLED) {
+            return Err(fail(
+                "KmsKeyNotFoundException",
+                400,
+                format!("KMS key {} not found or not enabled", s.kms_key_id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl FakeCloudTrail {
+    pub(super) fn new(aws: Arc<FakeAws>, region: &str) -> Self {
+        Self { aws, region: region.to_string() }
+    }
+
+    fn id(&self, name: &str) -> (String, String) {
+        (self.region.clone(), name.to_string())
+    }
+
+    fn get<T>(&self, op: &'static str, name: &str, read: impl FnOnce(&Trail) -> T) -> AwsResult<T> {
+        self.aws.read(&self.region, SERVICE, op, name, |ctx| {
+            ctx.res.trails.get(&self.id(name)).map(read).ok_or_else(|| not_found(name))
+        })
+    }
+
+    fn put(&self, op: &'static str, name: &str, change: impl FnOnce(&mut Trail)) -> AwsResult<()> {
+        self.aws.write(&self.region, SERVICE, op, name, |ctx| {
+            ctx.res.trails.get_mut(&self.id(name)).map(change).ok_or_else(|| not_found(name))
+        })
+    }
+}
+
+#[async_trait]
+impl CloudTrailApi for FakeCloudTrail {
+    async fn get_trail(&self, name: &str) -> AwsResult<Option<TrailInfo>> {
+        let found = self.get("GetTrail", name, |t| TrailInfo { arn: t.arn.clone(), settings: t.settings.clone() });
+        none_if_missing(found)
+    }
+
+    async fn get_s3_data_events(&self, name: &str) -> AwsResult<Vec<String>> {
+        self.get("GetEventSelectors", name, |t| {
+            let mut arns = t.data_event_arns.clone();
+            arns.sort();
+            arns
+        })
+    }
+
+    async fn is_logging(&self, name: &str) -> AwsResult<bool> {
+        self.get("GetTrailStatus", name, |t| t.logging)
+    }
+
+    async fn create_trail(&self, s: &TrailSettings, tags: &BTreeMap<String, String>) -> AwsResult<String> {
+        self.aws.write(&self.region, SERVICE, "CreateTrail", &s.name, |ctx| {
+            let id = (ctx.region.to_string(), s.name.clone());
+            if ctx.res.trails.contains_key(&id) {
+                return Err(fail("TrailAlreadyExistsException", 400, format!("Trail {} already exists", s.name)));
+            }
+            check_delivery(ctx, s)?;
+            let arn = format!("arn:aws:cloudtrail:{}:{}:trail/{}", ctx.region, ctx.account, s.name);
+            let trail = Trail {
+                arn: arn.clone(),
+                settings: s.clone(),
+                data_event_arns: Vec::new(),
+                logging: false,
+                tags: tags.clone(),
+            };
+            ctx.res.trails.insert(id, trail);
+            Ok(arn)
+        })
+    }
+
+    async fn update_trail(&self, s: &TrailSettings) -> AwsResult<()> {
+        self.aws.write(&self.region, SERVICE, "UpdateTrail", &s.name, |ctx| {
+            if !ctx.res.trails.contains_key(&self.id(&s.name)) {
+                return Err(not_found(&s.name));
+            }
+            check_delivery(ctx, s)?;
+            let trail = ctx.res.trails.get_mut(&self.id(&s.name)).ok_or_else(|| not_found(&s.name))?;
+            trail.settings = s.clone();
+            Ok(())
+        })
+    }
+
+    async fn put_s3_data_events(&self, name: &str, object_arns: &[String]) -> AwsResult<()> {
+        self.put("PutEventSelectors", name, |t| t.data_event_arns = object_arns.to_vec())
+    }
+
+    async fn start_logging(&self, name: &str) -> AwsResult<()> {
+        self.put("StartLogging", name, |t| t.logging = true)
+    }
+
+    async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        self.aws.read(&self.region, SERVICE, "ListTags", arn, |ctx| {
+            let trail = ctx.res.trails.values().find(|t| t.arn == arn);
+            trail
+                .map(|t| t.tags.clone())
+                .ok_or_else(|| fail("ResourceNotFoundException", 400, format!("Resource not found: {arn}")))
+        })
+    }
+
+    async fn delete_trail(&self, name: &str) -> AwsResult<()> {
+        self.aws.write(&self.region, SERVICE, "DeleteTrail", name, |ctx| {
+            ctx.res.trails.remove(&self.id(name)).map(drop).ok_or_else(|| not_found(name))
+        })
+    }
+}
+
+// ----- helpers for tests' starting states -----
+
+impl FakeAws {
+    /// A trail in `region` with these settings and tags (not checked against the bucket).
+    pub fn with_trail(&self, region: &str, settings: &TrailSettings, logging: bool, tags: &BTreeMap<String, String>) {
+        let trail = Trail {
+            arn: format!("arn:aws:cloudtrail:{region}:{}:trail/{}", self.account, settings.name),
+            settings: settings.clone(),
+            data_event_arns: Vec::new(),
+            logging,
+            tags: tags.clone(),
+        };
+        self.edit(|r| r.trails.insert((region.to_string(), settings.name.clone()), trail));
+    }
+
+    /// Changes one trail; `None` when there is no such trail.
+    pub fn edit_trail<R>(&self, region: &str, name: &str, change: impl FnOnce(&mut Trail) -> R) -> Option<R> {
+        self.edit(|r| r.trails.get_mut(&(region.to_string(), name.to_string())).map(change))
+    }
+
+    /// A copy of one trail as it is now.
+    pub fn trail(&self, region: &str, name: &str) -> Option<Trail> {
+        self.world().now.trails.get(&(region.to_string(), name.to_string())).cloned()
+    }
+}

@@ -9,7 +9,7 @@ use lakeops_crds::names::{GROUP, VERSION};
 use lakeops_crds::references::{
     check_function_against_lake, check_policy_against_lake, check_trigger_overlaps, owning_policy,
 };
-use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, FieldError, Findings, Severity};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, FieldError, Findings, SecurityBaseline, Severity};
 use serde::Serialize;
 
 /// One lakeops object read from a file.
@@ -18,6 +18,8 @@ pub enum Object {
     DataLake(DataLake),
     EtlFunction(EtlFunction),
     BackupPolicy(BackupPolicy),
+    /// Cluster-scoped: never given a namespace.
+    SecurityBaseline(SecurityBaseline),
 }
 
 /// An object and where it was read.
@@ -186,13 +188,14 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
             "DataLake" => serde_yaml::from_str(&doc).map(Object::DataLake),
             "EtlFunction" => serde_yaml::from_str(&doc).map(Object::EtlFunction),
             "BackupPolicy" => serde_yaml::from_str(&doc).map(Object::BackupPolicy),
+            "SecurityBaseline" => serde_yaml::from_str(&doc).map(Object::SecurityBaseline),
             other => {
                 loaded.problems.push(problem(
                     other,
                     &namespace,
                     &name,
                     "kind",
-                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy)"),
+                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy, SecurityBaseline)"),
                 ));
                 continue;
             }
@@ -221,6 +224,7 @@ fn set_default_namespace(object: &mut Object, namespace: &str) {
         Object::DataLake(o) => &mut o.metadata,
         Object::EtlFunction(o) => &mut o.metadata,
         Object::BackupPolicy(o) => &mut o.metadata,
+        Object::SecurityBaseline(_) => return,
     };
     meta.namespace.get_or_insert_with(|| namespace.to_string());
 }
@@ -245,6 +249,7 @@ impl Object {
             Object::DataLake(o) => ("DataLake", o.namespace().unwrap_or_default(), o.name_any()),
             Object::EtlFunction(o) => ("EtlFunction", o.namespace().unwrap_or_default(), o.name_any()),
             Object::BackupPolicy(o) => ("BackupPolicy", o.namespace().unwrap_or_default(), o.name_any()),
+            Object::SecurityBaseline(o) => ("SecurityBaseline", String::new(), o.name_any()),
         }
     }
 }
@@ -263,6 +268,11 @@ pub fn check(documents: &[Document]) -> Vec<Problem> {
     let policies: Vec<&BackupPolicy> =
         documents.iter().filter_map(|d| if let Object::BackupPolicy(p) = &d.object { Some(p) } else { None }).collect();
 
+    let baselines: Vec<&SecurityBaseline> = documents
+        .iter()
+        .filter_map(|d| if let Object::SecurityBaseline(b) = &d.object { Some(b) } else { None })
+        .collect();
+
     let mut out = Vec::new();
     for doc in documents {
         let mut findings = Findings::default();
@@ -275,6 +285,23 @@ pub fn check(documents: &[Document]) -> Vec<Problem> {
                 match lake_of(f.namespace(), &f.spec.data_lake_ref.name) {
                     Some(lake) => findings.extend(check_function_against_lake(f, lake)),
                     None => findings.0.push(missing_lake(&f.spec.data_lake_ref.name)),
+                }
+            }
+            Object::SecurityBaseline(b) => {
+                findings.extend(b.validate());
+                // Files carry no account; one set of manifests targets one account, so two
+                // baselines for one region conflict (the first in reading order keeps it).
+                if let Some(first) = baselines.iter().find(|o| o.spec.region == b.spec.region)
+                    && first.name_any() != b.name_any()
+                {
+                    findings.0.push(FieldError::error(
+                        "spec.region",
+                        format!(
+                            "SecurityBaseline {:?} already covers region {}; an account has one SecurityBaseline per region",
+                            first.name_any(),
+                            b.spec.region
+                        ),
+                    ));
                 }
             }
             Object::BackupPolicy(p) => {

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use kube::ResourceExt;
 use serde::Serialize;
 
-use crate::engine::Clients;
 use crate::aws::error::AwsError;
+use crate::engine::Clients;
 use crate::manifests::{Document, Object};
 use crate::reconcile::datalake::plan::{Action, LakePlan};
 use lakeops_crds::DataLake;
@@ -132,6 +132,16 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 let key_arn = lake_key(lake, &aws.region(&lake.spec.region)).await?;
                 let plan = crate::reconcile::backuppolicy::plan::plan(policy, lake, aws, account, &key_arn).await?;
                 out.push(planned("BackupPolicy", policy.namespace(), policy.name_any(), &lake.spec.region, plan));
+            }
+            Object::SecurityBaseline(baseline) => {
+                out.push(ObjectPlan {
+                    kind: "SecurityBaseline",
+                    namespace: String::new(),
+                    name: baseline.name_any(),
+                    region: Some(baseline.spec.region.clone()),
+                    plan: LakePlan::default(),
+                    note: Some("the SecurityBaseline's AWS side is not planned yet".into()),
+                });
             }
         }
     }

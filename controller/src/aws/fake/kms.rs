@@ -143,6 +143,10 @@ impl FakeKms {
 
 #[async_trait]
 impl KmsApi for FakeKms {
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
+        FakeKms::find_key_by_tag(self, tag_key, tag_value).await
+    }
+
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         none_if_missing(self.get("DescribeKey", key, |k| Ok(k.info())))
     }

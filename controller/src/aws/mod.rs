@@ -2,11 +2,14 @@
 //! and a recorder that counts every request (metrics, call budgets in tests, fault hook).
 pub mod clients;
 pub mod cloudtrail;
+pub mod config;
 pub mod dynamodb;
 pub mod error;
 #[cfg(any(test, feature = "fake-aws"))]
 pub mod fake;
+pub mod guardduty;
 pub mod iam;
+pub mod inspector;
 pub mod kms;
 pub mod lambda;
 pub mod logs;

@@ -134,14 +134,8 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 out.push(planned("BackupPolicy", policy.namespace(), policy.name_any(), &lake.spec.region, plan));
             }
             Object::SecurityBaseline(baseline) => {
-                out.push(ObjectPlan {
-                    kind: "SecurityBaseline",
-                    namespace: String::new(),
-                    name: baseline.name_any(),
-                    region: Some(baseline.spec.region.clone()),
-                    plan: LakePlan::default(),
-                    note: Some("the SecurityBaseline's AWS side is not planned yet".into()),
-                });
+                let plan = crate::reconcile::securitybaseline::plan::plan(baseline, aws).await?;
+                out.push(planned("SecurityBaseline", None, baseline.name_any(), &baseline.spec.region, plan));
             }
         }
     }

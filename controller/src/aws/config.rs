@@ -192,7 +192,7 @@ mod tests {
                 )
                 .build()
         });
-        let found = client(&[describe]).recorders().await.unwrap();
+        let found = client(&[describe]).recorders().await.expect("mocked answer");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].name, "aws-controltower-BaselineConfigRecorder");
         assert!(found[0].all_supported && !found[0].include_global_resources);
@@ -229,13 +229,13 @@ mod tests {
             all_supported: true,
             include_global_resources: true,
         };
-        config.put_recorder(&r).await.unwrap();
+        config.put_recorder(&r).await.expect("mocked answer");
         let c = Channel {
             name: "default".into(),
             bucket: "b".into(),
             kms_key_arn: Some("arn:aws:kms:eu-west-1:1:key/k".into()),
         };
-        config.put_channel(&c).await.unwrap();
-        assert!(config.is_recording("default").await.unwrap());
+        config.put_channel(&c).await.expect("mocked answer");
+        assert!(config.is_recording("default").await.expect("mocked answer"));
     }
 }

@@ -200,7 +200,7 @@ mod tests {
             })
             .then_output(|| CreateDetectorOutput::builder().detector_id("d-1").build());
         let tags = BTreeMap::from([("lakeops.dev/owner".to_string(), "/eu".to_string())]);
-        assert_eq!(client(&[create]).create_detector(&all_features(true), &tags).await.unwrap(), "d-1");
+        assert_eq!(client(&[create]).create_detector(&all_features(true), &tags).await.expect("mocked answer"), "d-1");
     }
 
     #[tokio::test]
@@ -229,8 +229,8 @@ mod tests {
             )
         });
         let gd = client(&[list, get, missing]);
-        assert_eq!(gd.list_detectors().await.unwrap(), ["d-1"]);
-        let d = gd.get_detector("d-1").await.unwrap().expect("found");
+        assert_eq!(gd.list_detectors().await.expect("mocked answer"), ["d-1"]);
+        let d = gd.get_detector("d-1").await.expect("mocked answer").expect("found");
         assert!(d.settings.enabled);
         assert_eq!(d.settings.features.get(LAMBDA_NETWORK_LOGS), Some(&true));
         assert!(gd.get_detector("d-2").await.is_err(), "a bad request is not taken for absence");

@@ -134,7 +134,12 @@ mod tests {
     }
 
     fn state(s: Status) -> State {
-        State::builder().status(s).error_code(ErrorCode::AlreadyEnabled).error_message("").build().unwrap()
+        State::builder()
+            .status(s)
+            .error_code(ErrorCode::AlreadyEnabled)
+            .error_message("")
+            .build()
+            .expect("mocked answer")
     }
 
     fn denied() -> FailedAccount {
@@ -143,7 +148,7 @@ mod tests {
             .error_code(ErrorCode::AccessDenied)
             .error_message("managed by the delegated administrator")
             .build()
-            .unwrap()
+            .expect("mocked answer")
     }
 
     #[tokio::test]
@@ -153,21 +158,28 @@ mod tests {
                 r.account_ids() == ["123456789012"]
                     && r.resource_types() == [ResourceScanType::Lambda, ResourceScanType::LambdaCode]
             })
-            .then_output(|| EnableOutput::builder().set_accounts(Some(vec![])).build().unwrap());
-        client(&[enable]).enable("123456789012", &[LAMBDA, LAMBDA_CODE]).await.unwrap();
+            .then_output(|| EnableOutput::builder().set_accounts(Some(vec![])).build().expect("mocked answer"));
+        client(&[enable]).enable("123456789012", &[LAMBDA, LAMBDA_CODE]).await.expect("mocked answer");
     }
 
     #[tokio::test]
     async fn a_delegated_administrator_is_reported_not_failed() {
         let status = mock!(aws_sdk_inspector2::Client::batch_get_account_status).then_output(|| {
-            BatchGetAccountStatusOutput::builder().set_accounts(Some(vec![])).failed_accounts(denied()).build().unwrap()
+            BatchGetAccountStatusOutput::builder()
+                .set_accounts(Some(vec![]))
+                .failed_accounts(denied())
+                .build()
+                .expect("mocked answer")
         });
         let enable = mock!(aws_sdk_inspector2::Client::enable).then_output(|| {
-            EnableOutput::builder().set_accounts(Some(vec![])).failed_accounts(denied()).build().unwrap()
+            EnableOutput::builder().set_accounts(Some(vec![])).failed_accounts(denied()).build().expect("mocked answer")
         });
         let inspector = client(&[status, enable]);
-        assert_eq!(inspector.account_status("123456789012").await.unwrap(), AccountScanning::ManagedByOrganization);
-        let err = inspector.enable("123456789012", &[LAMBDA]).await.unwrap_err();
+        assert_eq!(
+            inspector.account_status("123456789012").await.expect("mocked answer"),
+            AccountScanning::ManagedByOrganization
+        );
+        let err = inspector.enable("123456789012", &[LAMBDA]).await.expect_err("an error");
         assert_eq!(err.kind, ErrorKind::AccessDenied, "{err}");
     }
 
@@ -185,13 +197,13 @@ mod tests {
                                 .build(),
                         )
                         .build()
-                        .unwrap(),
+                        .expect("mocked answer"),
                 )
                 .build()
-                .unwrap()
+                .expect("mocked answer")
         });
         assert_eq!(
-            client(&[status]).account_status("123456789012").await.unwrap(),
+            client(&[status]).account_status("123456789012").await.expect("mocked answer"),
             AccountScanning::States { lambda: Some("ENABLED".into()), lambda_code: Some("ENABLING".into()) }
         );
     }

@@ -149,10 +149,15 @@ pub async fn run(
         .graceful_shutdown_on(shutdown.clone())
         .run(instrumented(reconcile::backuppolicy::reconcile), error_policy, ctx.clone())
         .for_each(log_result);
-    let baselines = baselines
-        .graceful_shutdown_on(shutdown.clone())
-        .run(instrumented(reconcile::securitybaseline::reconcile), error_policy, ctx.clone())
-        .for_each(log_result);
+    let baselines = async {
+        if ctx.config.security_baselines {
+            baselines
+                .graceful_shutdown_on(shutdown.clone())
+                .run(instrumented(reconcile::securitybaseline::reconcile), error_policy, ctx.clone())
+                .for_each(log_result)
+                .await;
+        }
+    };
     tokio::join!(lakes, functions, policies, baselines);
     metrics.set_ready(false);
     metrics.leader.set(0);

@@ -44,6 +44,7 @@ async fn candidate(env: &TestEnv, ns: &str, name: &str) -> Candidate {
         metrics_addr,
         region: Some("eu-west-1".into()),
         permissions_boundary: None,
+        security_baselines: false,
     };
     let election = LeaderElection {
         namespace: ns.to_string(),
@@ -171,6 +172,8 @@ impl ControllerProcess {
             .args(["--metrics-addr", &metrics_addr.to_string(), "--log-format", "json"])
             // One DataLake at a time, so that a kill lands with work still queued.
             .args(["--concurrency", "1"])
+            // SecurityBaselines are cluster-wide: other tests' baselines are not this test's.
+            .args(["--security-baselines", "false"])
             .envs(env.env_vars("eu-west-1"))
             .env("POD_NAMESPACE", ns)
             .env("POD_NAME", name)

@@ -14,4 +14,5 @@ mod examples;
 mod fake_agreement;
 mod invalid;
 mod leader;
+mod securitybaseline;
 mod testenv;

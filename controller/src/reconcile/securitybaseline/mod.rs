@@ -166,6 +166,8 @@ mod tests {
     async fn an_empty_region_converges_and_the_plan_lists_exactly_what_apply_sends() {
         let b = baseline();
         let aws = FakeAws::new(ACCOUNT);
+        // Inspector stays ENABLING for a while, as in AWS.
+        aws.set_settle_calls(50);
         let planned = plan_of(&aws.fork(), &b, &SecurityBaselineStatus::default()).await;
         assert!(planned.blockers.is_empty(), "{planned:?}");
         let mut status = SecurityBaselineStatus::default();
@@ -193,7 +195,16 @@ mod tests {
         assert!(!g.adopted, "created, not adopted");
         assert!(status.creation_tokens.contains_key(desired::DETECTOR_PURPOSE));
 
-        // The next round (the controller polls while ENABLING) reads ENABLED and is done.
+        // A round while ENABLING writes nothing and stays pending; once AWS reports ENABLED
+        // the round is done.
+        aws.reset_calls();
+        let (report, _) = round(&aws, &b, &mut status).await.expect("converges");
+        assert_eq!(report.pending.len(), 2);
+        assert!(ops(&aws, true).is_empty(), "nothing is re-enabled while ENABLING: {:?}", ops(&aws, true));
+        // (The enable settles 50 calls after it was sent: a few rounds.)
+        for _ in 0..3 {
+            round(&aws, &b, &mut status).await.expect("converges");
+        }
         let (report, _) = round(&aws, &b, &mut status).await.expect("converges");
         assert!(report.pending.is_empty(), "{:?}", report.pending);
         let inspector = status.inspector.clone().expect("inspector recorded");

@@ -8,7 +8,7 @@
 //! baseline's key and encrypted bucket, then the channel; recording started).
 //!
 //! Reads on a converged region (the steady state): ListDetectors, GetDetector,
-//! BatchGetAccountStatus, DescribeConfigurationRecorders, DescribeDeliveryChannels,
+//! BatchGetAccountStatus (once more right after an Enable), DescribeConfigurationRecorders, DescribeDeliveryChannels,
 //! DescribeConfigurationRecorderStatus, and, when the channel is the baseline's own, the
 //! key (DescribeKey, rotation, policy, its tags) and the bucket (8 reads): 18 reads, 0
 //! writes (a unit test counts them).
@@ -111,17 +111,16 @@ async fn inspector(
     if !types.is_empty() {
         let enable = Change::EnableInspector { account: account.to_string(), types: types.clone() };
         match send(exec, aws, &enable, true).await {
-            Ok(_) => {
-                if !exec.plans() {
-                    // What AWS reports right after Enable; the next round reads it.
-                    for t in &types {
-                        match *t {
-                            crate::aws::inspector::LAMBDA => lambda = Some(ENABLING.into()),
-                            _ => lambda_code = Some(ENABLING.into()),
-                        }
-                    }
+            Ok(_) if !exec.plans() => {
+                // One read after the enable: AWS usually reports ENABLING (polled by the
+                // next round), an emulator often ENABLED at once.
+                if let AccountScanning::States { lambda: l, lambda_code: c } =
+                    aws.inspector.account_status(account).await?
+                {
+                    (lambda, lambda_code) = (l, c);
                 }
             }
+            Ok(_) => {}
             Err(Stop::Aws(e))
                 if e.kind == ErrorKind::AccessDenied
                     && e.code.as_deref() == Some(crate::aws::inspector::ACCESS_DENIED) =>

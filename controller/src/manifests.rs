@@ -366,6 +366,24 @@ mod tests {
     }
 
     #[test]
+    fn a_second_baseline_for_a_region_is_refused_and_a_baseline_gets_no_namespace() {
+        let doc = |name: &str, region: &str| {
+            format!(
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: {name}}}\nspec: {{region: {region}}}\n---\n"
+            )
+        };
+        let text = [doc("first", "eu-west-1"), doc("second", "eu-west-1"), doc("other", "us-east-1")].concat();
+        let mut loaded = Loaded::new("default");
+        parse_stream("f.yaml", &text, &mut loaded);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert!(loaded.documents.iter().all(|d| d.object.identity().1.is_empty()), "cluster-scoped");
+        let problems = check(&loaded.documents);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].name.as_str(), problems[0].path.as_str()), ("second", "spec.region"));
+        assert!(problems[0].message.contains("\"first\" already covers region eu-west-1"), "{}", problems[0].message);
+    }
+
+    #[test]
     fn unknown_fields_are_problems_naming_the_field() {
         let text = "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: l, namespace: n}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  objectLok: false\n";
         let mut loaded = Loaded::new("default");

@@ -266,6 +266,10 @@ async fn the_chart_installs_and_its_service_account_can_run_the_controller_but_n
         .list(&ListParams::default())
         .await
         .expect("the chart's ServiceAccount may list datalakes");
+    Api::<lakeops_crds::SecurityBaseline>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the chart's ServiceAccount may list the cluster-scoped securitybaselines");
     for secrets in [Api::<Secret>::namespaced(client.clone(), &watched), Api::<Secret>::all(client.clone())] {
         match secrets.list(&ListParams::default()).await {
             Err(kube::Error::Api(e)) if e.code == 403 => {}

@@ -114,6 +114,10 @@ struct ControllerArgs {
     /// account; leave room for other clients).
     #[arg(long, env = "LAKEOPS_LAMBDA_REQUESTS_PER_SECOND", default_value_t = crate::aws::clients::DEFAULT_LAMBDA_RATE)]
     lambda_requests_per_second: u32,
+    /// Reconcile SecurityBaselines (cluster-scoped, account-wide services). Turn off in every
+    /// controller of an account but one, e.g. when each watches its own namespace.
+    #[arg(long, env = "LAKEOPS_SECURITY_BASELINES", default_value_t = true, action = clap::ArgAction::Set)]
+    security_baselines: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -297,6 +301,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
         metrics_addr: args.metrics_addr,
         region: args.region,
         permissions_boundary: args.permissions_boundary,
+        security_baselines: args.security_baselines,
     };
     let lambda_rate = args.lambda_requests_per_second;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

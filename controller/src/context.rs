@@ -25,6 +25,9 @@ pub struct Config {
     pub region: Option<String>,
     /// Permissions boundary attached to every role lakeops generates.
     pub permissions_boundary: Option<String>,
+    /// Reconcile SecurityBaselines. They are cluster-scoped and act on account-wide
+    /// services, so of several controllers of one account (one per namespace) one does it.
+    pub security_baselines: bool,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             metrics_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             region: None,
             permissions_boundary: None,
+            security_baselines: true,
         }
     }
 }

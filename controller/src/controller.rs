@@ -11,7 +11,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use lakeops_crds::{BackupPolicy, DataLake, EtlFunction};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, SecurityBaseline};
 use serde::de::DeserializeOwned;
 
 use crate::context::{Config, Context, Stores};
@@ -55,7 +55,9 @@ pub async fn run(
 
     let lakes = Controller::new(api::<DataLake>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let functions = Controller::new(api::<EtlFunction>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
-    let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config);
+    let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
+    // Cluster-scoped: watched across the cluster even when one namespace is.
+    let baselines = Controller::new(Api::<SecurityBaseline>::all(client.clone()), wc.clone()).with_config(ctrl_config);
     let stores = Stores { lakes: lakes.store(), functions: functions.store(), policies: policies.store() };
 
     // A lake's changes re-queue what depends on it, so nothing polls for readiness.
@@ -148,7 +150,16 @@ pub async fn run(
         .graceful_shutdown_on(shutdown.clone())
         .run(instrumented(reconcile::backuppolicy::reconcile), error_policy, ctx.clone())
         .for_each(log_result);
-    tokio::join!(lakes, functions, policies);
+    let baselines = async {
+        if ctx.config.security_baselines {
+            baselines
+                .graceful_shutdown_on(shutdown.clone())
+                .run(instrumented(reconcile::securitybaseline::reconcile), error_policy, ctx.clone())
+                .for_each(log_result)
+                .await;
+        }
+    };
+    tokio::join!(lakes, functions, policies, baselines);
     metrics.set_ready(false);
     metrics.leader.set(0);
     readiness.abort();

@@ -30,7 +30,12 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         (_, op) => op,
     };
     // The SDK names CloudWatch Logs `cloudwatchlogs`; IAM's prefix is `logs`.
-    let prefix = if service == "cloudwatchlogs" || service == "cloudwatch logs" { "logs" } else { service };
+    let prefix = match service {
+        "cloudwatchlogs" | "cloudwatch logs" => "logs",
+        // The SDK's metadata names AWS Config `config service`.
+        "config service" => "config",
+        other => other,
+    };
     Some(format!("{prefix}:{action}"))
 }
 
@@ -114,6 +119,24 @@ const DYNAMODB_ACTIONS: &[&str] = &[
     // UpdateTable with ReplicaUpdates (global tables 2019.11.21) also needs these.
     "dynamodb:CreateTableReplica",
     "dynamodb:DeleteTableReplica",
+];
+
+/// SecurityBaseline: the region's GuardDuty detector (never DeleteDetector).
+const GUARDDUTY_DETECTOR_ACTIONS: &[&str] = &["guardduty:GetDetector", "guardduty:UpdateDetector"];
+/// ListDetectors and CreateDetector name no detector; tags go with the create.
+const GUARDDUTY_ACCOUNT_ACTIONS: &[&str] =
+    &["guardduty:ListDetectors", "guardduty:CreateDetector", "guardduty:TagResource"];
+/// SecurityBaseline: Inspector for the account (never Disable); neither names a resource.
+const INSPECTOR_ACTIONS: &[&str] = &["inspector2:Enable", "inspector2:BatchGetAccountStatus"];
+/// SecurityBaseline: the Config recorder and channel (never Stop or Delete); Config
+/// authorises these on the account, not on a recorder ARN.
+const CONFIG_ACTIONS: &[&str] = &[
+    "config:DescribeConfigurationRecorders",
+    "config:PutConfigurationRecorder",
+    "config:DescribeDeliveryChannels",
+    "config:PutDeliveryChannel",
+    "config:StartConfigurationRecorder",
+    "config:DescribeConfigurationRecorderStatus",
 ];
 
 const CLOUDTRAIL_ACTIONS: &[&str] = &[
@@ -227,6 +250,33 @@ pub fn controller_policy_bounded(
                 &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")],
             ),
         },
+        // SecurityBaseline: the account-level detective controls of a region.
+        s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
+        s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
+        s("InspectorLambdaScanning", INSPECTOR_ACTIONS, &["*".into()]),
+        s("ConfigRecorder", CONFIG_ACTIONS, &["*".into()]),
+        s("ConfigDeliveryBucket", S3_ACTIONS, &[format!("arn:aws:s3:::lakeops-config-{acct}-*")]),
+        // A new recorder names Config's service-linked role; GuardDuty's features need theirs.
+        s(
+            "PassConfigRole",
+            &["iam:PassRole"],
+            &[format!("arn:aws:iam::{acct}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig")],
+        ),
+        s(
+            "ServiceLinkedRoles",
+            &["iam:CreateServiceLinkedRole"],
+            &[format!("arn:aws:iam::{acct}:role/aws-service-role/*")],
+        )
+        .when(
+            "StringEquals",
+            "iam:AWSServiceName",
+            &[
+                "guardduty.amazonaws.com",
+                "malware-protection.guardduty.amazonaws.com",
+                "config.amazonaws.com",
+                "inspector2.amazonaws.com",
+            ],
+        ),
         // Generated roles are handed only to the services they were generated for.
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
@@ -520,6 +570,13 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             };
             out.push(auth(&action, group));
         }
+        "guardduty" => match r.param("DetectorId") {
+            Some(id) => out.push(auth(&action, format!("arn:aws:guardduty:{region}:{account}:detector/{id}"))),
+            // ListDetectors and CreateDetector name no detector.
+            None => out.push(auth(&action, "*".into())),
+        },
+        // Authorised on the account, not on a resource.
+        "inspector2" | "config service" | "config" => out.push(auth(&action, "*".into())),
         other => return Err(format!("no resource mapping for service {other} ({})", r.operation)),
     }
     Ok(out)
@@ -540,8 +597,16 @@ mod tests {
         for st in &p.statements {
             assert!(st.actions.iter().all(|a| !a.contains('*')), "{} has a wildcard action", st.sid);
             // Bucket ARNs carry no account; CreateKey and ListKeys name no resource.
-            if !["CreateTaggedKeys", "FindKeysByCreationToken", "LakeBuckets", "ReadDeploymentPackages"]
-                .contains(&st.sid.as_str())
+            if ![
+                "CreateTaggedKeys",
+                "FindKeysByCreationToken",
+                "LakeBuckets",
+                "ReadDeploymentPackages",
+                "GuardDutyDetectors",
+                "InspectorLambdaScanning",
+                "ConfigRecorder",
+            ]
+            .contains(&st.sid.as_str())
             {
                 assert!(st.resources.iter().all(|r| r.contains("123456789012")), "{}: {:?}", st.sid, st.resources);
             }

@@ -9,7 +9,7 @@ use lakeops_crds::names::{GROUP, VERSION};
 use lakeops_crds::references::{
     check_function_against_lake, check_policy_against_lake, check_trigger_overlaps, owning_policy,
 };
-use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, FieldError, Findings, Severity};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, FieldError, Findings, SecurityBaseline, Severity};
 use serde::Serialize;
 
 /// One lakeops object read from a file.
@@ -18,6 +18,8 @@ pub enum Object {
     DataLake(DataLake),
     EtlFunction(EtlFunction),
     BackupPolicy(BackupPolicy),
+    /// Cluster-scoped: never given a namespace.
+    SecurityBaseline(SecurityBaseline),
 }
 
 /// An object and where it was read.
@@ -187,13 +189,14 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
             "DataLake" => typed(&value).map(Object::DataLake),
             "EtlFunction" => typed(&value).map(Object::EtlFunction),
             "BackupPolicy" => typed(&value).map(Object::BackupPolicy),
+            "SecurityBaseline" => typed(&value).map(Object::SecurityBaseline),
             other => {
                 loaded.problems.push(problem(
                     other,
                     &namespace,
                     &name,
                     "kind",
-                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy)"),
+                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy, SecurityBaseline)"),
                 ));
                 continue;
             }
@@ -229,6 +232,7 @@ fn set_default_namespace(object: &mut Object, namespace: &str) {
         Object::DataLake(o) => &mut o.metadata,
         Object::EtlFunction(o) => &mut o.metadata,
         Object::BackupPolicy(o) => &mut o.metadata,
+        Object::SecurityBaseline(_) => return,
     };
     meta.namespace.get_or_insert_with(|| namespace.to_string());
 }
@@ -253,6 +257,7 @@ impl Object {
             Object::DataLake(o) => ("DataLake", o.namespace().unwrap_or_default(), o.name_any()),
             Object::EtlFunction(o) => ("EtlFunction", o.namespace().unwrap_or_default(), o.name_any()),
             Object::BackupPolicy(o) => ("BackupPolicy", o.namespace().unwrap_or_default(), o.name_any()),
+            Object::SecurityBaseline(o) => ("SecurityBaseline", String::new(), o.name_any()),
         }
     }
 }
@@ -271,6 +276,11 @@ pub fn check(documents: &[Document]) -> Vec<Problem> {
     let policies: Vec<&BackupPolicy> =
         documents.iter().filter_map(|d| if let Object::BackupPolicy(p) = &d.object { Some(p) } else { None }).collect();
 
+    let baselines: Vec<&SecurityBaseline> = documents
+        .iter()
+        .filter_map(|d| if let Object::SecurityBaseline(b) = &d.object { Some(b) } else { None })
+        .collect();
+
     let mut out = Vec::new();
     for doc in documents {
         let mut findings = Findings::default();
@@ -283,6 +293,23 @@ pub fn check(documents: &[Document]) -> Vec<Problem> {
                 match lake_of(f.namespace(), &f.spec.data_lake_ref.name) {
                     Some(lake) => findings.extend(check_function_against_lake(f, lake)),
                     None => findings.0.push(missing_lake(&f.spec.data_lake_ref.name)),
+                }
+            }
+            Object::SecurityBaseline(b) => {
+                findings.extend(b.validate());
+                // Files carry no account; one set of manifests targets one account, so two
+                // baselines for one region conflict (the first in reading order keeps it).
+                if let Some(first) = baselines.iter().find(|o| o.spec.region == b.spec.region)
+                    && first.name_any() != b.name_any()
+                {
+                    findings.0.push(FieldError::error(
+                        "spec.region",
+                        format!(
+                            "SecurityBaseline {:?} already covers region {}; an account has one SecurityBaseline per region",
+                            first.name_any(),
+                            b.spec.region
+                        ),
+                    ));
                 }
             }
             Object::BackupPolicy(p) => {
@@ -344,6 +371,24 @@ mod tests {
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
         assert_eq!(loaded.documents.len(), 1);
         assert_eq!(loaded.documents[0].line, 6);
+    }
+
+    #[test]
+    fn a_second_baseline_for_a_region_is_refused_and_a_baseline_gets_no_namespace() {
+        let doc = |name: &str, region: &str| {
+            format!(
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: {name}}}\nspec: {{region: {region}}}\n---\n"
+            )
+        };
+        let text = [doc("first", "eu-west-1"), doc("second", "eu-west-1"), doc("other", "us-east-1")].concat();
+        let mut loaded = Loaded::new("default");
+        parse_stream("f.yaml", &text, &mut loaded);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert!(loaded.documents.iter().all(|d| d.object.identity().1.is_empty()), "cluster-scoped");
+        let problems = check(&loaded.documents);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].name.as_str(), problems[0].path.as_str()), ("second", "spec.region"));
+        assert!(problems[0].message.contains("\"first\" already covers region eu-west-1"), "{}", problems[0].message);
     }
 
     #[test]

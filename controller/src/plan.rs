@@ -133,6 +133,10 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 let plan = crate::reconcile::backuppolicy::plan::plan(policy, lake, aws, account, &key_arn).await?;
                 out.push(planned("BackupPolicy", policy.namespace(), policy.name_any(), &lake.spec.region, plan));
             }
+            Object::SecurityBaseline(baseline) => {
+                let plan = crate::reconcile::securitybaseline::plan::plan(baseline, aws).await?;
+                out.push(planned("SecurityBaseline", None, baseline.name_any(), &baseline.spec.region, plan));
+            }
         }
     }
     Ok(out)

@@ -31,6 +31,7 @@ fn index(docs: &[Document]) -> BTreeMap<Key, &Object> {
                 Object::DataLake(o) => ("DataLake", o.namespace(), o.name_any()),
                 Object::EtlFunction(o) => ("EtlFunction", o.namespace(), o.name_any()),
                 Object::BackupPolicy(o) => ("BackupPolicy", o.namespace(), o.name_any()),
+                Object::SecurityBaseline(o) => ("SecurityBaseline", None, o.name_any()),
             };
             ((kind, ns.unwrap_or_default(), name), &d.object)
         })
@@ -42,6 +43,7 @@ fn spec_json(o: &Object) -> serde_json::Value {
         Object::DataLake(x) => serde_json::to_value(&x.spec),
         Object::EtlFunction(x) => serde_json::to_value(&x.spec),
         Object::BackupPolicy(x) => serde_json::to_value(&x.spec),
+        Object::SecurityBaseline(x) => serde_json::to_value(&x.spec),
     }
     .unwrap_or_default()
 }
@@ -123,6 +125,7 @@ pub fn compare(base: &[Document], head: &[Document]) -> Vec<ManifestChange> {
                         "the BackupPolicy is deleted (retention, replication and table protection stop being enforced)"
                             .into(),
                     ],
+                    // Deleting a baseline leaves every service running, so nothing weakens.
                     Object::DataLake(l) if l.spec.deletion_policy == DeletionPolicy::Delete => {
                         vec!["the DataLake is deleted with deletionPolicy: Delete (empty resources are deleted)".into()]
                     }
@@ -139,6 +142,14 @@ pub fn compare(base: &[Document], head: &[Document]) -> Vec<ManifestChange> {
                 let weakens = match (old, new) {
                     (Object::DataLake(o), Object::DataLake(n)) => lake_weakening(o, n),
                     (Object::BackupPolicy(o), Object::BackupPolicy(n)) => policy_weakening(o, n),
+                    (Object::SecurityBaseline(o), Object::SecurityBaseline(n)) => {
+                        let before = o.disabled_protections();
+                        n.disabled_protections()
+                            .into_iter()
+                            .filter(|p| !before.contains(p))
+                            .map(|(path, what)| format!("{path}: {what}"))
+                            .collect()
+                    }
                     _ => Vec::new(),
                 };
                 out.push(entry("changed", fields, weakens));

@@ -40,14 +40,24 @@ macro_rules! impl_status {
 impl_status!(lakeops_crds::DataLakeStatus);
 impl_status!(lakeops_crds::EtlFunctionStatus);
 impl_status!(lakeops_crds::BackupPolicyStatus);
+impl_status!(lakeops_crds::SecurityBaselineStatus);
 
 /// A kind whose status lakeops writes.
-pub trait HasStatus:
-    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug
-{
+pub trait HasStatus: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug {
     type Status: Status;
     /// The current status.
     fn status(&self) -> Option<&Self::Status>;
+    /// The API that serves this object: its namespace's, or the cluster's for a
+    /// cluster-scoped kind. `None` when a namespaced object names no namespace.
+    fn api(&self, client: kube::Client) -> Option<Api<Self>>;
+}
+
+/// [`HasStatus::api`] of a namespaced kind.
+fn namespaced_api<K>(obj: &K, client: kube::Client) -> Option<Api<K>>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    Some(Api::namespaced(client, &obj.namespace()?))
 }
 
 impl HasStatus for lakeops_crds::DataLake {
@@ -55,17 +65,35 @@ impl HasStatus for lakeops_crds::DataLake {
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
     }
+    fn api(&self, client: kube::Client) -> Option<Api<Self>> {
+        namespaced_api(self, client)
+    }
 }
 impl HasStatus for lakeops_crds::EtlFunction {
     type Status = lakeops_crds::EtlFunctionStatus;
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
     }
+    fn api(&self, client: kube::Client) -> Option<Api<Self>> {
+        namespaced_api(self, client)
+    }
 }
 impl HasStatus for lakeops_crds::BackupPolicy {
     type Status = lakeops_crds::BackupPolicyStatus;
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
+    }
+    fn api(&self, client: kube::Client) -> Option<Api<Self>> {
+        namespaced_api(self, client)
+    }
+}
+impl HasStatus for lakeops_crds::SecurityBaseline {
+    type Status = lakeops_crds::SecurityBaselineStatus;
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn api(&self, client: kube::Client) -> Option<Api<Self>> {
+        Some(Api::all(client))
     }
 }
 
@@ -134,8 +162,7 @@ pub async fn record_progress<K: HasStatus>(ctx: &Context, obj: &K, next: &K::Sta
 
 /// Server-side applies `status` as the controller's field manager.
 async fn patch_status<K: HasStatus>(ctx: &Context, obj: &K, status: &K::Status) -> Result<()> {
-    let ns = obj.namespace().ok_or_else(|| Error::MissingField(obj.name_any(), "metadata.namespace"))?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let api = obj.api(ctx.client.clone()).ok_or_else(|| Error::MissingField(obj.name_any(), "metadata.namespace"))?;
     let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
@@ -147,6 +174,7 @@ pub fn static_kind(kind: &str) -> &'static str {
         "DataLake" => "DataLake",
         "EtlFunction" => "EtlFunction",
         "BackupPolicy" => "BackupPolicy",
+        "SecurityBaseline" => "SecurityBaseline",
         _ => "Other",
     }
 }

@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::{BackupPolicy, DataLake, EtlFunction};
+use crate::{BackupPolicy, DataLake, EtlFunction, SecurityBaseline};
 
 /// Every CRD lakeops serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -33,7 +33,16 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
             "COMPLIANCE retention can never be shortened or relaxed",
         );
     });
-    vec![datalake, etl, backup]
+    let mut baseline = SecurityBaseline::crd();
+    with_spec(&mut baseline, |spec| {
+        rule(
+            spec,
+            "region",
+            "self == oldSelf",
+            "region is immutable: create another SecurityBaseline for another region",
+        );
+    });
+    vec![datalake, etl, backup, baseline]
 }
 
 /// The CRDs without CEL rules, for API servers before 1.25: they reject
@@ -189,7 +198,17 @@ mod tests {
     fn crds_carry_names_columns_and_status_subresource() {
         let all = crds();
         let names: Vec<_> = all.iter().map(|c| c.metadata.name.clone().unwrap_or_default()).collect();
-        assert_eq!(names, ["datalakes.lakeops.dev", "etlfunctions.lakeops.dev", "backuppolicies.lakeops.dev"]);
+        assert_eq!(
+            names,
+            [
+                "datalakes.lakeops.dev",
+                "etlfunctions.lakeops.dev",
+                "backuppolicies.lakeops.dev",
+                "securitybaselines.lakeops.dev"
+            ]
+        );
+        let scopes: Vec<_> = all.iter().map(|c| c.spec.scope.as_str()).collect();
+        assert_eq!(scopes, ["Namespaced", "Namespaced", "Namespaced", "Cluster"]);
         for crd in &all {
             assert_eq!(crd.spec.names.categories.as_deref(), Some(&["lakeops".to_string()][..]));
             let version = &crd.spec.versions[0];
@@ -199,7 +218,10 @@ mod tests {
             assert_eq!(&columns[..2], ["Ready", "Reason"]);
         }
         let short: Vec<_> = all.iter().map(|c| c.spec.names.short_names.clone().unwrap_or_default()).collect();
-        assert_eq!(short, [vec!["dl".to_string()], vec!["etl".to_string()], vec!["bkp".to_string()]]);
+        assert_eq!(
+            short,
+            [vec!["dl".to_string()], vec!["etl".to_string()], vec!["bkp".to_string()], vec!["sbl".to_string()]]
+        );
     }
 
     #[test]

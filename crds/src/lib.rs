@@ -9,6 +9,7 @@ pub mod datalake;
 pub mod etlfunction;
 pub mod names;
 pub mod references;
+pub mod securitybaseline;
 pub mod validation;
 
 mod crd;
@@ -18,4 +19,5 @@ pub use common::{DataLakeRef, DeletionPolicy, HasConditions};
 pub use crd::{crds, crds_without_cel, crds_yaml, crds_yaml_without_cel};
 pub use datalake::{DataLake, DataLakeSpec, DataLakeStatus};
 pub use etlfunction::{EtlFunction, EtlFunctionSpec, EtlFunctionStatus};
+pub use securitybaseline::{SecurityBaseline, SecurityBaselineSpec, SecurityBaselineStatus};
 pub use validation::{FieldError, Findings, Severity};

@@ -42,6 +42,8 @@ pub mod reason {
     pub const RETRYING: &str = "Retrying";
     /// Deletion is held back because a resource still holds data.
     pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+    /// An account service was enabled and AWS reports it still starting (Inspector ENABLING).
+    pub const SERVICES_ENABLING: &str = "ServicesEnabling";
 }
 
 /// Annotations users put on objects.

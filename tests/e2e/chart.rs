@@ -82,7 +82,7 @@ fn check_rendering(yaml: &str) -> Vec<Value> {
             );
         }
     }
-    assert_eq!(rules_seen, 5, "expected the five controller rules exactly once:\n{yaml}");
+    assert_eq!(rules_seen, 8, "expected the eight controller rules exactly once:\n{yaml}");
 
     let deployments: Vec<&Value> = docs.iter().filter(|d| kind(d) == "Deployment").collect();
     assert_eq!(deployments.len(), 1, "{yaml}");
@@ -178,9 +178,16 @@ async fn helm_lint_and_template_render_default_and_custom_values() {
     for expected in ["Role", "RoleBinding", "ServiceMonitor", "PodDisruptionBudget"] {
         assert!(kinds.contains(&expected), "{expected} missing from {kinds:?}");
     }
-    for absent in ["ClusterRole", "ClusterRoleBinding"] {
-        assert!(!kinds.contains(&absent), "{absent} rendered with watchNamespaces: {kinds:?}");
+    // The cluster-scoped SecurityBaseline keeps a ClusterRole, for itself only.
+    for d in docs.iter().filter(|d| kind(d) == "ClusterRole") {
+        for rule in d["rules"].as_array().expect("rules") {
+            assert!(
+                strings(&rule["resources"]).iter().all(|r| r.starts_with("securitybaselines")),
+                "a ClusterRole with watchNamespaces grants more than SecurityBaseline: {rule:?}"
+            );
+        }
     }
+    assert!(kinds.contains(&"ClusterRoleBinding"), "SecurityBaseline's ClusterRoleBinding missing: {kinds:?}");
     for d in docs.iter().filter(|d| matches!(kind(d), "Role" | "RoleBinding") && !is_leader_election(d)) {
         assert_eq!(d["metadata"]["namespace"].as_str(), Some("team-a"), "{d:?}");
     }
@@ -256,6 +263,10 @@ async fn the_chart_installs_and_its_service_account_can_run_the_controller_but_n
         .list(&ListParams::default())
         .await
         .expect("the chart's ServiceAccount may list datalakes");
+    Api::<lakeops_crds::SecurityBaseline>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the chart's ServiceAccount may list the cluster-scoped securitybaselines");
     for secrets in [Api::<Secret>::namespaced(client.clone(), &watched), Api::<Secret>::all(client.clone())] {
         match secrets.list(&ListParams::default()).await {
             Err(kube::Error::Api(e)) if e.code == 403 => {}

@@ -27,6 +27,14 @@ impl RunningController {
         Self::start_with(env, namespace, resync, RequestRecorder::recording_requests()).await
     }
 
+    /// Starts a controller that also reconciles SecurityBaselines (cluster-scoped, so only
+    /// the tests of that kind run one: every other test's controller leaves them alone).
+    pub async fn start_with_baselines(env: &TestEnv, namespace: &str, resync: Duration) -> Result<Self> {
+        lakeops::install_crypto_provider();
+        let client = env.kube_client().await?;
+        Self::start_inner(env, namespace, resync, RequestRecorder::recording_requests(), client, true)
+    }
+
     /// Starts the controller with a given request recorder (to arm its fault hook first).
     pub async fn start_with(
         env: &TestEnv,
@@ -36,7 +44,7 @@ impl RunningController {
     ) -> Result<Self> {
         lakeops::install_crypto_provider();
         let client = env.kube_client().await?;
-        Self::start_inner(env, namespace, resync, recorder, client)
+        Self::start_inner(env, namespace, resync, recorder, client, false)
     }
 
     /// Starts the controller with a given kube client, e.g. one authenticated as the chart's
@@ -48,7 +56,7 @@ impl RunningController {
         client: kube::Client,
     ) -> Result<Self> {
         lakeops::install_crypto_provider();
-        Self::start_inner(env, namespace, resync, RequestRecorder::recording_requests(), client)
+        Self::start_inner(env, namespace, resync, RequestRecorder::recording_requests(), client, false)
     }
 
     fn start_inner(
@@ -57,6 +65,7 @@ impl RunningController {
         resync: Duration,
         recorder: RequestRecorder,
         client: kube::Client,
+        security_baselines: bool,
     ) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let metrics_addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -67,6 +76,7 @@ impl RunningController {
             metrics_addr,
             region: Some("eu-west-1".into()),
             permissions_boundary: None,
+            security_baselines,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let aws = AwsClients::new(env.aws_config("eu-west-1"), recorder.clone());
@@ -268,6 +278,12 @@ impl Kind for lakeops_crds::DataLake {
 }
 
 impl Kind for lakeops_crds::EtlFunction {
+    fn ready(&self) -> Option<ReadyCondition> {
+        ready_of(self.status.as_ref(), self.metadata.generation)
+    }
+}
+
+impl Kind for lakeops_crds::SecurityBaseline {
     fn ready(&self) -> Option<ReadyCondition> {
         ready_of(self.status.as_ref(), self.metadata.generation)
     }

@@ -4,7 +4,7 @@ use crate::common::{kubectl_apply, repo_root};
 #[test]
 fn examples_pass_lakeops_validate_without_errors_or_warnings() {
     let loaded = lakeops::manifests::load(&[repo_root().join("examples")]).expect("examples are readable");
-    assert_eq!(loaded.documents.len(), 3, "one DataLake, one EtlFunction, one BackupPolicy");
+    assert_eq!(loaded.documents.len(), 4, "one DataLake, one EtlFunction, one BackupPolicy, one SecurityBaseline");
     let mut problems = loaded.problems;
     problems.extend(lakeops::manifests::check(&loaded.documents));
     assert!(problems.is_empty(), "{problems:#?}");
@@ -15,8 +15,21 @@ async fn every_example_applies_server_side_and_is_listed_as_lakeops() {
     let env = lakeops_testenv::shared().await;
     let ns = env.create_namespace("examples").await.expect("namespace");
     let dir = repo_root().join("examples");
-    let (ok, out) = kubectl_apply(env, &ns, &dir).expect("kubectl");
-    assert!(ok, "kubectl apply failed:\n{out}");
+    // The SecurityBaseline is cluster-scoped and acts on the whole account: the API server
+    // checks it (server-side dry run) without storing it, so no baseline test's controller
+    // takes it up.
+    let baseline = dir.join("securitybaseline.yaml");
+    let out = env
+        .kubectl()
+        .args(["apply", "--server-side", "--dry-run=server", "--validate=false", "--field-manager=e2e", "-f"])
+        .arg(&baseline)
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for example in ["datalake.yaml", "etlfunction.yaml", "backuppolicy.yaml"] {
+        let (ok, out) = kubectl_apply(env, &ns, &dir.join(example)).expect("kubectl");
+        assert!(ok, "kubectl apply of {example} failed:\n{out}");
+    }
 
     let out = env.kubectl().args(["get", "lakeops", "-n", &ns, "-o", "name"]).output().expect("kubectl");
     let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();

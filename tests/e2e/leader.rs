@@ -44,6 +44,7 @@ async fn candidate(env: &TestEnv, ns: &str, name: &str) -> Candidate {
         metrics_addr,
         region: Some("eu-west-1".into()),
         permissions_boundary: None,
+        security_baselines: false,
     };
     let election = LeaderElection {
         namespace: ns.to_string(),
@@ -185,6 +186,8 @@ impl ControllerProcess {
             .args(["--lease-seconds", &LEASE_SECONDS.to_string(), "--watch-namespace", ns])
             .args(["--metrics-addr", &metrics_addr.to_string(), "--log-format", "json"])
             .args(args)
+            // SecurityBaselines are cluster-wide: other tests' baselines are not this test's.
+            .args(["--security-baselines", "false"])
             .envs(env.env_vars("eu-west-1"))
             .envs(vars.iter().copied())
             .env("POD_NAMESPACE", ns)

@@ -15,4 +15,5 @@ mod fake_agreement;
 mod faults;
 mod invalid;
 mod leader;
+mod securitybaseline;
 mod testenv;

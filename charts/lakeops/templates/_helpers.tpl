@@ -76,3 +76,16 @@ The single watched namespace, or "" for all namespaces. The binary takes one
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/* Cluster-scoped kinds (SecurityBaseline): always a ClusterRole, even when one namespace is watched. */}}
+{{- define "lakeops.clusterRules" -}}
+- apiGroups: ["lakeops.dev"]
+  resources: ["securitybaselines"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["lakeops.dev"]
+  resources: ["securitybaselines/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["lakeops.dev"]
+  resources: ["securitybaselines/finalizers"]
+  verbs: ["update", "patch"]
+{{- end }}

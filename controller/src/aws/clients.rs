@@ -25,6 +25,9 @@ pub struct Regional {
     pub cloudtrail: Arc<dyn crate::aws::cloudtrail::CloudTrailApi>,
     pub lambda: Arc<dyn LambdaApi>,
     pub logs: Arc<dyn LogsApi>,
+    pub guardduty: Arc<dyn crate::aws::guardduty::GuardDutyApi>,
+    pub inspector: Arc<dyn crate::aws::inspector::InspectorApi>,
+    pub config: Arc<dyn crate::aws::config::ConfigApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -108,8 +111,27 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let guardduty = aws_sdk_guardduty::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let inspector = aws_sdk_inspector2::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let config = aws_sdk_config::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
         let rate = self.inner.lambda_rate;
         Regional {
+            guardduty: Arc::new(crate::aws::guardduty::SdkGuardDuty::new(aws_sdk_guardduty::Client::from_conf(
+                guardduty,
+            ))),
+            inspector: Arc::new(crate::aws::inspector::SdkInspector::new(aws_sdk_inspector2::Client::from_conf(
+                inspector,
+            ))),
+            config: Arc::new(crate::aws::config::SdkConfigService::new(aws_sdk_config::Client::from_conf(config))),
             lambda: Arc::new(SdkLambda::new(
                 aws_sdk_lambda::Client::from_conf(lambda),
                 Arc::new(RateLimiter::new(rate, rate)),

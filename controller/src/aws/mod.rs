@@ -5,11 +5,14 @@
 //! a repeat harmless, and what happens when an answer is lost.
 pub mod clients;
 pub mod cloudtrail;
+pub mod config;
 pub mod dynamodb;
 pub mod error;
 #[cfg(any(test, feature = "fake-aws"))]
 pub mod fake;
+pub mod guardduty;
 pub mod iam;
+pub mod inspector;
 pub mod kms;
 pub mod lambda;
 pub mod logs;

@@ -132,7 +132,7 @@ impl RequestRecorder {
 /// True for operations that only read (`Get*`, `List*`, `Describe*`, `Head*`, `Scan`,
 /// `Query`): a converged reconcile makes none but these.
 pub fn is_read(operation: &str) -> bool {
-    ["Get", "List", "Describe", "Head"].iter().any(|prefix| operation.starts_with(prefix))
+    ["Get", "List", "Describe", "Head", "BatchGet"].iter().any(|prefix| operation.starts_with(prefix))
         || matches!(operation, "Scan" | "Query")
 }
 

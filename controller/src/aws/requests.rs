@@ -98,6 +98,15 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
             }
             json_params(body, &mut params);
         }
+        "guardduty" => {
+            // `/detector/{id}` names the detector; `/detector` alone lists or creates.
+            let segments: Vec<&str> = path.split('/').collect();
+            if let Some(i) = segments.iter().position(|s| *s == "detector")
+                && let Some(id) = segments.get(i + 1).filter(|n| !n.is_empty())
+            {
+                params.push(("DetectorId".into(), percent_decode(id, false)));
+            }
+        }
         "iam" | "sts" => {
             for pair in std::str::from_utf8(body).unwrap_or_default().split('&') {
                 if let Some((k, v)) = pair.split_once('=')

@@ -77,7 +77,9 @@ async fn converge(fake: &FakeAws, yaml: &[String]) {
                     .await
                     .expect("the function converges");
             }
-            Object::BackupPolicy(_) => unreachable!("no golden converges a policy"),
+            Object::BackupPolicy(_) | Object::SecurityBaseline(_) => {
+                unreachable!("no golden converges a policy or a baseline")
+            }
         }
     }
 }

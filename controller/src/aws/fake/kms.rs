@@ -143,6 +143,10 @@ impl FakeKms {
 
 #[async_trait]
 impl KmsApi for FakeKms {
+    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
+        FakeKms::find_key_by_tag(self, tag_key, tag_value).await
+    }
+
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         none_if_missing(self.get("DescribeKey", key, |k| Ok(k.info())))
     }
@@ -243,10 +247,6 @@ impl KmsApi for FakeKms {
             merge_tags(&mut k.tags, tags);
             Ok(())
         })
-    }
-
-    async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>> {
-        FakeKms::find_key_by_tag(self, tag_key, tag_value).await
     }
 
     async fn schedule_deletion(&self, key_id: &str, pending_days: i32) -> AwsResult<()> {

@@ -39,6 +39,10 @@
 //!   and its policy naming `cloudtrail.amazonaws.com`, a Lambda notification needing an
 //!   invoke permission for the bucket, the execution role existing and trusting Lambda,
 //!   policies being JSON, rotation periods, log retention values, KMS key states.
+//! - Account-level services: one GuardDuty detector per region (a second CreateDetector is
+//!   refused, as AWS does; moto accepts it), Inspector resource types going through
+//!   `ENABLING` for the settle calls, a delegated administrator answering ACCESS_DENIED, one
+//!   Config recorder and channel per region (the channel's bucket must exist).
 //! - Optional eventual consistency ([`FakeAws::set_read_lag`]): a write becomes visible to
 //!   reads only after K further calls. Writes and their checks always see the latest state.
 //! - Observability: every call sent ([`FakeAws::calls`], [`FakeAws::writes`]) and a census of
@@ -55,8 +59,11 @@
 //! ARN is accepted), and the SDK's own retries (an injected throttle is answered once per
 //! call, as after the SDK gave up).
 mod cloudtrail;
+mod config;
 mod dynamodb;
+mod guardduty;
 mod iam;
+mod inspector;
 mod kms;
 mod lambda;
 mod logs;
@@ -72,8 +79,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 /// Object versions are S3's own type; [`ObjectVersion::new`] builds one for a starting state.
 pub use crate::aws::s3::ObjectVersion;
 pub use cloudtrail::{FakeCloudTrail, Trail};
+pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
+pub use guardduty::FakeGuardDuty;
 pub use iam::{FakeIam, Role};
+pub use inspector::{FakeInspector, InspectorAccount, ScanState};
 pub use kms::{FakeKms, Key};
 pub use lambda::{FakeLambda, Function};
 pub use logs::{FakeLogs, LogGroupState};
@@ -141,6 +151,12 @@ pub struct Resources {
     pub log_groups: BTreeMap<(String, String), LogGroupState>,
     /// By name: IAM is global.
     pub roles: BTreeMap<String, Role>,
+    /// GuardDuty detectors by `(region, id)`.
+    pub detectors: BTreeMap<(String, String), crate::aws::guardduty::DetectorInfo>,
+    /// Inspector by region (the fake has one account).
+    pub inspector: BTreeMap<String, InspectorAccount>,
+    /// AWS Config by region.
+    pub config: BTreeMap<String, ConfigRegion>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -276,6 +292,9 @@ impl FakeAws {
             cloudtrail: Arc::new(self.cloudtrail(region)),
             lambda: Arc::new(self.lambda(region)),
             logs: Arc::new(self.logs(region)),
+            guardduty: Arc::new(FakeGuardDuty::new(self.this(), region)),
+            inspector: Arc::new(FakeInspector::new(self.this(), region)),
+            config: Arc::new(FakeConfig::new(self.this(), region)),
         }
     }
 

@@ -151,9 +151,10 @@ fn recorded_buckets(status: Option<&DataLakeStatus>) -> BTreeSet<String> {
     s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
 }
 
-/// Reads a bucket and checks it is this lake's (or adoptable).
-async fn observe_bucket(
-    exec: &Exe<'_>,
+/// Reads a bucket and checks it is its owner's (or adoptable); `recorded`: bucket names the
+/// owner recorded in status before creating them. Shared with the SecurityBaseline's bucket.
+pub async fn observe_bucket<S: Sync>(
+    exec: &Exec<'_, S>,
     aws: &Regional,
     bucket: &DesiredBucket,
     recorded: &BTreeSet<String>,
@@ -169,8 +170,10 @@ async fn observe_bucket(
     Ok(observed)
 }
 
-async fn converge_bucket(
-    exec: &Exe<'_>,
+/// Creates or converges one bucket to the lake's bucket baseline. Shared with the
+/// SecurityBaseline's bucket.
+pub async fn converge_bucket<S: Sync>(
+    exec: &Exec<'_, S>,
     aws: &Regional,
     region: &str,
     bucket: &DesiredBucket,

@@ -1,0 +1,310 @@
+//! SecurityBaseline reconciler: one baseline per account and region (the oldest wins, any
+//! other is `Conflict`), then GuardDuty, Inspector and Config converged by the steps.
+//!
+//! There is no finalizer and no clean-up: deleting a SecurityBaseline leaves every service
+//! running (detector, Inspector scanning, recorder, channel, bucket and key). lakeops never
+//! disables, stops or deletes any of them.
+pub mod desired;
+pub mod diff;
+pub mod plan;
+pub mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use lakeops_crds::names::reason;
+use lakeops_crds::{SecurityBaseline, SecurityBaselineStatus};
+
+use crate::conditions::Outcome;
+use crate::context::Context;
+use crate::engine::{self, Exec, Report, Stop, exec::StatusProgress};
+use crate::error::Result;
+use crate::status;
+
+/// How often a baseline whose services are still starting is looked at again.
+const ENABLING_POLL: Duration = Duration::from_secs(30);
+
+/// Reconciles one SecurityBaseline.
+pub async fn reconcile(b: Arc<SecurityBaseline>, ctx: Arc<Context>) -> Result<Action> {
+    if b.metadata.deletion_timestamp.is_some() {
+        // Nothing to undo: the services keep running.
+        return Ok(Action::await_change());
+    }
+    let resync = super::resync_interval(b.as_ref(), ctx.config.resync_interval);
+    if let Some(left) = ctx.fingerprints.fresh(b.as_ref(), resync) {
+        return Ok(Action::requeue(left));
+    }
+    ctx.fingerprints.forget(b.as_ref());
+    let current = b.status.clone().unwrap_or_default();
+    let mut next = current.clone();
+
+    if let Some(message) = b.validate().error_summary() {
+        let outcome = Outcome::Stalled { reason: reason::INVALID_SPEC, message };
+        status::apply(&ctx, b.as_ref(), next, &outcome).await?;
+        ctx.fingerprints.remember(b.as_ref());
+        return Ok(Action::requeue(resync));
+    }
+    // One baseline per account and region: every baseline of this controller acts in its
+    // one account, so the region decides. Not remembered: the other one may go.
+    let api: kube::Api<SecurityBaseline> = kube::Api::all(ctx.client.clone());
+    let all = api.list(&Default::default()).await?;
+    if let Some(owner) = owner_of_region(all.items.iter(), &b.spec.region)
+        && owner.name_any() != b.name_any()
+    {
+        let message = format!(
+            "SecurityBaseline {:?} already manages region {} of this account; delete this one or change its region",
+            owner.name_any(),
+            b.spec.region
+        );
+        status::apply(&ctx, b.as_ref(), next, &Outcome::Stalled { reason: reason::CONFLICT, message }).await?;
+        return Ok(Action::requeue(resync));
+    }
+
+    let (outcome, requeue) = match converge(&b, &ctx, &mut next).await {
+        Ok(report) => {
+            if !report.drift.is_empty() {
+                super::drift_event(&ctx, b.as_ref(), &report.drift).await;
+            }
+            if report.applied > 0 {
+                tracing::info!(changes = report.applied, "converged");
+            }
+            if report.pending.is_empty() {
+                (Outcome::Ready { message: ready_message(&next) }, resync)
+            } else {
+                let message = report.pending.join("; ");
+                (Outcome::Progressing { reason: reason::SERVICES_ENABLING, message }, ENABLING_POLL)
+            }
+        }
+        Err(stop) => stop.outcome(resync, || ctx.backoff.next(b.as_ref()))?,
+    };
+    status::apply(&ctx, b.as_ref(), next, &outcome).await?;
+    if engine::remembers(&outcome) {
+        ctx.fingerprints.remember(b.as_ref());
+    }
+    Ok(Action::requeue(requeue))
+}
+
+/// The baseline that owns `region`: the oldest (then the first by name) of those naming it.
+pub fn owner_of_region<'a>(
+    all: impl Iterator<Item = &'a SecurityBaseline>,
+    region: &str,
+) -> Option<&'a SecurityBaseline> {
+    all.filter(|o| o.spec.region == region && o.metadata.deletion_timestamp.is_none())
+        .min_by(|a, b| (a.creation_timestamp(), a.name_any()).cmp(&(b.creation_timestamp(), b.name_any())))
+}
+
+fn ready_message(status: &SecurityBaselineStatus) -> String {
+    // Stable: a count or timestamp here would make every round a status write.
+    if status.inspector.as_ref().is_some_and(|i| i.managed_by_organization) {
+        "GuardDuty and Config match the spec; Inspector is ManagedByOrganization (a delegated administrator decides; read-only here)".into()
+    } else {
+        "GuardDuty, Inspector and Config match the spec".into()
+    }
+}
+
+async fn converge(
+    b: &SecurityBaseline,
+    ctx: &Context,
+    next: &mut SecurityBaselineStatus,
+) -> std::result::Result<Report, Stop> {
+    let aws = ctx.aws.region(&b.spec.region);
+    let account = ctx.aws.account_id().await?;
+    let progress = StatusProgress { ctx, obj: b };
+    let exec = Exec::apply(b, &progress);
+    steps::converge(b, &aws, &account, &exec, next).await?;
+    Ok(exec.finish().0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lakeops_crds::SecurityBaseline;
+
+    use super::*;
+    use crate::aws::config::Recorder;
+    use crate::aws::fake::FakeAws;
+    use crate::aws::guardduty::{DetectorSettings, FEATURES, LAMBDA_NETWORK_LOGS};
+    use crate::engine::{NoProgress, Plan};
+
+    const REGION: &str = "eu-west-1";
+    const ACCOUNT: &str = "123456789012";
+
+    fn baseline() -> SecurityBaseline {
+        serde_saphyr::from_str(
+            "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {name: eu, uid: u-1}\nspec: {region: eu-west-1}\n",
+        )
+        .expect("fixture parses")
+    }
+
+    /// One apply round on the fake; `status` carries what the controller would have written.
+    async fn round(
+        aws: &Arc<FakeAws>,
+        b: &SecurityBaseline,
+        status: &mut SecurityBaselineStatus,
+    ) -> std::result::Result<(Report, Plan), Stop> {
+        let exec = Exec::apply(b, &NoProgress);
+        let result = steps::converge(b, &aws.region(REGION), ACCOUNT, &exec, status).await;
+        let (report, plan) = exec.finish();
+        result.map(|()| (report, plan))
+    }
+
+    async fn plan_of(aws: &Arc<FakeAws>, b: &SecurityBaseline, status: &SecurityBaselineStatus) -> Plan {
+        let exec = Exec::plan(b);
+        let mut next = status.clone();
+        let result = steps::converge(b, &aws.region(REGION), ACCOUNT, &exec, &mut next).await;
+        crate::reconcile::datalake::plan::finish(result, exec).expect("reads succeed")
+    }
+
+    fn ops(aws: &FakeAws, write: bool) -> Vec<String> {
+        aws.calls().iter().filter(|c| c.write == write).map(|c| c.operation.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn an_empty_region_converges_and_the_plan_lists_exactly_what_apply_sends() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        // Inspector stays ENABLING for a while, as in AWS.
+        aws.set_settle_calls(50);
+        let planned = plan_of(&aws.fork(), &b, &SecurityBaselineStatus::default()).await;
+        assert!(planned.blockers.is_empty(), "{planned:?}");
+        let mut status = SecurityBaselineStatus::default();
+        let (report, applied) = round(&aws, &b, &mut status).await.expect("converges");
+        // The same changes in the same order; the plan names what does not exist yet by a
+        // placeholder where apply has the new key's id.
+        let shape = |p: &Plan| p.changes.iter().map(|c| (c.action, c.setting.clone(), c.weakens)).collect::<Vec<_>>();
+        assert_eq!(shape(&planned), shape(&applied), "plan == apply's changes");
+        assert_eq!(planned.changes.len(), 15);
+        assert_eq!(report.pending.len(), 2, "Inspector starts ENABLING: {:?}", report.pending);
+
+        let detectors = aws.detectors(REGION);
+        assert_eq!(detectors.len(), 1);
+        let features = &detectors[0].settings.features;
+        assert_eq!(features.len(), FEATURES.len(), "the full feature list was sent");
+        assert_eq!(features.get(LAMBDA_NETWORK_LOGS), Some(&true));
+        assert_eq!(features.values().filter(|on| **on).count(), 1);
+        let config = aws.config(REGION);
+        assert!(config.recording);
+        let channel = config.channel.expect("a delivery channel");
+        assert_eq!(channel.bucket, desired::config_bucket_name(ACCOUNT, REGION));
+        let bucket = aws.snapshot().buckets.get(&channel.bucket).cloned().expect("the bucket exists");
+        assert!(bucket.tags.get(lakeops_crds::names::tag::OWNER).is_some_and(|o| o == "/eu"));
+        let g = status.guard_duty.clone().expect("detector recorded");
+        assert!(!g.adopted, "created, not adopted");
+        assert!(status.creation_tokens.contains_key(desired::DETECTOR_PURPOSE));
+
+        // A round while ENABLING writes nothing and stays pending; once AWS reports ENABLED
+        // the round is done.
+        aws.reset_calls();
+        let (report, _) = round(&aws, &b, &mut status).await.expect("converges");
+        assert_eq!(report.pending.len(), 2);
+        assert!(ops(&aws, true).is_empty(), "nothing is re-enabled while ENABLING: {:?}", ops(&aws, true));
+        // (The enable settles 50 calls after it was sent: a few rounds.)
+        for _ in 0..3 {
+            round(&aws, &b, &mut status).await.expect("converges");
+        }
+        let (report, _) = round(&aws, &b, &mut status).await.expect("converges");
+        assert!(report.pending.is_empty(), "{:?}", report.pending);
+        let inspector = status.inspector.clone().expect("inspector recorded");
+        assert_eq!((inspector.lambda.as_deref(), inspector.lambda_code.as_deref()), (Some("ENABLED"), Some("ENABLED")));
+    }
+
+    #[tokio::test]
+    async fn a_converged_region_costs_reads_only() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        let mut status = SecurityBaselineStatus::default();
+        round(&aws, &b, &mut status).await.expect("converges");
+        round(&aws, &b, &mut status).await.expect("settles");
+        aws.reset_calls();
+        let (report, applied) = round(&aws, &b, &mut status).await.expect("steady");
+        assert_eq!(report.applied, 0);
+        assert!(applied.changes.is_empty());
+        assert!(ops(&aws, true).is_empty(), "writes: {:?}", ops(&aws, true));
+        let reads = ops(&aws, false);
+        // ListDetectors, GetDetector, BatchGetAccountStatus, DescribeConfigurationRecorders,
+        // DescribeDeliveryChannels, the key (DescribeKey, rotation, policy, its tags), the
+        // bucket (8), DescribeConfigurationRecorderStatus.
+        assert_eq!(reads.len(), 18, "{reads:?}");
+        assert!(plan_of(&aws, &b, &status).await.changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_existing_detector_is_adopted_and_never_doubled() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        let theirs = DetectorSettings {
+            enabled: true,
+            finding_publishing_frequency: "SIX_HOURS".into(),
+            features: [("S3_DATA_EVENTS".to_string(), true)].into(),
+        };
+        let id = aws.with_detector(REGION, &theirs, &Default::default());
+        let mut status = SecurityBaselineStatus::default();
+        round(&aws, &b, &mut status).await.expect("converges");
+        assert!(!ops(&aws, true).contains(&"CreateDetector".to_string()));
+        let detectors = aws.detectors(REGION);
+        assert_eq!(detectors.len(), 1);
+        assert_eq!(detectors[0].id, id);
+        assert_eq!(detectors[0].settings.features.get(LAMBDA_NETWORK_LOGS), Some(&true), "Lambda Protection added");
+        assert_eq!(detectors[0].settings.features.get("S3_DATA_EVENTS"), Some(&true), "theirs kept");
+        assert_eq!(
+            status.guard_duty,
+            Some(lakeops_crds::securitybaseline::ServiceStatus { detector_id: Some(id), adopted: true })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        aws.drop_response_on(|service, op| service == "guardduty" && op == "CreateDetector");
+        let mut status = SecurityBaselineStatus::default();
+        assert!(round(&aws, &b, &mut status).await.is_err(), "the answer was lost");
+        aws.clear_faults();
+        round(&aws, &b, &mut status).await.expect("converges");
+        assert_eq!(aws.detectors(REGION).len(), 1);
+        assert_eq!(ops(&aws, true).iter().filter(|o| *o == "CreateDetector").count(), 1);
+        assert!(!status.guard_duty.expect("recorded").adopted, "its creation token says it is ours");
+    }
+
+    #[tokio::test]
+    async fn an_existing_recorder_keeps_its_name_and_inspector_under_an_administrator_is_read_only() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        let theirs = Recorder {
+            name: "aws-controltower-BaselineConfigRecorder".into(),
+            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/ct"),
+            all_supported: true,
+            include_global_resources: true,
+        };
+        aws.with_recorder(REGION, &theirs, false);
+        aws.with_inspector_managed_by_organization(REGION);
+        let mut status = SecurityBaselineStatus::default();
+        let (report, _) = round(&aws, &b, &mut status).await.expect("converges");
+        assert!(report.pending.is_empty());
+        let writes = ops(&aws, true);
+        assert!(!writes.contains(&"PutConfigurationRecorder".to_string()), "{writes:?}");
+        assert!(!writes.contains(&"Enable".to_string()), "{writes:?}");
+        let config = aws.config(REGION);
+        assert_eq!(config.recorder, Some(theirs.clone()));
+        assert!(config.recording);
+        let c = status.config.expect("recorded");
+        assert_eq!((c.recorder.as_deref(), c.adopted), (Some(theirs.name.as_str()), true));
+        assert!(status.inspector.expect("recorded").managed_by_organization);
+    }
+
+    #[test]
+    fn the_oldest_baseline_of_a_region_owns_it() {
+        let mut a = baseline();
+        a.metadata.name = Some("b".into());
+        let mut other = baseline();
+        other.metadata.name = Some("a".into());
+        let mut elsewhere = baseline();
+        elsewhere.spec.region = "us-east-1".into();
+        let all = [a.clone(), other.clone(), elsewhere];
+        assert_eq!(owner_of_region(all.iter(), REGION).map(ResourceExt::name_any).as_deref(), Some("a"));
+        assert_eq!(owner_of_region(all.iter(), "us-east-1").map(ResourceExt::name_any).as_deref(), Some("eu"));
+    }
+}

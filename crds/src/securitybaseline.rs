@@ -1,0 +1,323 @@
+//! The SecurityBaseline kind: the account-level detective controls of one region
+//! (GuardDuty, Inspector, AWS Config), turned on and kept on.
+//!
+//! Cluster-scoped: these services are per account and region, not per team. One
+//! SecurityBaseline per account and region; a second one is refused as a conflict.
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{HasConditions, default_true};
+use crate::validation::{Findings, REGION_PATTERN, check_region};
+
+/// GuardDuty, Inspector and AWS Config for one account and region, never weakened by
+/// lakeops: deleting the object leaves every service running.
+// Several printer columns share `type_ = "string"`, which clippy takes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lakeops.dev",
+    version = "v1alpha1",
+    kind = "SecurityBaseline",
+    status = "SecurityBaselineStatus",
+    shortname = "sbl",
+    category = "lakeops",
+    derive = "PartialEq",
+    doc = "The detective controls of one AWS account and region (GuardDuty, Inspector, AWS Config), kept on.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(name = "Detector", type_ = "string", json_path = ".status.guardDuty.detectorId"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityBaselineSpec {
+    /// The AWS region whose services this baseline turns on (one baseline per account and region).
+    #[schemars(regex(pattern = REGION_PATTERN))]
+    pub region: String,
+    /// Amazon GuardDuty threat detection.
+    #[serde(default)]
+    pub guard_duty: GuardDutySpec,
+    /// Amazon Inspector vulnerability scanning of Lambda functions.
+    #[serde(default)]
+    pub inspector: InspectorSpec,
+    /// AWS Config recording of resource configurations.
+    #[serde(default)]
+    pub config: ConfigSpec,
+    /// Must be true for the spec to ask for less than what is running (a protection
+    /// turned off). Even then lakeops never disables a detector, Inspector scanning or
+    /// the Config recorder: it only stops turning them on.
+    #[serde(default)]
+    pub allow_protection_downgrade: bool,
+}
+
+/// GuardDuty settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardDutySpec {
+    /// A detector exists and is enabled in the region (guardduty-enabled-centralized).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Lambda Protection: the LAMBDA_NETWORK_LOGS feature (guardduty-lambda-protection-enabled).
+    #[serde(default = "default_true")]
+    pub lambda_protection: bool,
+    /// How often updated findings are published to EventBridge and Security Hub.
+    #[serde(default)]
+    pub finding_publishing_frequency: FindingPublishingFrequency,
+}
+
+impl Default for GuardDutySpec {
+    fn default() -> Self {
+        Self { enabled: true, lambda_protection: true, finding_publishing_frequency: Default::default() }
+    }
+}
+
+/// GuardDuty's finding publishing frequencies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FindingPublishingFrequency {
+    FifteenMinutes,
+    OneHour,
+    #[default]
+    SixHours,
+}
+
+impl FindingPublishingFrequency {
+    /// The identifier GuardDuty uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingPublishingFrequency::FifteenMinutes => "FIFTEEN_MINUTES",
+            FindingPublishingFrequency::OneHour => "ONE_HOUR",
+            FindingPublishingFrequency::SixHours => "SIX_HOURS",
+        }
+    }
+}
+
+/// Inspector settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectorSpec {
+    /// Standard scanning of Lambda functions' packages (inspector-lambda-standard-scan-enabled).
+    #[serde(default = "default_true")]
+    pub lambda: bool,
+    /// Code scanning of Lambda functions (inspector-lambda-code-scan-enabled); needs `lambda`.
+    #[serde(default = "default_true")]
+    pub lambda_code: bool,
+}
+
+impl Default for InspectorSpec {
+    fn default() -> Self {
+        Self { lambda: true, lambda_code: true }
+    }
+}
+
+/// AWS Config settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigSpec {
+    /// Record every resource type Config supports (Config.1).
+    #[serde(default = "default_true")]
+    pub record_all_supported: bool,
+    /// Record global resources (IAM) too; turn off in all regions but one to avoid duplicates.
+    #[serde(default = "default_true")]
+    pub include_global_resources: bool,
+}
+
+impl Default for ConfigSpec {
+    fn default() -> Self {
+        Self { record_all_supported: true, include_global_resources: true }
+    }
+}
+
+/// What lakeops observed and did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityBaselineStatus {
+    /// The generation the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The last `lakeops.dev/reconcile-requested-at` annotation value handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// The account the baseline acts in, recorded at first sight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The GuardDuty detector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_duty: Option<ServiceStatus>,
+    /// Inspector's state for the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspector: Option<InspectorStatus>,
+    /// The Config recorder and its delivery channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigStatus>,
+    /// Creation tokens of non-idempotent creates, recorded before the create (purpose ->
+    /// token); the resource carries the token as a tag, so a create whose answer was lost
+    /// is found instead of repeated.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub creation_tokens: std::collections::BTreeMap<String, String>,
+}
+
+/// A GuardDuty detector as lakeops knows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// The detector id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector_id: Option<String>,
+    /// True when the detector existed before this baseline (adopted, not created).
+    #[serde(default)]
+    pub adopted: bool,
+}
+
+/// Inspector's account status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectorStatus {
+    /// LAMBDA scanning state as Inspector reports it (ENABLED, ENABLING, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<String>,
+    /// LAMBDA_CODE scanning state as Inspector reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_code: Option<String>,
+    /// True when a delegated administrator manages Inspector for this account (read-only here).
+    #[serde(default)]
+    pub managed_by_organization: bool,
+}
+
+/// The Config recorder and delivery channel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigStatus {
+    /// The recorder's name (an existing recorder keeps its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder: Option<String>,
+    /// True when the recorder existed before this baseline (adopted, not created).
+    #[serde(default)]
+    pub adopted: bool,
+    /// The bucket the delivery channel writes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Whether the recorder is recording.
+    #[serde(default)]
+    pub recording: bool,
+}
+
+impl HasConditions for SecurityBaselineStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+}
+
+impl SecurityBaseline {
+    /// Every rule the schema cannot express, on this object alone.
+    pub fn validate(&self) -> Findings {
+        let mut f = Findings::default();
+        let s = &self.spec;
+        check_region(&mut f, "spec.region", &s.region);
+        if s.inspector.lambda_code && !s.inspector.lambda {
+            f.error(
+                "spec.inspector.lambdaCode",
+                "code scanning needs standard Lambda scanning (spec.inspector.lambda: true)",
+            );
+        }
+        if s.guard_duty.lambda_protection && !s.guard_duty.enabled {
+            f.error("spec.guardDuty.lambdaProtection", "needs an enabled detector (spec.guardDuty.enabled: true)");
+        }
+        for (path, what) in self.disabled_protections() {
+            if s.allow_protection_downgrade {
+                f.warning(path, what);
+            } else {
+                f.error(
+                    path,
+                    format!("{what}; set spec.allowProtectionDowngrade: true to accept it (lakeops still never turns a running service off)"),
+                );
+            }
+        }
+        f
+    }
+
+    /// Protections the spec turns off, each as `(field path, what is lost)`.
+    pub fn disabled_protections(&self) -> Vec<(&'static str, &'static str)> {
+        let s = &self.spec;
+        let mut out = Vec::new();
+        if !s.guard_duty.enabled {
+            out.push(("spec.guardDuty.enabled", "GuardDuty is not turned on (GuardDuty.1)"));
+        } else if !s.guard_duty.lambda_protection {
+            out.push(("spec.guardDuty.lambdaProtection", "GuardDuty Lambda Protection is off (GuardDuty.6)"));
+        }
+        if !s.inspector.lambda {
+            out.push(("spec.inspector.lambda", "Inspector Lambda scanning is off (Inspector.3)"));
+        } else if !s.inspector.lambda_code {
+            out.push(("spec.inspector.lambdaCode", "Inspector Lambda code scanning is off (Inspector.4)"));
+        }
+        if !s.config.record_all_supported {
+            out.push(("spec.config.recordAllSupported", "Config does not record every supported type (Config.1)"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn baseline(yaml: &str) -> SecurityBaseline {
+        serde_saphyr::from_str(yaml).expect("fixture parses")
+    }
+
+    const MINIMAL: &str = "
+apiVersion: lakeops.dev/v1alpha1
+kind: SecurityBaseline
+metadata: {name: eu-west-1}
+spec: {region: eu-west-1}
+";
+
+    #[test]
+    fn defaults_turn_everything_on() {
+        let b = baseline(MINIMAL);
+        assert!(b.spec.guard_duty.enabled && b.spec.guard_duty.lambda_protection);
+        assert!(b.spec.inspector.lambda && b.spec.inspector.lambda_code);
+        assert!(b.spec.config.record_all_supported && b.spec.config.include_global_resources);
+        assert_eq!(b.spec.guard_duty.finding_publishing_frequency.as_str(), "SIX_HOURS");
+        assert!(b.validate().is_ok(), "{:?}", b.validate());
+    }
+
+    #[test]
+    fn a_bad_region_is_named() {
+        let mut b = baseline(MINIMAL);
+        b.spec.region = "moon-1".into();
+        let summary = b.validate().error_summary().expect("an error");
+        assert!(summary.contains("spec.region"), "{summary}");
+    }
+
+    #[test]
+    fn turning_a_protection_off_needs_the_downgrade_flag() {
+        let mut b = baseline(MINIMAL);
+        b.spec.guard_duty.lambda_protection = false;
+        let summary = b.validate().error_summary().expect("refused without the flag");
+        assert!(summary.contains("spec.guardDuty.lambdaProtection"), "{summary}");
+        b.spec.allow_protection_downgrade = true;
+        let f = b.validate();
+        assert!(f.is_ok(), "allowed with the flag");
+        assert_eq!(f.warnings().count(), 1, "but still flagged");
+    }
+
+    #[test]
+    fn code_scanning_without_standard_scanning_is_refused() {
+        let mut b = baseline(MINIMAL);
+        b.spec.inspector.lambda = false;
+        b.spec.allow_protection_downgrade = true;
+        let summary = b.validate().error_summary().expect("an error");
+        assert!(summary.contains("spec.inspector.lambdaCode"), "{summary}");
+    }
+}

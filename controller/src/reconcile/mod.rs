@@ -7,7 +7,7 @@ pub mod securitybaseline;
 use std::time::Duration;
 
 use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use lakeops_crds::names::{annotation, reason};
 
 use crate::aws::error::{AwsError, ErrorKind};
@@ -206,11 +206,26 @@ pub fn spec_field_for(service: &str, operation: &str) -> Option<&'static str> {
     })
 }
 
-/// Reports corrected drift: a `DriftCorrected` event naming each setting, and the counter.
+/// True when `obj` was Ready for its current generation as this round began. Only then are
+/// the settings a round corrects drift: before that (a first convergence, a spec change, or
+/// one that a crash, a lost answer or a failure interrupted) they finish the controller's own
+/// work, and a `DriftCorrected` event would report a change that nobody made.
+pub fn was_converged<K: crate::status::HasStatus>(obj: &K) -> bool {
+    use lakeops_crds::common::HasConditions;
+    obj.status()
+        .is_some_and(|s| lakeops_crds::common::is_ready(s.conditions(), s.observed_generation(), obj.meta().generation))
+}
+
+/// Reports corrected drift: a `DriftCorrected` event naming each setting, and the counter;
+/// nothing for an object that was not converged yet (see [`was_converged`]).
 pub async fn drift_event<K>(ctx: &Context, obj: &K, drift: &[String])
 where
-    K: Resource<DynamicType = ()>,
+    K: crate::status::HasStatus,
 {
+    if !was_converged(obj) {
+        tracing::debug!(settings = drift.len(), "finished the controller's own interrupted or first convergence");
+        return;
+    }
     let kind = crate::status::static_kind(&K::kind(&()));
     ctx.metrics.drift_corrections.get_or_create(&crate::metrics::KindLabels { kind }).inc_by(drift.len() as u64);
     let event = Event {

@@ -86,7 +86,7 @@ async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Ac
     let result = converge(&policy, &spec, &lake, &ctx, &mut next).await;
     let (outcome, requeue) = match result {
         Ok(report) => {
-            if !report.drift.is_empty() {
+            if !report.drift.is_empty() && super::was_converged(policy.as_ref()) {
                 event(&ctx, &policy, EventType::Normal, "DriftCorrected", &report.drift).await;
                 ctx.metrics
                     .drift_corrections

@@ -11,30 +11,35 @@
 //! Deletion keeps everything that holds data: with `allowProtectionDowngrade` the replication
 //! configurations, the replication role and the policy's lifecycle rules are removed; the
 //! replica buckets, replica keys, table replicas, Object Lock retention and PITR stay.
+//!
+//! `preflight.rs` decides whether the policy can be converged now; `cleanup.rs` handles deletion.
 pub mod apply;
+mod cleanup;
 pub mod desired;
 pub mod diff;
 pub mod observe;
 pub mod plan;
+mod preflight;
 pub mod steps;
+
+pub use preflight::preflight;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use lakeops_crds::backuppolicy::BackupPolicySpec;
 use lakeops_crds::names::reason;
-use lakeops_crds::references::{check_policy_against_lake, owning_policy};
 use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
 
+use self::cleanup::cleanup;
 use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::exec::StatusProgress;
-use crate::engine::{Exec, NoProgress, Report, Stop, role};
-use crate::error::{Error, Result};
+use crate::engine::{Exec, Report, Stop};
+use crate::error::Result;
 use crate::status;
 
 /// How often a policy whose table replicas are not ACTIVE yet is looked at again.
@@ -43,11 +48,6 @@ const REPLICA_POLL: Duration = Duration::from_secs(30);
 /// Reconciles one BackupPolicy: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
     super::with_finalizer(policy, ctx, apply_policy, cleanup).await
-}
-
-fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLake>> {
-    let ns = policy.namespace().unwrap_or_default();
-    ctx.stores.lakes.get(&ObjectRef::new(&policy.spec.data_lake_ref.name).within(&ns))
 }
 
 async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
@@ -126,57 +126,6 @@ async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Ac
     Ok(Action::requeue(requeue))
 }
 
-/// Why the policy cannot be converged now, from the spec, the referenced lake and every
-/// policy in the cache; `None` when it can. Pure.
-pub fn preflight<'a>(
-    policy: &BackupPolicy,
-    lake: Option<&DataLake>,
-    all: impl IntoIterator<Item = &'a BackupPolicy>,
-) -> Option<Outcome> {
-    let findings = policy.validate();
-    if let Some(message) = findings.error_summary() {
-        return Some(Outcome::Stalled { reason: reason::INVALID_SPEC, message });
-    }
-    let same_lake = all
-        .into_iter()
-        .filter(|p| p.namespace() == policy.namespace() && p.spec.data_lake_ref == policy.spec.data_lake_ref);
-    if let Some(owner) = owning_policy(same_lake)
-        && owner.name_any() != policy.name_any()
-    {
-        return Some(Outcome::Stalled {
-            reason: reason::CONFLICT,
-            message: format!(
-                "spec.dataLakeRef.name: BackupPolicy {:?} already protects DataLake {:?}; a lake has one BackupPolicy",
-                owner.name_any(),
-                policy.spec.data_lake_ref.name
-            ),
-        });
-    }
-    let lake_name = &policy.spec.data_lake_ref.name;
-    let Some(lake) = lake else {
-        return Some(Outcome::Waiting {
-            reason: reason::DATA_LAKE_NOT_READY,
-            message: format!("DataLake {lake_name:?} does not exist in this namespace"),
-        });
-    };
-    let against_lake = check_policy_against_lake(policy, lake);
-    if let Some(message) = against_lake.error_summary() {
-        let r = if policy.spec.retention.is_some() && !lake.spec.object_lock {
-            reason::OBJECT_LOCK_DISABLED
-        } else {
-            reason::INVALID_SPEC
-        };
-        return Some(Outcome::Stalled { reason: r, message });
-    }
-    if !super::lake_is_ready(lake) {
-        return Some(Outcome::Waiting {
-            reason: reason::DATA_LAKE_NOT_READY,
-            message: format!("DataLake {lake_name:?} is not Ready yet"),
-        });
-    }
-    None
-}
-
 async fn converge(
     policy: &BackupPolicy,
     spec: &BackupPolicySpec,
@@ -207,112 +156,5 @@ async fn event(ctx: &Context, policy: &BackupPolicy, type_: EventType, why: &str
         Event { type_, reason: why.into(), note: Some(what.join("; ")), action: "Reconcile".into(), secondary: None };
     if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
         tracing::warn!(error = %e, "could not record event");
-    }
-}
-
-/// Deletion: refused (the finalizer holds) unless the manifest allows the downgrade; then
-/// the replication configurations lakeops wrote, the replication role and the policy's
-/// lifecycle rules go. Everything holding data stays.
-async fn cleanup(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.fingerprints.forget(policy.as_ref());
-    if let Some(message) = desired::deletion_refusal(&policy) {
-        let next = policy.status.clone().unwrap_or_default();
-        let outcome = Outcome::Stalled { reason: reason::PROTECTION_DOWNGRADE_REFUSED, message: message.clone() };
-        status::apply(&ctx, policy.as_ref(), next, &outcome).await?;
-        return Err(Error::DeletionBlocked(message));
-    }
-    let Some(status) = policy.status.as_ref().filter(|s| s.applied.is_some()) else {
-        return Ok(Action::await_change());
-    };
-    let role = status.replication_role_arn.clone();
-    if let Some(lake) = lake_of(&policy, &ctx)
-        && let Some(facts) = desired::lake_facts(&lake)
-    {
-        let src = ctx.aws.region(&facts.region);
-        for z in &facts.zones {
-            let observed = match observe::zone(src.s3.as_ref(), &z.bucket).await {
-                Ok(o) => o,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let changes = [
-                diff::replication_change(&z.bucket, None, observed.replication.as_ref(), None, role.as_deref()),
-                diff::lifecycle_change(&z.bucket, &[], observed.lifecycle.as_deref()),
-            ];
-            for change in changes.into_iter().flatten() {
-                apply::change(&src, &facts.region, &change).await?;
-            }
-        }
-    }
-    if let Some(arn) = role {
-        let name = arn.rsplit('/').next().unwrap_or_default();
-        let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(policy.as_ref(), &NoProgress);
-        match role::delete(&exec, ctx.aws.iam().as_ref(), name, |t| exec.is_ours(t)).await {
-            Ok(()) => {}
-            Err(Stop::Aws(e)) => return Err(e.into()),
-            Err(Stop::Kube(e)) => return Err(e),
-            Err(Stop::Stalled(_, m) | Stop::Waiting(m)) => return Err(Error::DeletionBlocked(m)),
-        }
-    }
-    Ok(Action::await_change())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lake(ready: bool, object_lock: bool) -> DataLake {
-        let status = if ready {
-            "status: {observedGeneration: 1, conditions: [{type: Ready, status: 'True', reason: Reconciled, message: ok, lastTransitionTime: '2024-01-01T00:00:00Z'}]}"
-        } else {
-            ""
-        };
-        serde_saphyr::from_str(&format!(
-            "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {{name: sales, namespace: team-a, generation: 1}}\nspec: {{region: eu-west-1, objectLock: {object_lock}, zones: [{{name: raw}}]}}\n{status}\n"
-        ))
-        .expect("fixture")
-    }
-
-    fn policy(name: &str, created: &str, spec: &str) -> BackupPolicy {
-        serde_saphyr::from_str(&format!(
-            "apiVersion: lakeops.dev/v1alpha1\nkind: BackupPolicy\nmetadata: {{name: {name}, namespace: team-a, creationTimestamp: '{created}'}}\nspec: {spec}\n"
-        ))
-        .expect("fixture")
-    }
-
-    const SPEC: &str =
-        "{dataLakeRef: {name: sales}, retention: {mode: GOVERNANCE, days: 7}, replication: {region: eu-central-1}}";
-
-    #[test]
-    fn a_valid_policy_for_a_ready_lake_goes_ahead() {
-        let p = policy("backup", "2024-01-01T00:00:00Z", SPEC);
-        assert_eq!(preflight(&p, Some(&lake(true, true)), [&p]), None);
-    }
-
-    #[test]
-    fn a_second_policy_for_the_same_lake_is_stalled_as_a_conflict() {
-        let first = policy("first", "2024-01-01T00:00:00Z", SPEC);
-        let second = policy("second", "2024-01-02T00:00:00Z", SPEC);
-        let outcome = preflight(&second, Some(&lake(true, true)), [&first, &second]).expect("stopped");
-        assert!(
-            matches!(outcome, Outcome::Stalled { reason: r, ref message } if r == reason::CONFLICT && message.contains("\"first\""))
-        );
-        assert_eq!(preflight(&first, Some(&lake(true, true)), [&first, &second]), None, "the oldest owns the lake");
-    }
-
-    #[test]
-    fn retention_on_a_lake_without_object_lock_says_it_must_be_recreated() {
-        let p = policy("backup", "2024-01-01T00:00:00Z", SPEC);
-        let outcome = preflight(&p, Some(&lake(true, false)), [&p]).expect("stopped");
-        let Outcome::Stalled { reason: r, message } = outcome else { panic!("stalled expected") };
-        assert_eq!(r, reason::OBJECT_LOCK_DISABLED);
-        assert!(message.contains("only when a bucket is created"), "{message}");
-    }
-
-    #[test]
-    fn a_missing_or_unready_lake_is_waited_for() {
-        let p = policy("backup", "2024-01-01T00:00:00Z", SPEC);
-        assert!(matches!(preflight(&p, None, [&p]), Some(Outcome::Waiting { .. })));
-        assert!(matches!(preflight(&p, Some(&lake(false, true)), [&p]), Some(Outcome::Waiting { .. })));
     }
 }

@@ -2,34 +2,34 @@
 //! the log group, the function and its S3 trigger, in that order; on deletion remove the
 //! trigger, the function and the role, and the log group as `deletionPolicy` says.
 pub mod apply;
+mod cleanup;
 pub mod desired;
 pub mod diff;
 pub mod observe;
 pub mod plan;
 pub mod steps;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use lakeops_crds::names::{reason, tag};
+use lakeops_crds::names::reason;
 use lakeops_crds::references::{check_function_against_lake, check_trigger_overlaps};
-use lakeops_crds::{DataLake, DeletionPolicy, EtlFunction, EtlFunctionStatus};
+use lakeops_crds::{DataLake, EtlFunction, EtlFunctionStatus};
 
+use self::cleanup::cleanup;
 use crate::aws::clients::Regional;
 use crate::aws::error::{AwsError, AwsResult};
-use crate::aws::iam::IamApi;
 use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::exec::StatusProgress;
-use crate::engine::{Exec, NoProgress, Report, Stop, role};
+use crate::engine::{Exec, Report, Stop};
 use crate::error::Result;
 use crate::status;
 
-use super::{KeyedLocks, is_owned_by};
+use super::KeyedLocks;
 
 /// IAM is eventually consistent: a role created a moment ago may not be assumable by
 /// Lambda yet. Such calls are retried at this pace...
@@ -221,58 +221,6 @@ where
 /// The region of a recorded Lambda ARN (`arn:aws:lambda:<region>:...`).
 pub(crate) fn region_of(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|r| !r.is_empty())
-}
-
-/// Deletes the role `name` and its inline policies when its tags say it is ours.
-async fn delete_role_if_owned(etl: &EtlFunction, iam: &dyn IamApi, name: &str) -> Result<()> {
-    let exec: Exec<'_, EtlFunctionStatus> = Exec::apply(etl, &NoProgress);
-    match role::delete(&exec, iam, name, |t| exec.is_ours(t)).await {
-        Ok(()) => Ok(()),
-        Err(Stop::Aws(e)) => Err(e.into()),
-        Err(Stop::Kube(e)) => Err(e),
-        Err(Stop::Stalled(_, m) | Stop::Waiting(m)) => Err(crate::error::Error::DeletionBlocked(m)),
-    }
-}
-
-/// Deletion: the trigger entry, the function (its permission goes with it), the role, and
-/// the log group as `deletionPolicy` says. Only what carries this object's tags is touched.
-async fn cleanup(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.fingerprints.forget(etl.as_ref());
-    let status = etl.status.clone().unwrap_or_default();
-    let iam = ctx.aws.iam();
-    let names = desired::names(&etl);
-    let owned = |tags: &BTreeMap<String, String>| is_owned_by(etl.as_ref(), tags);
-    let Some(region) = status.function_arn.as_deref().and_then(region_of).map(str::to_string) else {
-        // Nothing regional was recorded, so nothing regional was created; the role is global
-        // and removed if it is ours (it is tagged at creation).
-        delete_role_if_owned(etl.as_ref(), iam.as_ref(), &names.role).await?;
-        return Ok(Action::await_change());
-    };
-    let aws = ctx.aws.region(&region);
-
-    if let Some(bucket) = &status.trigger_bucket {
-        remove_trigger(&ctx.locks, &aws, bucket, &names.notification_id).await?;
-    }
-    if let Some(f) = aws.lambda.get_function(&names.function).await?
-        && owned(&f.tags)
-    {
-        aws.lambda.delete_function(&names.function).await?;
-    }
-    delete_role_if_owned(etl.as_ref(), iam.as_ref(), &names.role).await?;
-    if let Some(group) = aws.logs.describe_log_group(&names.log_group).await? {
-        let tags = aws.logs.list_tags(&group.arn).await?;
-        if owned(&tags) {
-            match etl.spec.deletion_policy {
-                DeletionPolicy::Delete => aws.logs.delete_log_group(&names.log_group).await?,
-                DeletionPolicy::Retain => {
-                    let retained = BTreeMap::from([(tag::RETAINED.to_string(), "true".to_string())]);
-                    aws.logs.tag(&group.arn, &retained).await?;
-                }
-            }
-        }
-    }
-    tracing::info!(function = %names.function, "removed");
-    Ok(Action::await_change())
 }
 
 #[cfg(test)]

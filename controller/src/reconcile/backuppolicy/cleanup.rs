@@ -1,0 +1,67 @@
+//! BackupPolicy deletion: what may go, what must stay.
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use lakeops_crds::names::reason;
+use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
+
+use super::{apply, desired, diff, observe};
+use crate::conditions::Outcome;
+use crate::context::Context;
+use crate::engine::{Exec, NoProgress, Stop, role};
+use crate::error::{Error, Result};
+use crate::status;
+
+fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLake>> {
+    let ns = policy.namespace().unwrap_or_default();
+    ctx.stores.lakes.get(&ObjectRef::new(&policy.spec.data_lake_ref.name).within(&ns))
+}
+
+/// Deletion: refused (the finalizer holds) unless the manifest allows the downgrade; then
+/// the replication configurations lakeops wrote, the replication role and the policy's
+/// lifecycle rules go. Everything holding data stays.
+pub(super) async fn cleanup(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.fingerprints.forget(policy.as_ref());
+    if let Some(message) = desired::deletion_refusal(&policy) {
+        let next = policy.status.clone().unwrap_or_default();
+        let outcome = Outcome::Stalled { reason: reason::PROTECTION_DOWNGRADE_REFUSED, message: message.clone() };
+        status::apply(&ctx, policy.as_ref(), next, &outcome).await?;
+        return Err(Error::DeletionBlocked(message));
+    }
+    let Some(status) = policy.status.as_ref().filter(|s| s.applied.is_some()) else {
+        return Ok(Action::await_change());
+    };
+    let role = status.replication_role_arn.clone();
+    if let Some(lake) = lake_of(&policy, &ctx)
+        && let Some(facts) = desired::lake_facts(&lake)
+    {
+        let src = ctx.aws.region(&facts.region);
+        for z in &facts.zones {
+            let observed = match observe::zone(src.s3.as_ref(), &z.bucket).await {
+                Ok(o) => o,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let changes = [
+                diff::replication_change(&z.bucket, None, observed.replication.as_ref(), None, role.as_deref()),
+                diff::lifecycle_change(&z.bucket, &[], observed.lifecycle.as_deref()),
+            ];
+            for change in changes.into_iter().flatten() {
+                apply::change(&src, &facts.region, &change).await?;
+            }
+        }
+    }
+    if let Some(arn) = role {
+        let name = arn.rsplit('/').next().unwrap_or_default();
+        let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(policy.as_ref(), &NoProgress);
+        match role::delete(&exec, ctx.aws.iam().as_ref(), name, |t| exec.is_ours(t)).await {
+            Ok(()) => {}
+            Err(Stop::Aws(e)) => return Err(e.into()),
+            Err(Stop::Kube(e)) => return Err(e),
+            Err(Stop::Stalled(_, m) | Stop::Waiting(m)) => return Err(Error::DeletionBlocked(m)),
+        }
+    }
+    Ok(Action::await_change())
+}

@@ -6,8 +6,8 @@ pub mod securitybaseline;
 
 use std::time::Duration;
 
-use kube::runtime::events::{Event, EventType};
 use kube::ResourceExt;
+use kube::runtime::events::{Event, EventType};
 use lakeops_crds::names::{annotation, reason};
 
 use crate::aws::error::{AwsError, ErrorKind};

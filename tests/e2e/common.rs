@@ -333,3 +333,25 @@ pub async fn put_encrypted(
         .send()
         .await
 }
+
+/// A versioned bucket named `name` in `region`, as a test's own fixture (packages, replication
+/// sources and targets).
+pub(crate) async fn versioned_bucket(s3: &aws_sdk_s3::Client, region: &str, name: &str) {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, VersioningConfiguration,
+    };
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region)).build(),
+        )
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .expect("versioning");
+}

@@ -10,10 +10,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, DeleteMarkerReplication,
-    DeleteMarkerReplicationStatus, Destination, EncryptionConfiguration, ReplicationConfiguration, ReplicationRule,
-    ReplicationRuleFilter, ReplicationRuleStatus, ReplicationStatus, ServerSideEncryption, SourceSelectionCriteria,
-    SseKmsEncryptedObjects, SseKmsEncryptedObjectsStatus, StorageClass, VersioningConfiguration,
+    DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, EncryptionConfiguration,
+    ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, ReplicationStatus,
+    ServerSideEncryption, SourceSelectionCriteria, SseKmsEncryptedObjects, SseKmsEncryptedObjectsStatus, StorageClass,
 };
 use lakeops_testenv::{TestEnv, shared, unique_name};
 
@@ -49,20 +48,7 @@ async fn every_extension_reports_itself_active_for_the_moto_release_it_was_writt
 
 async fn versioned_bucket(s3: &aws_sdk_s3::Client, region: &str, prefix: &str) -> String {
     let bucket = unique_name(prefix);
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region)).build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
-    s3.put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-        .send()
-        .await
-        .expect("versioning");
+    crate::common::versioned_bucket(s3, region, &bucket).await;
     bucket
 }
 

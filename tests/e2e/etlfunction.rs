@@ -10,9 +10,7 @@
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, Event, LambdaFunctionConfiguration, NotificationConfiguration, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lakeops::aws::recorder::is_read;
 use lakeops_crds::names::reason;
@@ -93,22 +91,7 @@ async fn setup(prefix: &str, packages: &[&str]) -> Setup {
 pub(crate) async fn artifacts(env: &TestEnv, ns: &str, names: &[&str]) -> String {
     let s3 = env.s3(REGION);
     let bucket = format!("{ns}-artifacts");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("artifact bucket");
-    s3.put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-        .send()
-        .await
-        .expect("versioning");
+    crate::common::versioned_bucket(&s3, REGION, &bucket).await;
     for name in names {
         upload(env, &bucket, name).await;
     }

@@ -369,6 +369,13 @@ async fn controller_processes_elect_one_leader_survive_its_crash_and_hand_over_a
         assert!(started.elapsed() < Duration::from_secs(60), "no lake became Ready under controller-a");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // A round is counted when it returns, just after its status write made the lake Ready:
+    // wait for that count (A keeps working on the other lakes meanwhile).
+    let mut a_last = a_last;
+    while a_last.reconciles < 1.0 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        a_last = activity(&a).await.expect("a metrics");
+    }
     let status = a.crash();
     let crashed_at = Instant::now();
     // Evidence that no object was reconciled by both at once: `crash` returns only after

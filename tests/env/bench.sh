@@ -5,12 +5,16 @@
 #   2. time, AWS requests and object writes to create N DataLakes at once, against a
 #      straight-line baseline that sends only the writes the same end state needs;
 #   3. a full resync of the converged lakes: AWS reads, and writes (must be 0).
-# Usage: tests/env/bench.sh [OBJECTS] [SIZES]   (defaults 1000 and "10 50 200")
+# Usage: tests/env/bench.sh [OBJECTS] [SIZES] [RUNS]   (defaults 1000, "10 50 200" and 3)
+# Each size is measured RUNS times, controller and baseline in turn, on fresh namespaces and
+# buckets; the time ratio quoted is the median of the runs' ratios (one run on a shared
+# machine is too noisy to quote).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 OBJECTS="${1:-1000}"
 SIZES="${2:-10 50 200}"
+RUNS="${3:-3}"
 BIN="$(bash tests/env/install.sh | tail -n1)"
 export PATH="$BIN:$PATH" LAKEOPS_BIN_DIR="$BIN"
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -129,17 +133,21 @@ PY
 }
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}' if b else 'n/a')" "$1" "$2"; }
 reads_re='lakeops_aws_requests_total\{.*operation="(Get|List|Describe|Head)'
+median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
 last_ns=""
+summary=()
 for n in $SIZES; do
-  ns="lakes-$n"; base_ns="baseline-$n"; last_ns="$ns"
+ lakes_yaml "$n" >"$STATE/lakes-$n.yaml"
+ ratios=()
+ for run in $(seq 1 "$RUNS"); do
+  ns="lakes-$n-r$run"; base_ns="baseline-$n-r$run"; last_ns="$ns"
   kubectl create namespace "$ns" >/dev/null
-  lakes_yaml "$n" >"$STATE/lakes-$n.yaml"
   # Every MODIFIED event of a lake between its creation and Ready: the finalizer patch and
   # each status write (nothing else writes these objects here), stamped on arrival.
   kubectl get datalakes -n "$ns" --watch --output-watch-events \
     -o jsonpath='{.type} {.object.metadata.name} {.object.status.conditions[?(@.type=="Ready")].status}{"\n"}' 2>/dev/null \
     > >("$PY" -u -c 'import sys, time
-for line in sys.stdin: print(time.time(), line, end="", flush=True)' >"$STATE/watch-$n.txt") &
+for line in sys.stdin: print(time.time(), line, end="", flush=True)' >"$STATE/watch-$ns.txt") &
   watcher=$!
   pids+=("$watcher")
   sleep 1
@@ -154,7 +162,7 @@ for line in sys.stdin: print(time.time(), line, end="", flush=True)' >"$STATE/wa
   sleep 2
   kill "$watcher" 2>/dev/null || true
   # When the watch had seen the last lake turn Ready.
-  ctl_s=$("$PY" - "$STATE/watch-$n.txt" "$start" <<'PY'
+  ctl_s=$("$PY" - "$STATE/watch-$ns.txt" "$start" <<'PY'
 import sys
 ready, last = set(), 0.0
 for line in open(sys.argv[1]):
@@ -167,7 +175,7 @@ PY
   ctl_all=$(( $(metric 'lakeops_aws_requests_total') - all_before ))
   ctl_reads=$(( $(metric "$reads_re") - reads_before ))
   ctl_writes=$((ctl_all - ctl_reads))
-  modified=$(grep -c '^[0-9.]* MODIFIED ' "$STATE/watch-$n.txt" || true)
+  modified=$(grep -c '^[0-9.]* MODIFIED ' "$STATE/watch-$ns.txt" || true)
   ops_after=$(by_operation)
 
   base_json=$("$TARGET/$PROFILE/lakeops-bench-baseline" --manifests "$STATE/lakes-$n.yaml" --namespace "$base_ns" --concurrency 8)
@@ -179,6 +187,7 @@ PY
   else
     same="END STATES DIFFER: lakeops plan on the baseline's lakes wants changes (see below)"
   fi
+  echo "    $n lakes, run $run of $RUNS:"
   echo "    $n lakes: controller ${ctl_s} s, $ctl_all requests ($((ctl_writes / n)) writes + $((ctl_reads / n)) reads per lake), $((modified / n)) object writes per lake (finalizer + status); the apply itself took ${applied_s} s"
   echo "    $n lakes: baseline   ${base_s} s, $base_all requests ($((base_writes / n)) writes per lake); $same"
   echo "    $n lakes: controller/baseline time $(ratio "$ctl_s" "$base_s"), writes $(ratio "$ctl_writes" "$base_writes"), requests $(ratio "$ctl_all" "$base_all")"
@@ -192,7 +201,11 @@ extra = {op: d for op, d in sorted(extra.items()) if d}
 print("    beyond the baseline, per lake: " + (", ".join(f"{op} {d / n:+g}" for op, d in extra.items()) or "nothing"))
 PY
   if [ "$same" != "identical end state (lakeops plan: no changes)" ]; then head -40 "$STATE/plan-$n.txt"; fi
+  ratios+=("$(ratio "$ctl_s" "$base_s")")
+ done
+ summary+=("$n lakes: controller/baseline time, median of $RUNS runs: $(median "${ratios[@]}") (runs: ${ratios[*]})")
 done
+for line in "${summary[@]}"; do echo "    $line"; done
 
 echo "==> 3. a full resync of the lakes in $last_ns"
 count=$(kubectl get dl -n "$last_ns" -o name | wc -l)

@@ -218,9 +218,8 @@ pub async fn converge<S: Sync>(
         changes.push(KeyChange::CreateAlias { alias: want.alias.clone(), key_id: observed.info.key_id.clone() });
     }
     changes.extend(settings_changes(&observed, want.rotation_days, &want.policy));
-    for change in changes {
-        exec.change(&change, existed, &label, apply(kms, &change)).await?;
-    }
+    // Alias, rotation and policy are independent settings of one key: sent at once.
+    futures::future::try_join_all(changes.iter().map(|c| exec.change(c, existed, &label, apply(kms, c)))).await?;
     Ok(observed.info.arn)
 }
 

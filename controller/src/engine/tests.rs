@@ -717,7 +717,8 @@ fn owners_are_named_in_the_census() {
 }
 
 /// A new lake (3 zones, 1 table, trail) sends the straight-line baseline's 35 writes plus
-/// one existence read per resource (the reads that make a re-run safe), and records its
+/// one existence read per resource (the reads that make a re-run safe), all read before the
+/// first write, and records its
 /// intent in one status write before the first create (the final status write is the
 /// controller's, after the round).
 #[test]
@@ -749,6 +750,10 @@ fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
                 "GetTrail"
             ]
         );
+        // Every read is in the one phase before the first write (they are sent at once), so
+        // the first create waits for one round trip of reads, not one per kind of resource.
+        let first_write = calls.iter().position(|c| c.write).expect("writes");
+        assert!(calls[first_write..].iter().all(|c| c.write), "a read after the first write: {calls:?}");
         assert_eq!(*saved.0.lock().expect("count"), 1, "one intent write before the first create");
     });
 }

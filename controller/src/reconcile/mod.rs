@@ -36,6 +36,7 @@ where
     use kube::runtime::finalizer::{Event, finalizer};
     let ns = obj.namespace().ok_or_else(|| crate::error::Error::MissingField(obj.name_any(), "metadata.namespace"))?;
     let api: kube::Api<K> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    let obj = add_finalizer(&api, obj).await?;
     finalizer(&api, lakeops_crds::names::FINALIZER, obj, |event| async move {
         match event {
             Event::Apply(obj) => apply(obj, ctx).await,
@@ -44,6 +45,29 @@ where
     })
     .await
     .map_err(|e| crate::error::Error::Finalizer(Box::new(e)))
+}
+
+/// Adds the lakeops finalizer to a new object and returns the object as written, so the
+/// first round converges at once. (kube's `finalizer` adds it and waits for the resulting
+/// watch event to start the round: one watch round trip more for every new object.) The
+/// patch carries the resourceVersion read, so a concurrent change to the finalizer list is
+/// a conflict (retried) rather than a lost or doubled entry.
+async fn add_finalizer<K>(api: &kube::Api<K>, obj: std::sync::Arc<K>) -> crate::error::Result<std::sync::Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    let finalizers = obj.finalizers();
+    if obj.meta().deletion_timestamp.is_some() || finalizers.iter().any(|f| f == lakeops_crds::names::FINALIZER) {
+        return Ok(obj);
+    }
+    let mut list = finalizers.to_vec();
+    list.push(lakeops_crds::names::FINALIZER.to_string());
+    let patch = serde_json::json!({
+        "metadata": { "finalizers": list, "resourceVersion": obj.resource_version() },
+    });
+    let written =
+        api.patch(&obj.name_any(), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    Ok(std::sync::Arc::new(written))
 }
 
 /// The DataLake `name` in `namespace`, as current as needed: the cached copy when it is

@@ -19,7 +19,7 @@ use crate::engine::key::{self, ManagedKey};
 use crate::engine::{Exec, Stop, intent, placeholder};
 
 use super::desired::{self, DesiredBucket, DesiredKey, DesiredTable};
-use super::diff::{self, Change};
+use super::diff::{self, Change, ObservedTable, ObservedTrail};
 use super::{apply, observe};
 
 /// The purpose under which the lake key's creation token is recorded.
@@ -37,29 +37,40 @@ pub async fn converge(
 ) -> Result<(), Stop> {
     let region = lake.spec.region.clone();
 
-    // Reads first: the key, then every bucket.
-    let key = match desired::key(lake, account) {
-        DesiredKey::External { arn } => Key::External(external_key(exec, aws, &arn).await?),
-        DesiredKey::Managed { alias, description, rotation_days, policy } => {
-            let want = ManagedKey {
-                alias,
-                region: region.clone(),
-                description,
-                rotation_days,
-                policy,
-                tags: desired::resource_tags(lake),
-                what: "lake key".into(),
-                token: lake.uid().map(|uid| intent::token(&uid, KEY_PURPOSE)),
-            };
-            let recorded_token = next.creation_tokens.contains_key(KEY_PURPOSE);
-            let state =
-                key::observe(exec, aws.kms.as_ref(), &want, next.kms_key_arn.as_deref(), recorded_token).await?;
-            Key::Managed(Box::new(want), state)
-        }
+    // Every read first, at once: the key, every bucket, every table and the trail. Each is
+    // independent of the others, and a new lake's first write then waits for one round trip
+    // of reads rather than one per kind of resource.
+    let key = async {
+        Ok::<_, Stop>(match desired::key(lake, account) {
+            DesiredKey::External { arn } => Key::External(external_key(exec, aws, &arn).await?),
+            DesiredKey::Managed { alias, description, rotation_days, policy } => {
+                let want = ManagedKey {
+                    alias,
+                    region: region.clone(),
+                    description,
+                    rotation_days,
+                    policy,
+                    tags: desired::resource_tags(lake),
+                    what: "lake key".into(),
+                    token: lake.uid().map(|uid| intent::token(&uid, KEY_PURPOSE)),
+                };
+                let recorded_token = next.creation_tokens.contains_key(KEY_PURPOSE);
+                let state =
+                    key::observe(exec, aws.kms.as_ref(), &want, next.kms_key_arn.as_deref(), recorded_token).await?;
+                Key::Managed(Box::new(want), state)
+            }
+        })
     };
     let names = desired::buckets(lake, account, &placeholder("lake key"));
     let recorded = recorded_buckets(lake.status.as_ref());
-    let observed = try_join_all(names.iter().map(|b| observe_bucket(exec, aws, b, &recorded))).await?;
+    let buckets = try_join_all(names.iter().map(|b| observe_bucket(exec, aws, b, &recorded)));
+    let tables = desired::tables(lake);
+    let known: BTreeMap<String, Option<String>> =
+        next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
+    let tables_observed =
+        try_join_all(tables.iter().map(|t| observe_table(exec, aws, t, known.get(&t.table_name).cloned().flatten())));
+    let trail = observe_trail(exec, lake, aws, next.trail_arn.as_deref());
+    let (key, observed, tables_observed, trail) = futures::try_join!(key, buckets, tables_observed, trail)?;
 
     // The intent, in one status write before the first create: bucket names (S3 cannot tag
     // a bucket as it creates it, so a crash in between leaves an untagged bucket that status
@@ -90,31 +101,29 @@ pub async fn converge(
     for (b, o) in buckets.iter_mut().zip(&observed) {
         exec.desired_tags(&mut b.tags, o.as_ref().map(|o| &o.tags));
     }
-    let mut pairs = buckets.iter().zip(observed);
-    if let Some((log, o)) = pairs.next() {
-        converge_bucket(exec, aws, &region, log, o.as_ref()).await?;
-    }
-    let rest: Vec<_> = pairs.collect();
-    try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await?;
+    // The zone buckets log into the log bucket, so it comes first; the tables need only the
+    // key and converge alongside the buckets.
+    let all_buckets = async {
+        let mut pairs = buckets.iter().zip(observed);
+        if let Some((log, o)) = pairs.next() {
+            converge_bucket(exec, aws, &region, log, o.as_ref()).await?;
+        }
+        let rest: Vec<_> = pairs.collect();
+        try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await
+    };
+    let all_tables = try_join_all(
+        tables.iter().zip(tables_observed).map(|(t, o)| converge_table(exec, aws, &region, t, &key_arn, o)),
+    );
+    let (_, arns) = futures::try_join!(all_buckets, all_tables)?;
     next.log_bucket = buckets.first().map(|b| b.name.clone());
     next.zones = zone_statuses(&region, &buckets[1..]);
-
-    let tables = desired::tables(lake);
-    let known: BTreeMap<String, Option<String>> =
-        next.tables.iter().map(|t| (t.table_name.clone(), t.arn.clone())).collect();
-    let arns = try_join_all(
-        tables
-            .iter()
-            .map(|t| converge_table(exec, aws, &region, t, &key_arn, known.get(&t.table_name).cloned().flatten())),
-    )
-    .await?;
     next.tables = tables
         .iter()
         .zip(arns)
         .map(|(t, arn)| TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) })
         .collect();
 
-    next.trail_arn = converge_trail(exec, lake, aws, &key_arn, next.trail_arn.clone()).await?;
+    next.trail_arn = converge_trail(exec, lake, aws, &key_arn, trail).await?;
     Ok(())
 }
 
@@ -186,22 +195,31 @@ pub async fn converge_bucket<S: Sync>(
     Ok(())
 }
 
+/// Reads a table and, at first sight (status recorded no ARN for it), checks it is ours.
+async fn observe_table(
+    exec: &Exe<'_>,
+    aws: &Regional,
+    table: &DesiredTable,
+    recorded_arn: Option<String>,
+) -> Result<Option<ObservedTable>, Stop> {
+    let observed = observe::table(aws.dynamodb.as_ref(), &table.table_name).await?;
+    if let Some(o) = &observed
+        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
+    {
+        let tags = aws.dynamodb.list_tags(&o.info.arn).await?;
+        exec.owned(&format!("table {}", table.table_name), &tags)?;
+    }
+    Ok(observed)
+}
+
 async fn converge_table(
     exec: &Exe<'_>,
     aws: &Regional,
     region: &str,
     table: &DesiredTable,
     key_arn: &str,
-    recorded_arn: Option<String>,
+    observed: Option<ObservedTable>,
 ) -> Result<String, Stop> {
-    let observed = observe::table(aws.dynamodb.as_ref(), &table.table_name).await?;
-    if let Some(o) = &observed
-        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
-    {
-        // First sight of an existing table: is it ours?
-        let tags = aws.dynamodb.list_tags(&o.info.arn).await?;
-        exec.owned(&format!("table {}", table.table_name), &tags)?;
-    }
     let label = format!("table {}", table.table_name);
     let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
     for change in diff::table_changes(table, key_arn, observed.as_ref()) {
@@ -214,29 +232,52 @@ async fn converge_table(
     Ok(arn.unwrap_or_else(|| placeholder(&format!("table {}", table.table_name))))
 }
 
-/// Creates, converges or (when the spec turns the trail off) deletes the audit trail. With
-/// the trail off, the controller reads it only when status recorded one; a plan has no
-/// status, so it always looks.
+/// What the trail step found: the trail (if any) and whether it is ours.
+struct TrailState {
+    observed: Option<ObservedTrail>,
+    ours: bool,
+    /// Not read: the spec wants no trail and status recorded none.
+    skipped: bool,
+}
+
+/// Reads the trail and, at first sight, checks it is ours. With the trail off, the
+/// controller reads it only when status recorded one; a plan has no status, so it always
+/// looks.
+async fn observe_trail(
+    exec: &Exe<'_>,
+    lake: &DataLake,
+    aws: &Regional,
+    recorded_arn: Option<&str>,
+) -> Result<TrailState, Stop> {
+    let name = desired::trail_name(lake);
+    if !lake.spec.audit.trail && recorded_arn.is_none() && !exec.plans() {
+        return Ok(TrailState { observed: None, ours: true, skipped: true });
+    }
+    let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
+    let mut ours = true;
+    if let Some(o) = &observed
+        && recorded_arn != Some(o.info.arn.as_str())
+    {
+        let tags = aws.cloudtrail.list_tags(&o.info.arn).await?;
+        ours = exec.owned(&format!("trail {name}"), &tags)?;
+    }
+    Ok(TrailState { observed, ours, skipped: false })
+}
+
+/// Creates, converges or (when the spec turns the trail off) deletes the audit trail.
 async fn converge_trail(
     exec: &Exe<'_>,
     lake: &DataLake,
     aws: &Regional,
     key_arn: &str,
-    recorded_arn: Option<String>,
+    state: TrailState,
 ) -> Result<Option<String>, Stop> {
-    let name = desired::trail_name(lake);
     let desired = desired::trail(lake, key_arn);
-    if desired.is_none() && recorded_arn.is_none() && !exec.plans() {
+    if state.skipped {
         return Ok(None);
     }
-    let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
-    let mut ours = true;
-    if let Some(o) = &observed
-        && recorded_arn.as_deref() != Some(o.info.arn.as_str())
-    {
-        let tags = aws.cloudtrail.list_tags(&o.info.arn).await?;
-        ours = exec.owned(&format!("trail {name}"), &tags)?;
-    }
+    let TrailState { observed, ours, .. } = state;
+    let name = desired::trail_name(lake);
     let label = format!("trail {name}");
     let region = &lake.spec.region;
     let Some(desired) = desired else {

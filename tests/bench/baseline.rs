@@ -36,6 +36,10 @@ struct Args {
     /// Lakes converged at once (the controller's `--concurrency`).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Also send, at once before each lake's first write, the existence reads the controller
+    /// sends (one per resource): tells how much of the controller's time those reads cost.
+    #[arg(long)]
+    existence_reads: bool,
 }
 
 #[tokio::main]
@@ -69,7 +73,14 @@ async fn main() -> Result<()> {
     stream::iter(lakes.iter().map(|lake| {
         let aws = aws.clone();
         let account = account.clone();
-        async move { create_lake(&aws.region(&lake.spec.region), lake, &account).await }
+        let reads = args.existence_reads;
+        async move {
+            let aws = aws.region(&lake.spec.region);
+            if reads {
+                existence_reads(&aws, lake, &account).await?;
+            }
+            create_lake(&aws, lake, &account).await
+        }
     }))
     .buffer_unordered(args.concurrency.max(1))
     .try_collect::<Vec<()>>()
@@ -93,6 +104,33 @@ async fn main() -> Result<()> {
             "operations": by_operation,
         })
     );
+    Ok(())
+}
+
+/// One read per resource, all at once, as the controller's observe phase sends them to a
+/// new lake: the key's alias, every bucket's tags, every table, the trail.
+async fn existence_reads(aws: &Regional, lake: &DataLake, account: &str) -> Result<()> {
+    let key = async {
+        if let DesiredKey::Managed { alias, .. } = desired::key(lake, account) {
+            aws.kms.describe_key(&alias).await?;
+        }
+        anyhow::Ok(())
+    };
+    let buckets = desired::buckets(lake, account, "");
+    let buckets = futures::future::join_all(buckets.iter().map(|b| aws.s3.get_bucket_tagging(&b.name)));
+    let tables = desired::tables(lake);
+    let tables = futures::future::try_join_all(tables.iter().map(|t| aws.dynamodb.describe_table(&t.table_name)));
+    let trail = async {
+        if lake.spec.audit.trail {
+            aws.cloudtrail.get_trail(&desired::trail_name(lake)).await?;
+        }
+        anyhow::Ok(())
+    };
+    // The buckets do not exist yet: their reads answer NoSuchBucket, as the controller's do.
+    let (k, _, t, tr) = futures::join!(key, buckets, tables, trail);
+    k?;
+    t?;
+    tr?;
     Ok(())
 }
 

@@ -138,7 +138,7 @@ last_ns=""
 summary=()
 for n in $SIZES; do
  lakes_yaml "$n" >"$STATE/lakes-$n.yaml"
- ratios=()
+ ratios=(); reads_ratios=(); ctl_reads_ratios=()
  for run in $(seq 1 "$RUNS"); do
   ns="lakes-$n-r$run"; base_ns="baseline-$n-r$run"; last_ns="$ns"
   kubectl create namespace "$ns" >/dev/null
@@ -179,6 +179,10 @@ PY
   ops_after=$(by_operation)
 
   base_json=$("$TARGET/$PROFILE/lakeops-bench-baseline" --manifests "$STATE/lakes-$n.yaml" --namespace "$base_ns" --concurrency 8)
+  # The same baseline plus the controller's existence reads (one per resource, at once before
+  # the first write): what those reads alone cost on this emulator.
+  reads_json=$("$TARGET/$PROFILE/lakeops-bench-baseline" --manifests "$STATE/lakes-$n.yaml" --namespace "$base_ns-reads" --concurrency 8 --existence-reads)
+  reads_s=$(echo "$reads_json" | jq -r .seconds)
   base_s=$(echo "$base_json" | jq -r .seconds)
   base_writes=$(echo "$base_json" | jq -r .writes)
   base_all=$(echo "$base_json" | jq -r .requests)
@@ -190,7 +194,8 @@ PY
   echo "    $n lakes, run $run of $RUNS:"
   echo "    $n lakes: controller ${ctl_s} s, $ctl_all requests ($((ctl_writes / n)) writes + $((ctl_reads / n)) reads per lake), $((modified / n)) object writes per lake (finalizer + status); the apply itself took ${applied_s} s"
   echo "    $n lakes: baseline   ${base_s} s, $base_all requests ($((base_writes / n)) writes per lake); $same"
-  echo "    $n lakes: controller/baseline time $(ratio "$ctl_s" "$base_s"), writes $(ratio "$ctl_writes" "$base_writes"), requests $(ratio "$ctl_all" "$base_all")"
+  echo "    $n lakes: baseline with the existence reads ${reads_s} s, $(echo "$reads_json" | jq -r .requests) requests"
+  echo "    $n lakes: controller/baseline time $(ratio "$ctl_s" "$base_s"), writes $(ratio "$ctl_writes" "$base_writes"), requests $(ratio "$ctl_all" "$base_all"); baseline with reads/baseline time $(ratio "$reads_s" "$base_s"), controller/baseline with reads $(ratio "$ctl_s" "$reads_s")"
   # Requests the controller sent beyond the baseline's, by operation (reads included).
   "$PY" - "$ops_before" "$ops_after" "$base_json" "$n" <<'PY'
 import json, sys
@@ -202,8 +207,10 @@ print("    beyond the baseline, per lake: " + (", ".join(f"{op} {d / n:+g}" for 
 PY
   if [ "$same" != "identical end state (lakeops plan: no changes)" ]; then head -40 "$STATE/plan-$n.txt"; fi
   ratios+=("$(ratio "$ctl_s" "$base_s")")
+  reads_ratios+=("$(ratio "$reads_s" "$base_s")")
+  ctl_reads_ratios+=("$(ratio "$ctl_s" "$reads_s")")
  done
- summary+=("$n lakes: controller/baseline time, median of $RUNS runs: $(median "${ratios[@]}") (runs: ${ratios[*]})")
+ summary+=("$n lakes, medians of $RUNS runs: controller/baseline time $(median "${ratios[@]}") (runs: ${ratios[*]}); baseline with the existence reads/baseline $(median "${reads_ratios[@]}"); controller/baseline with reads $(median "${ctl_reads_ratios[@]}")")
 done
 for line in "${summary[@]}"; do echo "    $line"; done
 

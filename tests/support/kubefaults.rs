@@ -1,7 +1,7 @@
 //! Kubernetes API faults for a controller running in this process: a kube client whose
 //! requests pass through a layer that refuses, at chosen rates, status writes of lakeops
 //! objects (HTTP 500, nothing written: e.g. the write that should record a create) and the
-//! finalizer's JSON patch (HTTP 409 Conflict, as when another writer changed the object).
+//! finalizer patches (HTTP 409 Conflict, as when another writer changed the object).
 //! Decisions depend on the seed and the request's ordinal only.
 use std::future::Future;
 use std::pin::Pin;
@@ -93,17 +93,19 @@ where
         let ordinal = self.seq.fetch_add(1, Ordering::Relaxed);
         let path = req.uri().path();
         let ours = req.method() == Method::PATCH && path.contains("/apis/lakeops.dev/");
-        let json_patch = req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json-patch"));
+        // The controller patches the object itself (not its status) only for its finalizer:
+        // added with a merge patch, removed by kube's JSON patch.
+        let finalizer_patch =
+            !path.ends_with("/status")
+                && req.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                    v.starts_with("application/json-patch") || v.starts_with("application/merge-patch")
+                });
         let roll = crate::faultproxy::roll(self.faults.seed, path, ordinal, 7);
         if ours && path.ends_with("/status") && roll < self.faults.status_write_failure_rate {
             self.tally.failed_status_writes.fetch_add(1, Ordering::Relaxed);
             return Box::pin(async { Ok(status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError")) });
         }
-        if ours && json_patch && roll < self.faults.finalizer_conflict_rate {
+        if ours && finalizer_patch && roll < self.faults.finalizer_conflict_rate {
             self.tally.finalizer_conflicts.fetch_add(1, Ordering::Relaxed);
             return Box::pin(async { Ok(status(StatusCode::CONFLICT, "Conflict")) });
         }

@@ -22,6 +22,20 @@ pub fn check_function_against_lake(etl: &EtlFunction, lake: &DataLake) -> Findin
             );
         }
     }
+    let tables: Vec<&str> = lake.spec.catalog.tables.iter().map(|t| t.name.as_str()).collect();
+    for (i, t) in etl.spec.access.tables.iter().enumerate() {
+        if !tables.contains(&t.name.as_str()) {
+            f.error(
+                format!("spec.access.tables[{i}].name"),
+                format!(
+                    "table {:?} is not a catalog table of DataLake {:?} (tables: {})",
+                    t.name,
+                    lake.name_any(),
+                    if tables.is_empty() { "none".to_string() } else { tables.join(", ") }
+                ),
+            );
+        }
+    }
     f
 }
 

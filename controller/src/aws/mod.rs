@@ -8,6 +8,7 @@ pub mod cloudtrail;
 pub mod config;
 pub mod dynamodb;
 pub mod error;
+pub mod events;
 #[cfg(any(test, feature = "fake-aws"))]
 pub mod fake;
 pub mod guardduty;

@@ -30,6 +30,7 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         "cloudwatchlogs" | "cloudwatch logs" => "logs",
         // The SDK's metadata names AWS Config `config service`.
         "config service" => "config",
+        "eventbridge" => "events",
         other => other,
     };
     Some(format!("{prefix}:{action}"))
@@ -148,6 +149,18 @@ const CLOUDTRAIL_ACTIONS: &[&str] = &[
     "cloudtrail:DeleteTrail",
 ];
 
+/// EventBridge rules and their targets.
+const EVENTS_ACTIONS: &[&str] = &[
+    "events:DescribeRule",
+    "events:PutRule",
+    "events:ListTargetsByRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:DeleteRule",
+    "events:ListTagsForResource",
+    "events:TagResource",
+];
+
 /// Roles lakeops generates live under this path, so the policy can scope them.
 pub const ROLE_PATH: &str = "/lakeops/";
 
@@ -246,6 +259,8 @@ pub fn controller_policy_bounded(
                 &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")],
             ),
         },
+        // EtlPipeline triggers; rule names start with `lakeops-`.
+        s("PipelineRules", EVENTS_ACTIONS, &[format!("arn:aws:events:*:{acct}:rule/lakeops-*")]),
         // SecurityBaseline: the account-level detective controls of a region.
         s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
@@ -277,7 +292,7 @@ pub fn controller_policy_bounded(
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
             "iam:PassedToService",
-            &["lambda.amazonaws.com", "s3.amazonaws.com"],
+            &["lambda.amazonaws.com", "s3.amazonaws.com", "events.amazonaws.com"],
         ),
     ];
     PolicyDocument::new(statements)
@@ -347,6 +362,8 @@ mod tests {
             ("s3", "GetBucketReplication"),
             ("s3", "PutBucketReplication"),
             ("s3", "DeleteBucketReplication"),
+            ("eventbridge", "PutRule"),
+            ("eventbridge", "PutTargets"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");

@@ -61,6 +61,7 @@
 mod cloudtrail;
 mod config;
 mod dynamodb;
+mod events;
 mod guardduty;
 mod iam;
 mod inspector;
@@ -81,6 +82,7 @@ pub use crate::aws::s3::ObjectVersion;
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
+pub use events::{EventRule, FakeEvents};
 pub use guardduty::FakeGuardDuty;
 pub use iam::{FakeIam, Role};
 pub use inspector::{FakeInspector, InspectorAccount, ScanState};
@@ -157,6 +159,8 @@ pub struct Resources {
     pub inspector: BTreeMap<String, InspectorAccount>,
     /// AWS Config by region.
     pub config: BTreeMap<String, ConfigRegion>,
+    /// EventBridge rules of the default bus by `(region, name)`.
+    pub event_rules: BTreeMap<(String, String), EventRule>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -295,6 +299,7 @@ impl FakeAws {
             guardduty: Arc::new(FakeGuardDuty::new(self.this(), region)),
             inspector: Arc::new(FakeInspector::new(self.this(), region)),
             config: Arc::new(FakeConfig::new(self.this(), region)),
+            events: Arc::new(self.events(region)),
         }
     }
 
@@ -321,6 +326,9 @@ impl FakeAws {
     }
     pub fn logs(&self, region: &str) -> FakeLogs {
         FakeLogs::new(self.this(), region)
+    }
+    pub fn events(&self, region: &str) -> FakeEvents {
+        FakeEvents::new(self.this(), region)
     }
 
     // ----- the call path -----

@@ -55,6 +55,10 @@ const NAMING: &[&str] = &[
     // EventBridge (`Rule` in target calls, `ResourceARN` in tag calls)
     "Rule",
     "ResourceARN",
+    // Step Functions
+    "stateMachineArn",
+    "roleArn",
+    "name",
     // CloudWatch Logs
     "logGroupName",
     "logGroupNamePrefix",

@@ -31,6 +31,7 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         // The SDK's metadata names AWS Config `config service`.
         "config service" => "config",
         "eventbridge" => "events",
+        "sfn" => "states",
         other => other,
     };
     Some(format!("{prefix}:{action}"))
@@ -161,6 +162,16 @@ const EVENTS_ACTIONS: &[&str] = &[
     "events:TagResource",
 ];
 
+/// Step Functions state machines.
+const STATES_ACTIONS: &[&str] = &[
+    "states:DescribeStateMachine",
+    "states:CreateStateMachine",
+    "states:UpdateStateMachine",
+    "states:DeleteStateMachine",
+    "states:ListTagsForResource",
+    "states:TagResource",
+];
+
 /// Roles lakeops generates live under this path, so the policy can scope them.
 pub const ROLE_PATH: &str = "/lakeops/";
 
@@ -261,6 +272,7 @@ pub fn controller_policy_bounded(
         },
         // EtlPipeline triggers; rule names start with `lakeops-`.
         s("PipelineRules", EVENTS_ACTIONS, &[format!("arn:aws:events:*:{acct}:rule/lakeops-*")]),
+        s("PipelineStateMachines", STATES_ACTIONS, &[format!("arn:aws:states:*:{acct}:stateMachine:lakeops-*")]),
         // SecurityBaseline: the account-level detective controls of a region.
         s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
@@ -292,7 +304,7 @@ pub fn controller_policy_bounded(
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
             "iam:PassedToService",
-            &["lambda.amazonaws.com", "s3.amazonaws.com", "events.amazonaws.com"],
+            &["lambda.amazonaws.com", "s3.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"],
         ),
     ];
     PolicyDocument::new(statements)
@@ -364,6 +376,8 @@ mod tests {
             ("s3", "DeleteBucketReplication"),
             ("eventbridge", "PutRule"),
             ("eventbridge", "PutTargets"),
+            ("sfn", "CreateStateMachine"),
+            ("sfn", "UpdateStateMachine"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");

@@ -69,6 +69,7 @@ mod kms;
 mod lambda;
 mod logs;
 mod s3;
+mod stepfunctions;
 
 #[cfg(test)]
 mod tests;
@@ -90,6 +91,7 @@ pub use kms::{FakeKms, Key};
 pub use lambda::{FakeLambda, Function};
 pub use logs::{FakeLogs, LogGroupState};
 pub use s3::{Bucket, FakeS3};
+pub use stepfunctions::{FakeStepFunctions, StateMachine};
 
 use super::clients::Regional;
 use super::error::{AwsError, AwsResult, ErrorKind};
@@ -161,6 +163,8 @@ pub struct Resources {
     pub config: BTreeMap<String, ConfigRegion>,
     /// EventBridge rules of the default bus by `(region, name)`.
     pub event_rules: BTreeMap<(String, String), EventRule>,
+    /// Step Functions state machines by ARN.
+    pub state_machines: BTreeMap<String, StateMachine>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -300,6 +304,7 @@ impl FakeAws {
             inspector: Arc::new(FakeInspector::new(self.this(), region)),
             config: Arc::new(FakeConfig::new(self.this(), region)),
             events: Arc::new(self.events(region)),
+            stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
         }
     }
 

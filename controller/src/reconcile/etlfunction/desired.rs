@@ -47,14 +47,18 @@ pub struct Names {
 /// `lakeops-<namespace>-<name>`, shortened with a stable hash when longer than 64.
 pub fn names(etl: &EtlFunction) -> Names {
     let full = format!("lakeops-{}-{}", etl.namespace().unwrap_or_default(), etl.name_any());
-    let function = if full.len() <= MAX_NAME {
-        full.clone()
-    } else {
-        // 55 characters, a dash and 8 hex digits: unique in practice, still readable.
-        let cut: String = full.chars().take(MAX_NAME - 9).collect();
-        format!("{cut}-{:08x}", fnv1a(&full) as u32)
-    };
+    let function = bounded_name(&full, MAX_NAME);
     Names { role: function.clone(), log_group: format!("/aws/lambda/{function}"), notification_id: full, function }
+}
+
+/// `full` when it fits in `max` characters, else its first `max - 9`, a dash and 8 hex
+/// digits of its hash: unique in practice, still readable, the same on every round.
+pub fn bounded_name(full: &str, max: usize) -> String {
+    if full.len() <= max {
+        return full.to_string();
+    }
+    let cut: String = full.chars().take(max - 9).collect();
+    format!("{cut}-{:08x}", fnv1a(full) as u32)
 }
 
 /// FNV-1a: a fixed, dependency-free hash, stable across builds and platforms.

@@ -162,6 +162,17 @@ const EVENTS_ACTIONS: &[&str] = &[
     "events:TagResource",
 ];
 
+/// What the creator of a state machine that logs needs of CloudWatch Logs' delivery APIs.
+const PIPELINE_LOG_DELIVERY_ACTIONS: &[&str] = &[
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+];
+
 /// Step Functions state machines.
 const STATES_ACTIONS: &[&str] = &[
     "states:DescribeStateMachine",
@@ -248,6 +259,22 @@ pub fn controller_policy_bounded(
         // DescribeLogGroups is authorised on the account's log groups as a whole.
         s("FindLogGroups", &["logs:DescribeLogGroups"], &[format!("arn:aws:logs:*:{acct}:log-group:*")]),
         s("FunctionLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")]),
+        s(
+            "PipelineLogGroups",
+            LOG_GROUP_ACTIONS,
+            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/vendedlogs/states/lakeops-*")],
+        ),
+        // A state machine encrypted with the lake key: Step Functions checks the caller's
+        // rights on the key when the machine is created or updated.
+        s(
+            "EncryptStateMachines",
+            &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+            &[format!("arn:aws:kms:*:{acct}:key/*")],
+        )
+        .when("Null", &owner, &["false"])
+        .when("StringLike", "kms:ViaService", &["states.*.amazonaws.com"]),
+        // Logging to CloudWatch Logs: the delivery APIs accept no narrower resource.
+        s("PipelineLogDelivery", PIPELINE_LOG_DELIVERY_ACTIONS, &["*".into()]),
         // Lambda encrypts function environments with the lake key, through a grant.
         s(
             "EncryptFunctionEnvironments",
@@ -338,6 +365,7 @@ mod tests {
                 "GuardDutyDetectors",
                 "InspectorLambdaScanning",
                 "ConfigRecorder",
+                "PipelineLogDelivery",
             ]
             .contains(&st.sid.as_str())
             {

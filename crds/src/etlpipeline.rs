@@ -87,8 +87,7 @@ pub struct ObjectCreated {
     /// A zone of the referenced DataLake.
     #[schemars(length(min = 1, max = 20))]
     pub zone: String,
-    /// Key prefix, e.g. `incoming/orders/`.
-    #[serde(default)]
+    /// Key prefix, e.g. `incoming/orders/` (`""` for the whole zone).
     #[schemars(regex(pattern = KEY_PREFIX_PATTERN), length(max = 512))]
     pub prefix: String,
     /// Optional key suffix, e.g. `.json`.
@@ -297,6 +296,10 @@ pub struct EtlPipelineStatus {
     /// The bucket whose EventBridge notifications the trigger turned on (kept for clean-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_bucket: Option<String>,
+    /// The bucket on which lakeops turned EventBridge delivery on (once: the S3 emulator
+    /// never reports the setting back, and EventBridge delivery is never turned off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bridge_bucket: Option<String>,
     /// The ingest API's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rest_api_id: Option<String>,
@@ -533,7 +536,7 @@ mod tests {
     fn bad_input_names_the_field() {
         let cases = [
             ("  trigger: {schedule: every hour}\n", "spec.trigger.schedule"),
-            ("  trigger: {schedule: rate(1 hour), objectCreated: {zone: raw}}\n", "spec.trigger"),
+            ("  trigger: {schedule: rate(1 hour), objectCreated: {zone: raw, prefix: in/}}\n", "spec.trigger"),
             ("", "spec.trigger"),
             ("  trigger: {objectCreated: {zone: raw, prefix: 'in/*'}}\n", "spec.trigger.objectCreated.prefix"),
         ];

@@ -170,7 +170,7 @@ async fn a_pipeline_converges_to_an_encrypted_logged_traced_state_machine_starte
         [function_arn("tokenise"), function_arn("validate")]
     );
     let key = statement("UseLakeKeyThroughStepFunctions");
-    assert_eq!(as_list(&key["Resource"]), [key_arn.clone()]);
+    assert_eq!(as_list(&key["Resource"]), std::slice::from_ref(&key_arn));
     assert_eq!(
         as_list(&key["Condition"]["StringEquals"]["kms:ViaService"]),
         [format!("states.{REGION}.amazonaws.com")]
@@ -199,7 +199,7 @@ async fn a_pipeline_converges_to_an_encrypted_logged_traced_state_machine_starte
     let doc = policy_json(doc.policy_document());
     assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(1));
     assert_eq!(as_list(&doc["Statement"][0]["Action"]), ["states:StartExecution"]);
-    assert_eq!(as_list(&doc["Statement"][0]["Resource"]), [machine_arn.clone()]);
+    assert_eq!(as_list(&doc["Statement"][0]["Resource"]), std::slice::from_ref(&machine_arn));
 
     // EventBridge delivery on the bucket, the functions' own S3 entries kept.
     // Moto never returns EventBridgeConfiguration from GetBucketNotificationConfiguration,

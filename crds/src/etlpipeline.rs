@@ -118,6 +118,7 @@ pub struct Step {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionRef {
+    /// Name of an EtlFunction in the same namespace.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -202,8 +203,10 @@ fn default_max_body() -> i64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Throttle {
+    /// Steady requests per second.
     #[schemars(range(min = 1, max = 10000))]
     pub rate_limit: i32,
+    /// Requests allowed in a burst.
     #[schemars(range(min = 1, max = 5000))]
     pub burst_limit: i32,
 }
@@ -222,6 +225,7 @@ pub enum Authorization {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Domain {
+    /// The domain name, e.g. `ingest.example.com`.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// An ACM certificate in the lake's region.
@@ -279,8 +283,10 @@ impl LogLevel {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EtlPipelineStatus {
+    /// The generation the conditions describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -306,6 +312,7 @@ pub struct EtlPipelineStatus {
     /// Creation tokens of non-idempotent creates, recorded before the create.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub creation_tokens: BTreeMap<String, String>,
+    /// The last `lakeops.dev/reconcile-requested-at` annotation value handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
 }
@@ -409,6 +416,20 @@ impl EtlPipeline {
         }
         if !s.tracing {
             f.warning("spec.tracing", "X-Ray tracing is off");
+        }
+        if s.ingest.is_some() {
+            // Refused rather than ignored: a manifest must never look protected by an API
+            // that does not exist.
+            f.error(
+                "spec.ingest",
+                "the ingest API is not implemented by this version of lakeops yet; remove spec.ingest and start executions with spec.trigger",
+            );
+        }
+        if s.on_failure.as_ref().is_some_and(|o| o.alert) {
+            f.warning(
+                "spec.onFailure.alert",
+                "no alert is sent yet: the SecurityBaseline alert topic does not exist in this version; use deadLetterQueueArn",
+            );
         }
         if let Some(api) = s.ingest.as_ref().map(|i| &i.api) {
             let t = &api.throttle;

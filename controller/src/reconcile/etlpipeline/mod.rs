@@ -307,6 +307,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pipeline_crashed_after_any_call_converges_without_a_second_resource() {
+        let (p, lake) = fixtures();
+        let total = {
+            let aws = FakeAws::new(ACCOUNT);
+            with_bucket(&aws);
+            round(&aws, &p, &lake, &mut EtlPipelineStatus::default()).await.expect("converges");
+            aws.calls().len()
+        };
+        for n in 0..total {
+            let aws = FakeAws::new(ACCOUNT);
+            with_bucket(&aws);
+            // Status survives the crash as far as it was recorded (here: all of it).
+            let mut status = EtlPipelineStatus::default();
+            aws.crash_after(n);
+            let _ = round(&aws, &p, &lake, &mut status).await;
+            aws.clear_faults();
+            round(&aws, &p, &lake, &mut status).await.unwrap_or_else(|e| panic!("after a crash at call {n}: {e:?}"));
+            aws.reset_calls();
+            round(&aws, &p, &lake, &mut status).await.expect("steady");
+            assert!(writes(&aws).is_empty(), "crash at {n}: a third round wrote {:?}", writes(&aws));
+            let snapshot = aws.snapshot();
+            assert_eq!(snapshot.state_machines.len(), 1, "crash at {n}");
+            assert_eq!(snapshot.event_rules.len(), 1, "crash at {n}");
+            assert_eq!(snapshot.roles.len(), 2, "crash at {n}");
+            assert_eq!(snapshot.log_groups.len(), 1, "crash at {n}");
+        }
+    }
+
+    #[tokio::test]
     async fn removing_the_trigger_removes_its_rule() {
         let (mut p, lake) = fixtures();
         let aws = FakeAws::new(ACCOUNT);

@@ -32,6 +32,7 @@ fn index(docs: &[Document]) -> BTreeMap<Key, &Object> {
                 Object::EtlFunction(o) => ("EtlFunction", o.namespace(), o.name_any()),
                 Object::BackupPolicy(o) => ("BackupPolicy", o.namespace(), o.name_any()),
                 Object::SecurityBaseline(o) => ("SecurityBaseline", None, o.name_any()),
+                Object::EtlPipeline(o) => ("EtlPipeline", o.namespace(), o.name_any()),
             };
             ((kind, ns.unwrap_or_default(), name), &d.object)
         })
@@ -44,6 +45,7 @@ fn spec_json(o: &Object) -> serde_json::Value {
         Object::EtlFunction(x) => serde_json::to_value(&x.spec),
         Object::BackupPolicy(x) => serde_json::to_value(&x.spec),
         Object::SecurityBaseline(x) => serde_json::to_value(&x.spec),
+        Object::EtlPipeline(x) => serde_json::to_value(&x.spec),
     }
     .unwrap_or_default()
 }
@@ -142,6 +144,7 @@ pub fn compare(base: &[Document], head: &[Document]) -> Vec<ManifestChange> {
                 let weakens = match (old, new) {
                     (Object::DataLake(o), Object::DataLake(n)) => lake_weakening(o, n),
                     (Object::BackupPolicy(o), Object::BackupPolicy(n)) => policy_weakening(o, n),
+                    (Object::EtlPipeline(o), Object::EtlPipeline(n)) => n.weakening_from(o),
                     (Object::SecurityBaseline(o), Object::SecurityBaseline(n)) => {
                         let before = o.disabled_protections();
                         n.disabled_protections()

@@ -8,6 +8,7 @@ pub mod cloudtrail;
 pub mod config;
 pub mod dynamodb;
 pub mod error;
+pub mod events;
 #[cfg(any(test, feature = "fake-aws"))]
 pub mod fake;
 pub mod guardduty;
@@ -20,6 +21,7 @@ pub mod ratelimit;
 pub mod recorder;
 pub mod requests;
 pub mod s3;
+pub mod stepfunctions;
 
 use std::time::Duration;
 

@@ -61,6 +61,7 @@
 mod cloudtrail;
 mod config;
 mod dynamodb;
+mod events;
 mod guardduty;
 mod iam;
 mod inspector;
@@ -68,6 +69,7 @@ mod kms;
 mod lambda;
 mod logs;
 mod s3;
+mod stepfunctions;
 
 #[cfg(test)]
 mod tests;
@@ -81,6 +83,7 @@ pub use crate::aws::s3::ObjectVersion;
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
+pub use events::{EventRule, FakeEvents};
 pub use guardduty::FakeGuardDuty;
 pub use iam::{FakeIam, Role};
 pub use inspector::{FakeInspector, InspectorAccount, ScanState};
@@ -88,6 +91,7 @@ pub use kms::{FakeKms, Key};
 pub use lambda::{FakeLambda, Function};
 pub use logs::{FakeLogs, LogGroupState};
 pub use s3::{Bucket, FakeS3};
+pub use stepfunctions::{FakeStepFunctions, StateMachine};
 
 use super::clients::Regional;
 use super::error::{AwsError, AwsResult, ErrorKind};
@@ -157,6 +161,10 @@ pub struct Resources {
     pub inspector: BTreeMap<String, InspectorAccount>,
     /// AWS Config by region.
     pub config: BTreeMap<String, ConfigRegion>,
+    /// EventBridge rules of the default bus by `(region, name)`.
+    pub event_rules: BTreeMap<(String, String), EventRule>,
+    /// Step Functions state machines by ARN.
+    pub state_machines: BTreeMap<String, StateMachine>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -295,6 +303,8 @@ impl FakeAws {
             guardduty: Arc::new(FakeGuardDuty::new(self.this(), region)),
             inspector: Arc::new(FakeInspector::new(self.this(), region)),
             config: Arc::new(FakeConfig::new(self.this(), region)),
+            events: Arc::new(self.events(region)),
+            stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
         }
     }
 
@@ -321,6 +331,9 @@ impl FakeAws {
     }
     pub fn logs(&self, region: &str) -> FakeLogs {
         FakeLogs::new(self.this(), region)
+    }
+    pub fn events(&self, region: &str) -> FakeEvents {
+        FakeEvents::new(self.this(), region)
     }
 
     // ----- the call path -----

@@ -577,6 +577,33 @@ async fn the_audit_trail_is_multi_region_encrypted_validated_and_records_lake_da
         assert!(values.contains(&format!("arn:aws:s3:::{ns}-sales-{zone}/").as_str()), "{values:?}");
     }
     assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
+
+    // Delivered to CloudWatch Logs (CloudTrail.5): a group encrypted with the lake key and
+    // kept 365 days, written through a role that trusts CloudTrail for this trail only and
+    // may write only that group's streams.
+    let group = format!("/aws/cloudtrail/lakeops-{ns}-sales");
+    let account = trail_arn.split(':').nth(4).expect("account").to_string();
+    let group_arn = format!("arn:aws:logs:{REGION}:{account}:log-group:{group}");
+    assert_eq!(trail.cloud_watch_logs_log_group_arn(), Some(format!("{group_arn}:*").as_str()));
+    assert_eq!(status.trail_log_group_arn.as_deref(), trail.cloud_watch_logs_log_group_arn());
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.aws_config(REGION));
+    let found = logs.describe_log_groups().log_group_name_prefix(&group).send().await.expect("groups");
+    let found = found.log_groups().iter().find(|g| g.log_group_name() == Some(group.as_str())).expect("group");
+    assert_eq!(found.kms_key_id(), Some(key_arn.as_str()));
+    assert_eq!(found.retention_in_days(), Some(365));
+    let role_arn = trail.cloud_watch_logs_role_arn().expect("delivery role").to_string();
+    assert_eq!(status.trail_logs_role_arn.as_deref(), Some(role_arn.as_str()));
+    let iam = aws_sdk_iam::Client::new(&env.aws_config(REGION));
+    let role_name = role_arn.rsplit('/').next().expect("role name");
+    let role = iam.get_role().role_name(role_name).send().await.expect("role").role.expect("role");
+    let trust = lakeops::aws::iam::decode_policy(role.assume_role_policy_document().unwrap_or_default());
+    assert!(trust.contains("cloudtrail.amazonaws.com") && trust.contains(&trail_arn), "{trust}");
+    let inline = iam.get_role_policy().role_name(role_name).policy_name("cloudtrail-to-cloudwatch-logs").send().await;
+    let inline = lakeops::aws::iam::decode_policy(inline.expect("inline policy").policy_document());
+    let inline: serde_json::Value = serde_json::from_str(&inline).expect("json");
+    assert_eq!(inline["Statement"][0]["Action"], serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(inline["Statement"][0]["Resource"], serde_json::json!(format!("{group_arn}:log-stream:*")));
+
     // The log bucket's policy lets CloudTrail write only this trail's logs.
     let policy = env.s3(REGION).get_bucket_policy().bucket(format!("{ns}-sales-logs")).send().await.expect("policy");
     assert!(policy.policy().unwrap_or_default().contains(&trail_arn), "scoped to the trail");

@@ -19,6 +19,11 @@ pub struct TrailSettings {
     pub multi_region: bool,
     pub global_service_events: bool,
     pub log_file_validation: bool,
+    /// CloudWatch Logs delivery (CloudTrail.5): the log group's ARN as CloudTrail names it
+    /// (`arn:...:log-group:NAME:*`); empty for none.
+    pub cloud_watch_logs_group_arn: String,
+    /// The role CloudTrail assumes to write into that group; empty for none.
+    pub cloud_watch_logs_role_arn: String,
 }
 
 /// What GetTrail tells.
@@ -49,6 +54,10 @@ pub trait CloudTrailApi: Send + Sync {
     async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
     /// DeleteTrail.
     async fn delete_trail(&self, name: &str) -> AwsResult<()>;
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 /// [`CloudTrailApi`] over the AWS SDK.
@@ -84,6 +93,8 @@ impl CloudTrailApi for SdkCloudTrail {
                     multi_region: t.is_multi_region_trail.unwrap_or_default(),
                     global_service_events: t.include_global_service_events.unwrap_or_default(),
                     log_file_validation: t.log_file_validation_enabled.unwrap_or_default(),
+                    cloud_watch_logs_group_arn: t.cloud_watch_logs_log_group_arn.unwrap_or_default(),
+                    cloud_watch_logs_role_arn: t.cloud_watch_logs_role_arn.unwrap_or_default(),
                 },
             })),
             Err(e) => {
@@ -145,6 +156,8 @@ impl CloudTrailApi for SdkCloudTrail {
             .is_multi_region_trail(s.multi_region)
             .include_global_service_events(s.global_service_events)
             .enable_log_file_validation(s.log_file_validation)
+            .set_cloud_watch_logs_log_group_arn(non_empty(&s.cloud_watch_logs_group_arn))
+            .set_cloud_watch_logs_role_arn(non_empty(&s.cloud_watch_logs_role_arn))
             .set_tags_list(Some(tags))
             .send()
             .await
@@ -162,6 +175,9 @@ impl CloudTrailApi for SdkCloudTrail {
             .is_multi_region_trail(s.multi_region)
             .include_global_service_events(s.global_service_events)
             .enable_log_file_validation(s.log_file_validation)
+            // Always sent: an empty value is how UpdateTrail turns the delivery off.
+            .cloud_watch_logs_log_group_arn(&s.cloud_watch_logs_group_arn)
+            .cloud_watch_logs_role_arn(&s.cloud_watch_logs_role_arn)
             .send()
             .await
             .map(|_| ())

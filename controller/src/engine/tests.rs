@@ -105,7 +105,9 @@ async fn lake_round(fake: &FakeAws, lake: &mut DataLake, end: End) -> Result<Pla
     let (mut next, _) = datalake::plan_status(lake, &current);
     let saved = Saved::<DataLakeStatus>::default();
     let exec = Exec::apply(&*lake, &saved);
-    let result = datalake::steps::converge(lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await;
+    let (aws, iam) = (fake.region(REGION), fake.iam());
+    let input = datalake::steps::Inputs { lake, aws: &aws, iam: iam.as_ref(), account: ACCOUNT, boundary: None };
+    let result = datalake::steps::converge(input, &exec, &mut next).await;
     lake.status = match end {
         // The controller writes status at the end of every round, failed or not.
         End::Lived => Some(next),
@@ -116,7 +118,7 @@ async fn lake_round(fake: &FakeAws, lake: &mut DataLake, end: End) -> Result<Pla
 }
 
 async fn lake_plan(fake: &FakeAws, lake: &DataLake) -> Plan {
-    datalake::plan::plan(lake, &fake.region(REGION), ACCOUNT).await.expect("a plan reads only")
+    datalake::plan::plan(lake, &fake.region(REGION), fake.iam().as_ref(), ACCOUNT).await.expect("a plan reads only")
 }
 
 /// Converges `lake` from scratch (a few rounds at most: one should do).
@@ -731,12 +733,16 @@ fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
         let (mut next, _) = datalake::plan_status(&lake, &current);
         let saved = Counted::default();
         let exec = Exec::apply(&lake, &saved);
-        datalake::steps::converge(&lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await.expect("converges");
+        let (aws, iam) = (fake.region(REGION), fake.iam());
+        let input =
+            datalake::steps::Inputs { lake: &lake, aws: &aws, iam: iam.as_ref(), account: ACCOUNT, boundary: None };
+        datalake::steps::converge(input, &exec, &mut next).await.expect("converges");
         lake.status = Some(next);
         let calls = fake.calls();
         let writes = calls.iter().filter(|c| c.write).count();
         let reads: Vec<_> = calls.iter().filter(|c| !c.write).map(|c| c.operation).collect();
-        assert_eq!(writes, 35, "{calls:?}");
+        // 35, and the trail's log group (create, retention) and delivery role (role, policy).
+        assert_eq!(writes, 39, "{calls:?}");
         assert_eq!(
             reads,
             [
@@ -746,6 +752,8 @@ fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
                 "GetBucketTagging",
                 "GetBucketTagging",
                 "DescribeTable",
+                "DescribeLogGroups",
+                "GetRole",
                 "GetTrail"
             ]
         );

@@ -57,6 +57,34 @@ fn check_delivery(ctx: &WriteCtx<'_>, s: &TrailSettings) -> Result<(), Fail> {
             ));
         }
     }
+    check_logs_delivery(ctx, s)
+}
+
+/// CloudTrail checks the CloudWatch Logs delivery as AWS does: both ARNs or neither, the
+/// group exists in the trail's region, and the role exists and trusts CloudTrail.
+fn check_logs_delivery(ctx: &WriteCtx<'_>, s: &TrailSettings) -> Result<(), Fail> {
+    let (group, role) = (&s.cloud_watch_logs_group_arn, &s.cloud_watch_logs_role_arn);
+    if group.is_empty() && role.is_empty() {
+        return Ok(());
+    }
+    let group_name = group.strip_suffix(":*").and_then(|g| g.split_once(":log-group:")).map(|(_, name)| name);
+    let exists =
+        group_name.is_some_and(|name| ctx.res.log_groups.contains_key(&(ctx.region.to_string(), name.to_string())));
+    if !exists {
+        return Err(fail(
+            "InvalidCloudWatchLogsLogGroupArnException",
+            400,
+            format!("Access denied. Verify in IAM that the log group {group:?} exists"),
+        ));
+    }
+    let role = role.rsplit('/').next().and_then(|name| ctx.res.roles.get(name));
+    if !role.is_some_and(|r| r.assume_role_policy.contains("cloudtrail.amazonaws.com")) {
+        return Err(fail(
+            "InvalidCloudWatchLogsRoleArnException",
+            400,
+            format!("Access denied. Check the trust relationships for the role {:?}", s.cloud_watch_logs_role_arn),
+        ));
+    }
     Ok(())
 }
 

@@ -71,6 +71,7 @@ fn trail_settings(bucket: &str, key_arn: &str) -> TrailSettings {
         multi_region: false,
         global_service_events: false,
         log_file_validation: true,
+        ..TrailSettings::default()
     }
 }
 

@@ -209,7 +209,11 @@ pub fn replica_bucket(
 /// Name of the replication role: `<prefix>-replication`, shortened with a stable hash when
 /// it would exceed IAM's 64 characters.
 pub fn role_name(prefix: &str) -> String {
-    let name = format!("{prefix}-replication");
+    bounded_role_name(format!("{prefix}-replication"))
+}
+
+/// `name`, or when IAM's 64 characters are exceeded, its start and a hash of the whole.
+pub fn bounded_role_name(name: String) -> String {
     if name.len() <= ROLE_NAME_MAX {
         return name;
     }

@@ -8,6 +8,7 @@ use lakeops_crds::DataLake;
 use crate::aws::cloudtrail::TrailSettings;
 use crate::aws::dynamodb::KeyDef;
 use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
+use crate::engine::trail_logs::{self, Delivery, TrailLogs};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 
 /// Id prefix of the lifecycle rules a DataLake owns; other rules on the bucket are kept.
@@ -107,9 +108,37 @@ pub fn trail_arn(lake: &DataLake, account_id: &str) -> String {
     )
 }
 
+/// Name of the trail's CloudWatch Logs group.
+pub fn trail_log_group(lake: &DataLake) -> String {
+    format!("/aws/cloudtrail/{}", trail_name(lake))
+}
+
+/// Name of the role CloudTrail delivers to that group with.
+pub fn trail_logs_role(lake: &DataLake) -> String {
+    crate::reconcile::backuppolicy::desired::bounded_role_name(format!("{}-trail-logs", lake.bucket_prefix()))
+}
+
+/// The trail's CloudWatch Logs delivery (CloudTrail.5): a group encrypted with the lake key,
+/// kept `spec.audit.logRetentionDays`, and its delivery role.
+pub fn trail_logs(lake: &DataLake, account_id: &str, key_arn: &str, boundary: Option<&str>) -> TrailLogs {
+    let trail_arn = trail_arn(lake, account_id);
+    trail_logs::desired(&trail_logs::Input {
+        region: &lake.spec.region,
+        account: account_id,
+        trail_arn: &trail_arn,
+        group_name: trail_log_group(lake),
+        role_name: trail_logs_role(lake),
+        key_arn,
+        retention_days: lake.spec.audit.log_retention_days,
+        tags: resource_tags(lake),
+        boundary: boundary.map(str::to_string),
+    })
+}
+
 /// The trail the lake asks for, if any: multi-region, KMS-encrypted with the lake key,
-/// log-file validation, S3 data events for every zone bucket (CloudTrail.1, .2, .4, S3.22, S3.23).
-pub fn trail(lake: &DataLake, key_arn: &str) -> Option<DesiredTrail> {
+/// log-file validation, delivered to CloudWatch Logs through `delivery`, S3 data events for
+/// every zone bucket (CloudTrail.1, .2, .4, .5, S3.22, S3.23).
+pub fn trail(lake: &DataLake, key_arn: &str, delivery: &Delivery) -> Option<DesiredTrail> {
     if !lake.spec.audit.trail {
         return None;
     }
@@ -129,6 +158,8 @@ pub fn trail(lake: &DataLake, key_arn: &str) -> Option<DesiredTrail> {
             multi_region: true,
             global_service_events: true,
             log_file_validation: true,
+            cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
+            cloud_watch_logs_role_arn: delivery.role_arn.clone(),
         },
         data_event_arns,
         tags: resource_tags(lake),
@@ -188,6 +219,7 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
             )
             .when("StringEquals", "aws:SourceArn", &[&trail_arn(lake, account_id)]),
         );
+        policy.statements.push(trail_logs::key_statement(region, account_id, &trail_log_group(lake)));
     }
     DesiredKey::Managed {
         alias: lake.key_alias(),

@@ -178,11 +178,17 @@ impl fmt::Display for Change {
             Change::SetTtl { table, attribute, enabled } => {
                 write!(f, "table {table}: {} TTL on {attribute}", if *enabled { "enable" } else { "disable" })
             }
-            Change::CreateTrail { settings, .. } => write!(
-                f,
-                "create multi-region trail {} to {}/{} encrypted with {}, log-file validation on",
-                settings.name, settings.s3_bucket, settings.s3_key_prefix, settings.kms_key_id
-            ),
+            Change::CreateTrail { settings, .. } => {
+                write!(
+                    f,
+                    "create multi-region trail {} to {}/{} encrypted with {}, log-file validation on",
+                    settings.name, settings.s3_bucket, settings.s3_key_prefix, settings.kms_key_id
+                )?;
+                match settings.cloud_watch_logs_group_arn.rsplit_once(":log-group:") {
+                    Some((_, group)) => write!(f, ", delivered to CloudWatch Logs {}", group.trim_end_matches(":*")),
+                    None => Ok(()),
+                }
+            }
             Change::UpdateTrail { settings } => write!(f, "trail {}: restore its settings", settings.name),
             Change::PutTrailDataEvents { trail, arns } => {
                 write!(f, "trail {trail}: S3 data events for {}", arns.join(", "))

@@ -68,7 +68,15 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
     let account = ctx.aws.account_id().await?;
     let progress = StatusProgress { ctx, obj: lake };
     let exec = Exec::apply(lake, &progress);
-    steps::converge(lake, &aws, &account, &exec, next).await?;
+    let iam = ctx.aws.iam();
+    let input = steps::Inputs {
+        lake,
+        aws: &aws,
+        iam: iam.as_ref(),
+        account: &account,
+        boundary: ctx.config.permissions_boundary.as_deref(),
+    };
+    steps::converge(input, &exec, next).await?;
     Ok(exec.finish().0)
 }
 

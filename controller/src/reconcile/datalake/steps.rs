@@ -15,7 +15,9 @@ use lakeops_crds::names::tag;
 use lakeops_crds::{DataLake, DataLakeStatus};
 
 use crate::aws::clients::Regional;
+use crate::aws::iam::IamApi;
 use crate::engine::key::{self, ManagedKey};
+use crate::engine::trail_logs::{self, Delivery};
 use crate::engine::{Exec, Stop, intent, placeholder};
 
 use super::desired::{self, DesiredBucket, DesiredKey, DesiredTable};
@@ -27,14 +29,21 @@ pub const KEY_PURPOSE: &str = "kms-key";
 
 type Exe<'a> = Exec<'a, DataLakeStatus>;
 
+/// What a lake's sequence works with.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub lake: &'a DataLake,
+    /// The clients of the lake's region.
+    pub aws: &'a Regional,
+    pub iam: &'a dyn IamApi,
+    pub account: &'a str,
+    /// The permissions boundary every generated role carries (a controller flag).
+    pub boundary: Option<&'a str>,
+}
+
 /// Runs the lake's sequence; `next` is the status being built (recorded intents included).
-pub async fn converge(
-    lake: &DataLake,
-    aws: &Regional,
-    account: &str,
-    exec: &Exe<'_>,
-    next: &mut DataLakeStatus,
-) -> Result<(), Stop> {
+pub async fn converge(input: Inputs<'_>, exec: &Exe<'_>, next: &mut DataLakeStatus) -> Result<(), Stop> {
+    let Inputs { lake, aws, account, .. } = input;
     let region = lake.spec.region.clone();
 
     // Reads first: the key, then every bucket.
@@ -114,7 +123,7 @@ pub async fn converge(
         .map(|(t, arn)| TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) })
         .collect();
 
-    next.trail_arn = converge_trail(exec, lake, aws, &key_arn, next.trail_arn.clone()).await?;
+    converge_trail(exec, input, &key_arn, next).await?;
     Ok(())
 }
 
@@ -214,20 +223,37 @@ async fn converge_table(
     Ok(arn.unwrap_or_else(|| placeholder(&format!("table {}", table.table_name))))
 }
 
-/// Creates, converges or (when the spec turns the trail off) deletes the audit trail. With
-/// the trail off, the controller reads it only when status recorded one; a plan has no
-/// status, so it always looks.
+/// Creates, converges or (when the spec turns the trail off) deletes the audit trail; its
+/// CloudWatch Logs group and delivery role first (CloudTrail checks them when the trail
+/// names them). With the trail off, the controller reads it only when status recorded one;
+/// a plan has no status, so it always looks. The group and role of a trail turned off are
+/// kept: the group holds audit records.
 async fn converge_trail(
     exec: &Exe<'_>,
-    lake: &DataLake,
-    aws: &Regional,
+    input: Inputs<'_>,
     key_arn: &str,
-    recorded_arn: Option<String>,
-) -> Result<Option<String>, Stop> {
+    next: &mut DataLakeStatus,
+) -> Result<(), Stop> {
+    let Inputs { lake, aws, .. } = input;
     let name = desired::trail_name(lake);
-    let desired = desired::trail(lake, key_arn);
+    let recorded_arn = next.trail_arn.clone();
+    let delivery = if lake.spec.audit.trail {
+        let want = desired::trail_logs(lake, input.account, key_arn, input.boundary);
+        let recorded = trail_logs::Recorded {
+            log_group_arn: next.trail_log_group_arn.as_deref(),
+            role_arn: next.trail_logs_role_arn.as_deref(),
+        };
+        let delivery = trail_logs::converge(exec, aws.logs.as_ref(), input.iam, &want, recorded).await?;
+        next.trail_log_group_arn = Some(delivery.log_group_arn.clone());
+        next.trail_logs_role_arn = Some(delivery.role_arn.clone());
+        delivery
+    } else {
+        Delivery::default()
+    };
+    let desired = desired::trail(lake, key_arn, &delivery);
     if desired.is_none() && recorded_arn.is_none() && !exec.plans() {
-        return Ok(None);
+        next.trail_arn = None;
+        return Ok(());
     }
     let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
     let mut ours = true;
@@ -244,7 +270,8 @@ async fn converge_trail(
             let change = Change::DeleteTrail { trail: name };
             exec.change(&change, true, &label, apply::change(aws, region, &change)).await?;
         }
-        return Ok(None);
+        next.trail_arn = None;
+        return Ok(());
     };
     let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
     for change in diff::trail_changes(&desired, observed.as_ref()) {
@@ -254,5 +281,6 @@ async fn converge_trail(
             arn = Some(created);
         }
     }
-    Ok(Some(arn.unwrap_or_else(|| placeholder("trail"))))
+    next.trail_arn = Some(arn.unwrap_or_else(|| placeholder("trail")));
+    Ok(())
 }

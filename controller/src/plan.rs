@@ -84,7 +84,12 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 };
                 let regional = aws.region(&lake.spec.region);
                 let iam = aws.iam();
-                let plan = crate::reconcile::datalake::plan::plan(lake, &regional, iam.as_ref(), account).await?;
+                // A baseline among the planned manifests is taken as Ready once applied.
+                let covered = documents
+                    .iter()
+                    .any(|d| matches!(&d.object, Object::SecurityBaseline(b) if b.spec.region == lake.spec.region));
+                let plan =
+                    crate::reconcile::datalake::plan::plan(lake, &regional, iam.as_ref(), account, covered).await?;
                 out.push(ObjectPlan {
                     kind: "DataLake",
                     namespace: lake.namespace().unwrap_or_default(),

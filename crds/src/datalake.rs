@@ -328,6 +328,9 @@ pub struct DataLakeStatus {
     /// Name of the log bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bucket: Option<String>,
+    /// Name of the audit bucket (the trail's log files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_bucket: Option<String>,
     /// One entry per zone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneStatus>,
@@ -405,6 +408,11 @@ impl DataLake {
     /// Name of the log bucket.
     pub fn log_bucket(&self) -> String {
         format!("{}-logs", self.bucket_prefix())
+    }
+
+    /// Name of the audit bucket (the trail's log files).
+    pub fn audit_bucket(&self) -> String {
+        format!("{}-audit", self.bucket_prefix())
     }
 
     /// DynamoDB name of a catalog table.

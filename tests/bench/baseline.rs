@@ -135,6 +135,9 @@ async fn create_lake(aws: &Regional, iam: &dyn IamApi, lake: &DataLake, account:
         }
     }));
     futures::try_join!(zones, tables)?;
+    if lake.spec.audit.trail {
+        aws.s3.put_object_lock_retention(&lake.audit_bucket(), &desired::audit_retention(lake)).await?;
+    }
     let mut delivery = Delivery::default();
     if lake.spec.audit.trail {
         // The trail's CloudWatch Logs group (encrypted at create; retention is a call) and
@@ -155,9 +158,9 @@ async fn create_lake(aws: &Regional, iam: &dyn IamApi, lake: &DataLake, account:
         iam.put_role_policy(&logs.role.name, logs.role.policy_name, &logs.role.policy.to_json()).await?;
         delivery = Delivery { log_group_arn: logs.group_arn, role_arn };
     }
-    if let Some(trail) = desired::trail(lake, &key_arn, &delivery) {
+    if let Some(trail) = desired::trail(lake, account, &key_arn, &delivery, false) {
         aws.cloudtrail.create_trail(&trail.settings, &trail.tags).await?;
-        aws.cloudtrail.put_s3_data_events(&trail.settings.name, &trail.data_event_arns).await?;
+        aws.cloudtrail.put_event_selection(&trail.settings.name, &trail.events).await?;
         aws.cloudtrail.start_logging(&trail.settings.name).await?;
     }
     Ok(())

@@ -57,6 +57,7 @@ async fn converge(fake: &FakeAws, yaml: &[String]) {
                     iam: iam.as_ref(),
                     account: ACCOUNT,
                     boundary: None,
+                    baseline_covers: false,
                 };
                 datalake::steps::converge(input, &exec, &mut next).await.expect("the lake converges");
                 lake.status = Some(next);

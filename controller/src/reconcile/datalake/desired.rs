@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use lakeops_crds::DataLake;
+use lakeops_crds::validation::REPLICA_SUFFIX;
 
-use crate::aws::cloudtrail::TrailSettings;
+use crate::aws::cloudtrail::{EventSelection, TrailSettings};
 use crate::aws::dynamodb::KeyDef;
-use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
+use crate::aws::s3::{BucketEncryption, DefaultRetention, LifecycleRule, Logging, PublicAccessBlock};
 use crate::engine::trail_logs::{self, Delivery, TrailLogs};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 
@@ -85,8 +86,8 @@ pub fn bucket_arn(region: &str, bucket: &str) -> String {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredTrail {
     pub settings: TrailSettings,
-    /// S3 object data events for these prefixes (`arn:aws:s3:::bucket/`), sorted.
-    pub data_event_arns: Vec<String>,
+    /// What the trail records.
+    pub events: EventSelection,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -135,24 +136,48 @@ pub fn trail_logs(lake: &DataLake, account_id: &str, key_arn: &str, boundary: Op
     })
 }
 
-/// The trail the lake asks for, if any: multi-region, KMS-encrypted with the lake key,
-/// log-file validation, delivered to CloudWatch Logs through `delivery`, S3 data events for
-/// every zone bucket (CloudTrail.1, .2, .4, .5, S3.22, S3.23).
-pub fn trail(lake: &DataLake, key_arn: &str, delivery: &Delivery) -> Option<DesiredTrail> {
+/// The lake trail's data events: S3 objects of the zone buckets, their replicas and the
+/// audit bucket (and its replica), and Lambda invocations of the namespace's functions
+/// (named `lakeops-<namespace>-...`), by ARN prefix. Management events are recorded when
+/// `spec.audit.managementEvents` says so, else only when no Ready SecurityBaseline covers
+/// the lake's region (`baseline_covers`): its account trail records them once.
+pub fn trail_events(lake: &DataLake, account_id: &str, baseline_covers: bool) -> EventSelection {
+    let region = &lake.spec.region;
+    let mut buckets: Vec<String> = lake.spec.zones.iter().map(|z| lake.zone_bucket(&z.name)).collect();
+    buckets.push(lake.audit_bucket());
+    let replicas: Vec<String> = buckets.iter().map(|b| format!("{b}{REPLICA_SUFFIX}")).collect();
+    buckets.extend(replicas);
+    let mut s3_objects: Vec<String> = buckets.iter().map(|b| format!("{}/", bucket_arn(region, b))).collect();
+    s3_objects.sort();
+    EventSelection {
+        management_events: lake.spec.audit.management_events.unwrap_or(!baseline_covers),
+        s3_objects,
+        lambda_functions: vec![format!(
+            "arn:{}:lambda:{region}:{account_id}:function:lakeops-{}-",
+            partition(region),
+            lake.namespace().unwrap_or_default()
+        )],
+        other: false,
+    }
+}
+
+/// The trail the lake asks for, if any: multi-region (replica buckets are in another
+/// region), KMS-encrypted with the lake key, log-file validation, delivered to CloudWatch
+/// Logs through `delivery`, recording [`trail_events`] (CloudTrail.1, .2, .4, .5, S3.22, S3.23).
+pub fn trail(
+    lake: &DataLake,
+    account_id: &str,
+    key_arn: &str,
+    delivery: &Delivery,
+    baseline_covers: bool,
+) -> Option<DesiredTrail> {
     if !lake.spec.audit.trail {
         return None;
     }
-    let mut data_event_arns: Vec<String> = lake
-        .spec
-        .zones
-        .iter()
-        .map(|z| format!("{}/", bucket_arn(&lake.spec.region, &lake.zone_bucket(&z.name))))
-        .collect();
-    data_event_arns.sort();
     Some(DesiredTrail {
         settings: TrailSettings {
             name: trail_name(lake),
-            s3_bucket: lake.log_bucket(),
+            s3_bucket: lake.audit_bucket(),
             s3_key_prefix: TRAIL_PREFIX.into(),
             kms_key_id: key_arn.into(),
             multi_region: true,
@@ -161,7 +186,7 @@ pub fn trail(lake: &DataLake, key_arn: &str, delivery: &Delivery) -> Option<Desi
             cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
             cloud_watch_logs_role_arn: delivery.role_arn.clone(),
         },
-        data_event_arns,
+        events: trail_events(lake, account_id, baseline_covers),
         tags: resource_tags(lake),
     })
 }
@@ -233,13 +258,22 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
     }
 }
 
-/// Every bucket, the log bucket first (zone buckets log into it).
+/// The Object Lock default retention of the audit bucket (write-once audit logs).
+pub fn audit_retention(lake: &DataLake) -> DefaultRetention {
+    DefaultRetention { mode: lake.spec.audit.mode.as_str().to_string(), days: lake.spec.audit.retention_days }
+}
+
+/// Every bucket: the log bucket first (the others log into it), the zone buckets, and,
+/// with a trail, the audit bucket last.
 pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredBucket> {
     let region = &lake.spec.region;
     let tags = resource_tags(lake);
     let log_bucket = lake.log_bucket();
-    let zone_arns: Vec<String> =
+    let mut zone_arns: Vec<String> =
         lake.spec.zones.iter().map(|z| bucket_arn(region, &lake.zone_bucket(&z.name))).collect();
+    if lake.spec.audit.trail {
+        zone_arns.push(bucket_arn(region, &lake.audit_bucket()));
+    }
     let zone_arns: Vec<&str> = zone_arns.iter().map(String::as_str).collect();
 
     let mut log_policy = tls_only(region, &log_bucket);
@@ -256,29 +290,6 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
         .when("ArnLike", "aws:SourceArn", &zone_arns)
         .when("StringEquals", "aws:SourceAccount", &[account_id]),
     );
-    if lake.spec.audit.trail {
-        let trail = trail_arn(lake, account_id);
-        log_policy.statements.push(
-            Statement::new(
-                "CloudTrailChecksTheBucketAcl",
-                Effect::Allow,
-                Principal::service("cloudtrail.amazonaws.com"),
-                &["s3:GetBucketAcl"],
-                &[bucket_arn(region, &log_bucket)],
-            )
-            .when("StringEquals", "aws:SourceArn", &[&trail]),
-        );
-        log_policy.statements.push(
-            Statement::new(
-                "CloudTrailWritesTheLakeTrail",
-                Effect::Allow,
-                Principal::service("cloudtrail.amazonaws.com"),
-                &["s3:PutObject"],
-                &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, &log_bucket))],
-            )
-            .when("StringEquals", "aws:SourceArn", &[&trail]),
-        );
-    }
     let mut out = vec![DesiredBucket {
         name: log_bucket.clone(),
         zone: None,
@@ -306,7 +317,50 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
             tags: tags.clone(),
         });
     }
+    if lake.spec.audit.trail {
+        out.push(audit_bucket(lake, account_id, key_arn, tags));
+    }
     out
+}
+
+/// The audit bucket: the trail's log files, apart from the access logs (CloudTrail.7).
+/// SSE-KMS with the lake key, Object Lock (its default retention is a step of its own),
+/// TLS only, CloudTrail allowed for this trail only, access-logged into the log bucket.
+fn audit_bucket(lake: &DataLake, account_id: &str, key_arn: &str, tags: BTreeMap<String, String>) -> DesiredBucket {
+    let region = &lake.spec.region;
+    let name = lake.audit_bucket();
+    let trail = trail_arn(lake, account_id);
+    let mut policy = tls_only(region, &name);
+    policy.statements.push(
+        Statement::new(
+            "CloudTrailChecksTheBucketAcl",
+            Effect::Allow,
+            Principal::service("cloudtrail.amazonaws.com"),
+            &["s3:GetBucketAcl"],
+            &[bucket_arn(region, &name)],
+        )
+        .when("StringEquals", "aws:SourceArn", &[&trail]),
+    );
+    policy.statements.push(
+        Statement::new(
+            "CloudTrailWritesTheLakeTrail",
+            Effect::Allow,
+            Principal::service("cloudtrail.amazonaws.com"),
+            &["s3:PutObject"],
+            &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, &name))],
+        )
+        .when("StringEquals", "aws:SourceArn", &[&trail]),
+    );
+    DesiredBucket {
+        name,
+        zone: None,
+        object_lock: true,
+        encryption: kms_encryption(key_arn),
+        policy,
+        logging: Some(Logging { target_bucket: lake.log_bucket(), target_prefix: "audit/".into() }),
+        lifecycle: lifecycle_rules(&lake.spec.lifecycle),
+        tags,
+    }
 }
 
 /// SSE-KMS with `key_arn` and S3 Bucket Keys (S3.17).
@@ -468,6 +522,35 @@ mod tests {
             logs.condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
             ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-team-a-*"]
         );
+    }
+
+    #[test]
+    fn the_trail_records_data_events_of_every_copy_and_management_events_only_without_a_baseline() {
+        let mut l = lake();
+        l.spec.audit.trail = true;
+        let d = Delivery { log_group_arn: "arn:g:*".into(), role_arn: "arn:r".into() };
+        let t = trail(&l, "123456789012", "arn:k", &d, false).expect("trail");
+        assert_eq!(
+            t.events.s3_objects,
+            [
+                "arn:aws:s3:::team-a-sales-audit-replica/",
+                "arn:aws:s3:::team-a-sales-audit/",
+                "arn:aws:s3:::team-a-sales-curated-replica/",
+                "arn:aws:s3:::team-a-sales-curated/",
+                "arn:aws:s3:::team-a-sales-raw-replica/",
+                "arn:aws:s3:::team-a-sales-raw/",
+            ]
+        );
+        assert_eq!(t.events.lambda_functions, ["arn:aws:lambda:eu-west-1:123456789012:function:lakeops-team-a-"]);
+        assert!(t.events.management_events, "nothing else records them");
+        assert_eq!(
+            (t.settings.cloud_watch_logs_group_arn.as_str(), t.settings.cloud_watch_logs_role_arn.as_str()),
+            ("arn:g:*", "arn:r")
+        );
+        let covered = trail(&l, "123456789012", "arn:k", &d, true).expect("trail");
+        assert!(!covered.events.management_events, "the baseline's account trail records them");
+        l.spec.audit.management_events = Some(true);
+        assert!(trail(&l, "123456789012", "arn:k", &d, true).expect("trail").events.management_events, "override");
     }
 
     #[test]

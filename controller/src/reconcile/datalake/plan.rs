@@ -11,12 +11,19 @@ pub use crate::engine::{Action, Blocker, Plan as LakePlan, Planned};
 
 /// Computes what reconciling `lake` would change, with read-only calls. The status the
 /// controller would start from is the one the manifest implies (none recorded yet).
-pub async fn plan(lake: &DataLake, aws: &Regional, iam: &dyn IamApi, account: &str) -> AwsResult<LakePlan> {
+/// `baseline_covers`: a SecurityBaseline covers the lake's region (see [`super::steps::Inputs`]).
+pub async fn plan(
+    lake: &DataLake,
+    aws: &Regional,
+    iam: &dyn IamApi,
+    account: &str,
+    baseline_covers: bool,
+) -> AwsResult<LakePlan> {
     let current = lake.status.clone().unwrap_or_default();
     let (mut next, _) = super::plan_status(lake, &current);
     let exec = Exec::plan(lake);
     // A plan does not know the controller's flags: generated roles keep the boundary they have.
-    let input = super::steps::Inputs { lake, aws, iam, account, boundary: None };
+    let input = super::steps::Inputs { lake, aws, iam, account, boundary: None, baseline_covers };
     finish(super::steps::converge(input, &exec, &mut next).await, exec)
 }
 

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 use kube::ResourceExt;
+use lakeops_crds::backuppolicy::RetentionMode;
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
-use lakeops_crds::names::tag;
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus};
 
 use crate::aws::clients::Regional;
@@ -19,6 +20,7 @@ use crate::aws::iam::IamApi;
 use crate::engine::key::{self, ManagedKey};
 use crate::engine::trail_logs::{self, Delivery};
 use crate::engine::{Exec, Stop, intent, placeholder};
+use crate::reconcile::backuppolicy::desired::retention_weakens;
 
 use super::desired::{self, DesiredBucket, DesiredKey, DesiredTable};
 use super::diff::{self, Change};
@@ -39,6 +41,9 @@ pub struct Inputs<'a> {
     pub account: &'a str,
     /// The permissions boundary every generated role carries (a controller flag).
     pub boundary: Option<&'a str>,
+    /// A Ready SecurityBaseline covers the lake's account and region: its account trail
+    /// records management events, so the lake trail does not by default.
+    pub baseline_covers: bool,
 }
 
 /// Runs the lake's sequence; `next` is the status being built (recorded intents included).
@@ -75,8 +80,7 @@ pub async fn converge(input: Inputs<'_>, exec: &Exe<'_>, next: &mut DataLakeStat
     // proves ours) and the key's creation token.
     let mut write = false;
     if names.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
-        next.log_bucket = names.first().map(|b| b.name.clone());
-        next.zones = zone_statuses(&region, &names[1..]);
+        record_buckets(next, &region, &names);
         write = true;
     }
     if let Key::Managed(want, state) = &key
@@ -99,14 +103,17 @@ pub async fn converge(input: Inputs<'_>, exec: &Exe<'_>, next: &mut DataLakeStat
     for (b, o) in buckets.iter_mut().zip(&observed) {
         exec.desired_tags(&mut b.tags, o.as_ref().map(|o| &o.tags));
     }
+    let audit_existed = observed.last().is_some_and(Option::is_some);
     let mut pairs = buckets.iter().zip(observed);
     if let Some((log, o)) = pairs.next() {
         converge_bucket(exec, aws, &region, log, o.as_ref()).await?;
     }
     let rest: Vec<_> = pairs.collect();
     try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await?;
-    next.log_bucket = buckets.first().map(|b| b.name.clone());
-    next.zones = zone_statuses(&region, &buckets[1..]);
+    record_buckets(next, &region, &buckets);
+    if lake.spec.audit.trail {
+        converge_audit_retention(exec, lake, aws, audit_existed).await?;
+    }
 
     let tables = desired::tables(lake);
     let known: BTreeMap<String, Option<String>> =
@@ -143,9 +150,17 @@ async fn external_key(exec: &Exe<'_>, aws: &Regional, arn: &str) -> Result<Strin
     Ok(arn.to_string())
 }
 
-fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
-    zones
+/// The bucket names in status: the log bucket (first), the zones, the audit bucket.
+fn record_buckets(next: &mut DataLakeStatus, region: &str, buckets: &[DesiredBucket]) {
+    next.log_bucket = buckets.first().map(|b| b.name.clone());
+    next.zones = zone_statuses(region, buckets);
+    next.audit_bucket = buckets.iter().skip(1).find(|b| b.zone.is_none()).map(|b| b.name.clone());
+}
+
+fn zone_statuses(region: &str, buckets: &[DesiredBucket]) -> Vec<ZoneStatus> {
+    buckets
         .iter()
+        .filter(|b| b.zone.is_some())
         .map(|b| ZoneStatus {
             name: b.zone.clone().unwrap_or_default(),
             bucket: b.name.clone(),
@@ -157,7 +172,7 @@ fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
 /// Bucket names this lake recorded in status before creating them.
 fn recorded_buckets(status: Option<&DataLakeStatus>) -> BTreeSet<String> {
     let Some(s) = status else { return Default::default() };
-    s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
+    s.log_bucket.iter().chain(&s.audit_bucket).cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
 }
 
 /// Reads a bucket and checks it is its owner's (or adoptable); `recorded`: bucket names the
@@ -223,6 +238,38 @@ async fn converge_table(
     Ok(arn.unwrap_or_else(|| placeholder(&format!("table {}", table.table_name))))
 }
 
+/// The audit bucket's Object Lock default retention (write-once audit logs; 1 read). A
+/// COMPLIANCE retention is never shortened or relaxed (S3 refuses it for locked versions,
+/// and the guard is the BackupPolicy's); a shorter GOVERNANCE retention the spec asks for
+/// is sent and reported as weakening.
+async fn converge_audit_retention(exec: &Exe<'_>, lake: &DataLake, aws: &Regional, existed: bool) -> Result<(), Stop> {
+    let bucket = lake.audit_bucket();
+    let want = desired::audit_retention(lake);
+    let found = if existed { aws.s3.get_object_lock(&bucket).await?.1 } else { None };
+    if let Some(o) = &found
+        && o.mode == RetentionMode::Compliance.as_str()
+        && retention_weakens(o, &want)
+    {
+        return exec.blocked(
+            &bucket,
+            Stop::Stalled(
+                reason::PROTECTION_DOWNGRADE_REFUSED,
+                format!(
+                    "spec.audit: the audit bucket {bucket} has COMPLIANCE retention of {} days, which can never be shortened or relaxed (asked: {} {} days)",
+                    o.days, want.mode, want.days
+                ),
+            ),
+        );
+    }
+    if found.as_ref() != Some(&want) {
+        let weakens = found.as_ref().is_some_and(|o| retention_weakens(o, &want));
+        let change = Change::PutRetention { bucket: bucket.clone(), retention: want, previous: found, weakens };
+        let label = format!("bucket {bucket}");
+        exec.change(&change, existed, &label, apply::change(aws, &lake.spec.region, &change)).await?;
+    }
+    Ok(())
+}
+
 /// Creates, converges or (when the spec turns the trail off) deletes the audit trail; its
 /// CloudWatch Logs group and delivery role first (CloudTrail checks them when the trail
 /// names them). With the trail off, the controller reads it only when status recorded one;
@@ -250,7 +297,7 @@ async fn converge_trail(
     } else {
         Delivery::default()
     };
-    let desired = desired::trail(lake, key_arn, &delivery);
+    let desired = desired::trail(lake, input.account, key_arn, &delivery, input.baseline_covers);
     if desired.is_none() && recorded_arn.is_none() && !exec.plans() {
         next.trail_arn = None;
         return Ok(());

@@ -276,31 +276,15 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
     }
     let zone_arns: Vec<&str> = zone_arns.iter().map(String::as_str).collect();
 
-    let mut log_policy = tls_only(region, &log_bucket);
-    // S3 delivers server access logs as the logging service, only for the lake's own
-    // buckets in this account (S3.6: no cross-account grants).
-    log_policy.statements.push(
-        Statement::new(
-            "AllowServerAccessLogsFromLakeBuckets",
-            Effect::Allow,
-            Principal::service("logging.s3.amazonaws.com"),
-            &["s3:PutObject"],
-            &[format!("{}/*", bucket_arn(region, &log_bucket))],
-        )
-        .when("ArnLike", "aws:SourceArn", &zone_arns)
-        .when("StringEquals", "aws:SourceAccount", &[account_id]),
-    );
-    let mut out = vec![DesiredBucket {
-        name: log_bucket.clone(),
-        zone: None,
-        object_lock: lake.spec.object_lock,
-        // S3 delivers server access logs only to buckets encrypted with SSE-S3.
-        encryption: BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false },
-        policy: log_policy,
-        logging: None,
-        lifecycle: lifecycle_rules(&lake.spec.lifecycle),
-        tags: tags.clone(),
-    }];
+    let mut out = vec![log_bucket_of(
+        region,
+        &log_bucket,
+        account_id,
+        &zone_arns,
+        lake.spec.object_lock,
+        lifecycle_rules(&lake.spec.lifecycle),
+        tags.clone(),
+    )];
     for zone in &lake.spec.zones {
         let name = lake.zone_bucket(&zone.name);
         out.push(DesiredBucket {
@@ -321,6 +305,45 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
         out.push(audit_bucket(lake, account_id, key_arn, tags));
     }
     out
+}
+
+/// A bucket that receives server access logs from `sources` (bucket ARNs of this account,
+/// in the same region: S3 logs only within a region). SSE-S3, as S3 requires for log
+/// targets. The lake's log bucket, and a BackupPolicy's log bucket in the backup region.
+pub fn log_bucket_of(
+    region: &str,
+    name: &str,
+    account_id: &str,
+    sources: &[&str],
+    object_lock: bool,
+    lifecycle: Vec<LifecycleRule>,
+    tags: BTreeMap<String, String>,
+) -> DesiredBucket {
+    let mut policy = tls_only(region, name);
+    // S3 delivers server access logs as the logging service, only for the lake's own
+    // buckets in this account (S3.6: no cross-account grants).
+    policy.statements.push(
+        Statement::new(
+            "AllowServerAccessLogsFromLakeBuckets",
+            Effect::Allow,
+            Principal::service("logging.s3.amazonaws.com"),
+            &["s3:PutObject"],
+            &[format!("{}/*", bucket_arn(region, name))],
+        )
+        .when("ArnLike", "aws:SourceArn", sources)
+        .when("StringEquals", "aws:SourceAccount", &[account_id]),
+    );
+    DesiredBucket {
+        name: name.to_string(),
+        zone: None,
+        object_lock,
+        // S3 delivers server access logs only to buckets encrypted with SSE-S3.
+        encryption: BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false },
+        policy,
+        logging: None,
+        lifecycle,
+        tags,
+    }
 }
 
 /// The audit bucket: the trail's log files, apart from the access logs (CloudTrail.7).

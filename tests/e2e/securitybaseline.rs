@@ -216,3 +216,57 @@ async fn an_existing_detector_and_recorder_are_adopted_never_duplicated() {
     api.delete(&name, &DeleteParams::default()).await.expect("deleted");
     ctrl.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn a_lake_trail_leaves_management_events_to_a_ready_baseline_of_its_region() {
+    // A region no other test uses for a baseline (one baseline per region).
+    const REGION: &str = "ca-central-1";
+    let _one = ONE_CONTROLLER.lock().await;
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("sbl-trail").await.expect("namespace");
+    let ctrl = RunningController::start_with_baselines(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    let api = baselines(env).await;
+    let name = lakeops_testenv::unique_name("sbl");
+    api.create(&PostParams::default(), &manifest(&name, REGION)).await.expect("created");
+    wait_reason(&api, &name, reason::RECONCILED).await;
+
+    let lakes = crate::common::api::<lakeops_crds::DataLake>(env, &ns).await.expect("api");
+    let lake: lakeops_crds::DataLake = serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "DataLake", "metadata": { "name": "sales" },
+        "spec": { "region": REGION, "zones": [{ "name": "raw" }], "audit": { "trail": true } }
+    }))
+    .expect("fixture");
+    lakes.create(&PostParams::default(), &lake).await.expect("lake created");
+    wait_until(&lakes, "sales", "the DataLake Ready", |r| r.0 == "True").await;
+
+    // Data events only: the baseline's account trail records management events once.
+    let ct = aws_sdk_cloudtrail::Client::new(&env.aws_config(REGION));
+    let trail = format!("lakeops-{ns}-sales");
+    let selectors = ct.get_event_selectors().trail_name(&trail).send().await.expect("selectors");
+    let categories: Vec<String> = selectors
+        .advanced_event_selectors()
+        .iter()
+        .flat_map(|s| s.field_selectors())
+        .filter(|f| f.field() == "eventCategory")
+        .flat_map(|f| f.equals().to_vec())
+        .collect();
+    assert_eq!(categories, ["Data", "Data"], "S3 objects and Lambda invocations, no management events");
+
+    // spec.audit.managementEvents: true overrides, in place.
+    let patch = serde_json::json!({ "spec": { "audit": { "managementEvents": true } } });
+    lakes.patch("sales", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("patched");
+    eventually(Duration::from_secs(60), "management events recorded", || async {
+        let s = ct.get_event_selectors().trail_name(&trail).send().await?;
+        let on = s
+            .advanced_event_selectors()
+            .iter()
+            .any(|s| s.field_selectors().iter().any(|f| f.equals().iter().any(|v| v == "Management")));
+        Ok(on.then_some(()))
+    })
+    .await
+    .expect("override applied");
+    assert_iam_policy_covers(&ctrl.recorder);
+    lakes.delete("sales", &DeleteParams::default()).await.expect("lake deleted");
+    api.delete(&name, &DeleteParams::default()).await.expect("deleted");
+    ctrl.stop().await.expect("stopped");
+}

@@ -134,6 +134,28 @@ spec:
   zones: [{name: raw}, {name: curated}]
 ";
 
+    fn baseline(region: &str, account: &str, ready: &str) -> Arc<SecurityBaseline> {
+        Arc::new(
+            serde_saphyr::from_str(&format!(
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: b}}\nspec: {{region: {region}}}\nstatus:\n  accountId: \"{account}\"\n  conditions: [{{type: Ready, status: \"{ready}\", reason: R, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}}]\n"
+            ))
+            .expect("fixture"),
+        )
+    }
+
+    #[test]
+    fn only_a_ready_baseline_of_the_same_account_and_region_covers_a_lake() {
+        let acct = "123456789012";
+        assert!(baseline_covers(&[baseline("eu-west-1", acct, "True")], "eu-west-1", acct));
+        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "False")], "eu-west-1", acct), "not Ready");
+        assert!(!baseline_covers(&[baseline("us-east-1", acct, "True")], "eu-west-1", acct), "another region");
+        assert!(
+            !baseline_covers(&[baseline("eu-west-1", "999999999999", "True")], "eu-west-1", acct),
+            "another account"
+        );
+        assert!(!baseline_covers(&[], "eu-west-1", acct), "none");
+    }
+
     #[test]
     fn valid_lake_records_its_prefix_and_object_lock_and_is_progressing() {
         let (status, outcome) = plan_status(&lake(VALID), &DataLakeStatus::default());

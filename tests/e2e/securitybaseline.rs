@@ -218,9 +218,9 @@ async fn an_existing_detector_and_recorder_are_adopted_never_duplicated() {
 }
 
 #[tokio::test]
-async fn a_lake_trail_leaves_management_events_to_a_ready_baseline_of_its_region() {
+async fn a_lake_trail_keeps_management_events_until_a_ready_baseline_records_them_and_obeys_the_override() {
     // A region no other test uses for a baseline (one baseline per region).
-    const REGION: &str = "ca-central-1";
+    const REGION: &str = "sa-east-1";
     let _one = ONE_CONTROLLER.lock().await;
     let env = lakeops_testenv::shared().await;
     let ns = env.create_namespace("sbl-trail").await.expect("namespace");
@@ -239,29 +239,29 @@ async fn a_lake_trail_leaves_management_events_to_a_ready_baseline_of_its_region
     lakes.create(&PostParams::default(), &lake).await.expect("lake created");
     wait_until(&lakes, "sales", "the DataLake Ready", |r| r.0 == "True").await;
 
-    // Data events only: the baseline's account trail records management events once.
     let ct = aws_sdk_cloudtrail::Client::new(&env.aws_config(REGION));
     let trail = format!("lakeops-{ns}-sales");
-    let selectors = ct.get_event_selectors().trail_name(&trail).send().await.expect("selectors");
-    let categories: Vec<String> = selectors
-        .advanced_event_selectors()
-        .iter()
-        .flat_map(|s| s.field_selectors())
-        .filter(|f| f.field() == "eventCategory")
-        .flat_map(|f| f.equals().to_vec())
-        .collect();
-    assert_eq!(categories, ["Data", "Data"], "S3 objects and Lambda invocations, no management events");
-
-    // spec.audit.managementEvents: true overrides, in place.
-    let patch = serde_json::json!({ "spec": { "audit": { "managementEvents": true } } });
-    lakes.patch("sales", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("patched");
-    eventually(Duration::from_secs(60), "management events recorded", || async {
-        let s = ct.get_event_selectors().trail_name(&trail).send().await?;
-        let on = s
+    let categories = || async {
+        let s = ct.get_event_selectors().trail_name(&trail).send().await.expect("selectors");
+        let mut c: Vec<String> = s
             .advanced_event_selectors()
             .iter()
-            .any(|s| s.field_selectors().iter().any(|f| f.equals().iter().any(|v| v == "Management")));
-        Ok(on.then_some(()))
+            .flat_map(|s| s.field_selectors())
+            .filter(|f| f.field() == "eventCategory")
+            .flat_map(|f| f.equals().to_vec())
+            .collect();
+        c.sort();
+        c
+    };
+    // The baseline kind has no account trail yet (SecurityBaseline::records_management_events):
+    // a Ready baseline alone does not take management events off the lake trail.
+    assert_eq!(categories().await, ["Data", "Data", "Management"]);
+
+    // spec.audit.managementEvents: false overrides, in place: data events only.
+    let patch = serde_json::json!({ "spec": { "audit": { "managementEvents": false } } });
+    lakes.patch("sales", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("patched");
+    eventually(Duration::from_secs(60), "management events off", || async {
+        Ok((categories().await == ["Data", "Data"]).then_some(()))
     })
     .await
     .expect("override applied");

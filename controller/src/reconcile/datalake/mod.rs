@@ -81,17 +81,20 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
     Ok(exec.finish().0)
 }
 
-/// True when a Ready SecurityBaseline of this account covers `region`: its account trail
-/// records management events, so lake trails need not pay for another copy.
+/// True when a Ready SecurityBaseline of this account covers `region` and its account
+/// trail records management events, so lake trails need not pay for another copy.
 pub fn baseline_covers(baselines: &[Arc<SecurityBaseline>], region: &str, account: &str) -> bool {
-    baselines.iter().any(|b| {
-        let status = b.status.as_ref();
-        b.spec.region == region
-            && status.and_then(|s| s.account_id.as_deref()) == Some(account)
-            && status
-                .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
-                .is_some_and(|c| c.status == "True")
-    })
+    baselines.iter().any(|b| b.records_management_events() && ready_in(b, region, account))
+}
+
+/// The baseline is Ready for `region` of `account`.
+fn ready_in(b: &SecurityBaseline, region: &str, account: &str) -> bool {
+    let status = b.status.as_ref();
+    b.spec.region == region
+        && status.and_then(|s| s.account_id.as_deref()) == Some(account)
+        && status
+            .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
+            .is_some_and(|c| c.status == "True")
 }
 
 /// The status to write and the outcome, from the spec and what was recorded before.
@@ -146,14 +149,13 @@ spec:
     #[test]
     fn only_a_ready_baseline_of_the_same_account_and_region_covers_a_lake() {
         let acct = "123456789012";
-        assert!(baseline_covers(&[baseline("eu-west-1", acct, "True")], "eu-west-1", acct));
-        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "False")], "eu-west-1", acct), "not Ready");
-        assert!(!baseline_covers(&[baseline("us-east-1", acct, "True")], "eu-west-1", acct), "another region");
-        assert!(
-            !baseline_covers(&[baseline("eu-west-1", "999999999999", "True")], "eu-west-1", acct),
-            "another account"
-        );
+        assert!(ready_in(&baseline("eu-west-1", acct, "True"), "eu-west-1", acct));
+        assert!(!ready_in(&baseline("eu-west-1", acct, "False"), "eu-west-1", acct), "not Ready");
+        assert!(!ready_in(&baseline("us-east-1", acct, "True"), "eu-west-1", acct), "another region");
+        assert!(!ready_in(&baseline("eu-west-1", "999999999999", "True"), "eu-west-1", acct), "another account");
         assert!(!baseline_covers(&[], "eu-west-1", acct), "none");
+        // The kind has no account trail yet: a Ready baseline leaves management events on.
+        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "True")], "eu-west-1", acct));
     }
 
     #[test]

@@ -19,8 +19,10 @@ use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use lakeops::aws::clients::{AwsClients, Regional};
 use lakeops::aws::dynamodb::TableDef;
+use lakeops::aws::iam::{IamApi, NewRole};
 use lakeops::aws::recorder::{RequestRecorder, is_read};
 use lakeops::aws::s3::PublicAccessBlock;
+use lakeops::engine::trail_logs::Delivery;
 use lakeops::manifests::Object;
 use lakeops::reconcile::datalake::desired::{self, DesiredBucket, DesiredKey};
 use lakeops_crds::DataLake;
@@ -74,12 +76,13 @@ async fn main() -> Result<()> {
         let aws = aws.clone();
         let account = account.clone();
         let reads = args.existence_reads;
+        let iam = aws.iam();
         async move {
             let aws = aws.region(&lake.spec.region);
             if reads {
-                existence_reads(&aws, lake, &account).await?;
+                existence_reads(&aws, iam.as_ref(), lake, &account).await?;
             }
-            create_lake(&aws, lake, &account).await
+            create_lake(&aws, iam.as_ref(), lake, &account).await
         }
     }))
     .buffer_unordered(args.concurrency.max(1))
@@ -108,8 +111,9 @@ async fn main() -> Result<()> {
 }
 
 /// One read per resource, all at once, as the controller's observe phase sends them to a
-/// new lake: the key's alias, every bucket's tags, every table, the trail.
-async fn existence_reads(aws: &Regional, lake: &DataLake, account: &str) -> Result<()> {
+/// new lake: the key's alias, every bucket's tags, every table, the trail, its log group and
+/// its delivery role.
+async fn existence_reads(aws: &Regional, iam: &dyn IamApi, lake: &DataLake, account: &str) -> Result<()> {
     let key = async {
         if let DesiredKey::Managed { alias, .. } = desired::key(lake, account) {
             aws.kms.describe_key(&alias).await?;
@@ -122,7 +126,13 @@ async fn existence_reads(aws: &Regional, lake: &DataLake, account: &str) -> Resu
     let tables = futures::future::try_join_all(tables.iter().map(|t| aws.dynamodb.describe_table(&t.table_name)));
     let trail = async {
         if lake.spec.audit.trail {
-            aws.cloudtrail.get_trail(&desired::trail_name(lake)).await?;
+            let logs = desired::trail_logs(lake, account, "", None);
+            let name = desired::trail_name(lake);
+            futures::try_join!(
+                aws.cloudtrail.get_trail(&name),
+                aws.logs.describe_log_group(&logs.group.name),
+                iam.get_role(&logs.role.name),
+            )?;
         }
         anyhow::Ok(())
     };
@@ -134,7 +144,7 @@ async fn existence_reads(aws: &Regional, lake: &DataLake, account: &str) -> Resu
     Ok(())
 }
 
-async fn create_lake(aws: &Regional, lake: &DataLake, account: &str) -> Result<()> {
+async fn create_lake(aws: &Regional, iam: &dyn IamApi, lake: &DataLake, account: &str) -> Result<()> {
     let name = lake.metadata.name.clone().unwrap_or_default();
     let key_arn = match desired::key(lake, account) {
         DesiredKey::External { arn } => arn,
@@ -171,9 +181,32 @@ async fn create_lake(aws: &Regional, lake: &DataLake, account: &str) -> Result<(
         }
     }));
     futures::try_join!(zones, tables)?;
-    if let Some(trail) = desired::trail(lake, &key_arn) {
+    if lake.spec.audit.trail {
+        aws.s3.put_object_lock_retention(&lake.audit_bucket(), &desired::audit_retention(lake)).await?;
+    }
+    let mut delivery = Delivery::default();
+    if lake.spec.audit.trail {
+        // The trail's CloudWatch Logs group (encrypted at create; retention is a call) and
+        // its delivery role (trust at create; the inline policy is a call).
+        let logs = desired::trail_logs(lake, account, &key_arn, None);
+        aws.logs.create_log_group(&logs.group.name, &logs.group.kms_key_arn, &logs.group.tags).await?;
+        aws.logs.put_retention(&logs.group.name, logs.group.retention_days).await?;
+        let trust = logs.role.trust.to_json();
+        let role = NewRole {
+            name: &logs.role.name,
+            path: logs.role.path,
+            description: logs.role.description,
+            assume_role_policy: &trust,
+            permissions_boundary: None,
+            tags: &logs.role.tags,
+        };
+        let role_arn = iam.create_role(&role).await?;
+        iam.put_role_policy(&logs.role.name, logs.role.policy_name, &logs.role.policy.to_json()).await?;
+        delivery = Delivery { log_group_arn: logs.group_arn, role_arn };
+    }
+    if let Some(trail) = desired::trail(lake, account, &key_arn, &delivery, false) {
         aws.cloudtrail.create_trail(&trail.settings, &trail.tags).await?;
-        aws.cloudtrail.put_s3_data_events(&trail.settings.name, &trail.data_event_arns).await?;
+        aws.cloudtrail.put_event_selection(&trail.settings.name, &trail.events).await?;
         aws.cloudtrail.start_logging(&trail.settings.name).await?;
     }
     Ok(())

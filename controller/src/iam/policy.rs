@@ -275,6 +275,8 @@ pub fn controller_policy_bounded(
         .when("StringLike", "kms:ViaService", &["states.*.amazonaws.com"]),
         // Logging to CloudWatch Logs: the delivery APIs accept no narrower resource.
         s("PipelineLogDelivery", PIPELINE_LOG_DELIVERY_ACTIONS, &["*".into()]),
+        // The log groups trails deliver to (CloudTrail.5).
+        s("TrailLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*")]),
         // Lambda encrypts function environments with the lake key, through a grant.
         s(
             "EncryptFunctionEnvironments",
@@ -331,7 +333,13 @@ pub fn controller_policy_bounded(
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
             "iam:PassedToService",
-            &["lambda.amazonaws.com", "s3.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"],
+            &[
+                "lambda.amazonaws.com",
+                "s3.amazonaws.com",
+                "events.amazonaws.com",
+                "states.amazonaws.com",
+                "cloudtrail.amazonaws.com",
+            ],
         ),
     ];
     PolicyDocument::new(statements)

@@ -11,8 +11,8 @@ pub mod steps;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use lakeops_crds::names::reason;
-use lakeops_crds::{DataLake, DataLakeStatus};
+use lakeops_crds::names::{condition, reason};
+use lakeops_crds::{DataLake, DataLakeStatus, SecurityBaseline};
 
 use self::cleanup::cleanup;
 use crate::conditions::Outcome;
@@ -68,8 +68,33 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
     let account = ctx.aws.account_id().await?;
     let progress = StatusProgress { ctx, obj: lake };
     let exec = Exec::apply(lake, &progress);
-    steps::converge(lake, &aws, &account, &exec, next).await?;
+    let iam = ctx.aws.iam();
+    let input = steps::Inputs {
+        lake,
+        aws: &aws,
+        iam: iam.as_ref(),
+        account: &account,
+        boundary: ctx.config.permissions_boundary.as_deref(),
+        baseline_covers: baseline_covers(&ctx.stores.baselines.state(), &lake.spec.region, &account),
+    };
+    steps::converge(input, &exec, next).await?;
     Ok(exec.finish().0)
+}
+
+/// True when a Ready SecurityBaseline of this account covers `region` and its account
+/// trail records management events, so lake trails need not pay for another copy.
+pub fn baseline_covers(baselines: &[Arc<SecurityBaseline>], region: &str, account: &str) -> bool {
+    baselines.iter().any(|b| b.records_management_events() && ready_in(b, region, account))
+}
+
+/// The baseline is Ready for `region` of `account`.
+fn ready_in(b: &SecurityBaseline, region: &str, account: &str) -> bool {
+    let status = b.status.as_ref();
+    b.spec.region == region
+        && status.and_then(|s| s.account_id.as_deref()) == Some(account)
+        && status
+            .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
+            .is_some_and(|c| c.status == "True")
 }
 
 /// The status to write and the outcome, from the spec and what was recorded before.
@@ -111,6 +136,27 @@ spec:
   region: eu-west-1
   zones: [{name: raw}, {name: curated}]
 ";
+
+    fn baseline(region: &str, account: &str, ready: &str) -> Arc<SecurityBaseline> {
+        Arc::new(
+            serde_saphyr::from_str(&format!(
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: b}}\nspec: {{region: {region}}}\nstatus:\n  accountId: \"{account}\"\n  conditions: [{{type: Ready, status: \"{ready}\", reason: R, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}}]\n"
+            ))
+            .expect("fixture"),
+        )
+    }
+
+    #[test]
+    fn only_a_ready_baseline_of_the_same_account_and_region_covers_a_lake() {
+        let acct = "123456789012";
+        assert!(ready_in(&baseline("eu-west-1", acct, "True"), "eu-west-1", acct));
+        assert!(!ready_in(&baseline("eu-west-1", acct, "False"), "eu-west-1", acct), "not Ready");
+        assert!(!ready_in(&baseline("us-east-1", acct, "True"), "eu-west-1", acct), "another region");
+        assert!(!ready_in(&baseline("eu-west-1", "999999999999", "True"), "eu-west-1", acct), "another account");
+        assert!(!baseline_covers(&[], "eu-west-1", acct), "none");
+        // The kind has no account trail yet: a Ready baseline leaves management events on.
+        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "True")], "eu-west-1", acct));
+    }
 
     #[test]
     fn valid_lake_records_its_prefix_and_object_lock_and_is_progressing() {

@@ -1,22 +1,27 @@
 //! The DataLake's convergence, written once: the controller runs it with the apply
 //! executor, `lakeops plan` with the plan executor.
 //!
-//! Order: read the key and every bucket (ownership checked before any write); record the
-//! intent (bucket names and the key's creation token) in one status write when something
-//! will be created; the key; the log bucket (zone buckets log into it); the zone buckets
-//! together; the catalog tables; the audit trail (created, converged, or deleted when the
-//! spec turns it off).
+//! Order: read the key, every bucket, every table and the trail at once (ownership checked
+//! before any write); record the intent (bucket names and the key's creation token) in one
+//! status write when something will be created; the key; then together: the log bucket
+//! followed by the other buckets (they log into it) and the audit bucket's retention, the
+//! catalog tables, the trail's log group and delivery role; last the audit trail (created,
+//! converged, or deleted when the spec turns it off).
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 use kube::ResourceExt;
+use lakeops_crds::backuppolicy::RetentionMode;
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
-use lakeops_crds::names::tag;
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus};
 
 use crate::aws::clients::Regional;
+use crate::aws::iam::IamApi;
 use crate::engine::key::{self, ManagedKey};
+use crate::engine::trail_logs::{self, Delivery};
 use crate::engine::{Exec, Stop, intent, placeholder};
+use crate::reconcile::backuppolicy::desired::retention_weakens;
 
 use super::desired::{self, DesiredBucket, DesiredKey, DesiredTable};
 use super::diff::{self, Change, ObservedTable, ObservedTrail};
@@ -27,14 +32,24 @@ pub const KEY_PURPOSE: &str = "kms-key";
 
 type Exe<'a> = Exec<'a, DataLakeStatus>;
 
+/// What a lake's sequence works with.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub lake: &'a DataLake,
+    /// The clients of the lake's region.
+    pub aws: &'a Regional,
+    pub iam: &'a dyn IamApi,
+    pub account: &'a str,
+    /// The permissions boundary every generated role carries (a controller flag).
+    pub boundary: Option<&'a str>,
+    /// A Ready SecurityBaseline covers the lake's account and region: its account trail
+    /// records management events, so the lake trail does not by default.
+    pub baseline_covers: bool,
+}
+
 /// Runs the lake's sequence; `next` is the status being built (recorded intents included).
-pub async fn converge(
-    lake: &DataLake,
-    aws: &Regional,
-    account: &str,
-    exec: &Exe<'_>,
-    next: &mut DataLakeStatus,
-) -> Result<(), Stop> {
+pub async fn converge(input: Inputs<'_>, exec: &Exe<'_>, next: &mut DataLakeStatus) -> Result<(), Stop> {
+    let Inputs { lake, aws, account, .. } = input;
     let region = lake.spec.region.clone();
 
     // Every read first, at once: the key, every bucket, every table and the trail. Each is
@@ -70,15 +85,24 @@ pub async fn converge(
     let tables_observed =
         try_join_all(tables.iter().map(|t| observe_table(exec, aws, t, known.get(&t.table_name).cloned().flatten())));
     let trail = observe_trail(exec, lake, aws, next.trail_arn.as_deref());
-    let (key, observed, tables_observed, trail) = futures::try_join!(key, buckets, tables_observed, trail)?;
+    let (group_arn, role_arn) = (next.trail_log_group_arn.clone(), next.trail_logs_role_arn.clone());
+    let delivery_recorded = trail_logs::Recorded { log_group_arn: group_arn.as_deref(), role_arn: role_arn.as_deref() };
+    let delivery = async {
+        if !lake.spec.audit.trail {
+            return Ok(None);
+        }
+        let want = desired::trail_logs(lake, account, &placeholder("lake key"), input.boundary);
+        trail_logs::observe(exec, aws.logs.as_ref(), input.iam, &want, delivery_recorded).await.map(Some)
+    };
+    let (key, observed, tables_observed, trail, delivery) =
+        futures::try_join!(key, buckets, tables_observed, trail, delivery)?;
 
     // The intent, in one status write before the first create: bucket names (S3 cannot tag
     // a bucket as it creates it, so a crash in between leaves an untagged bucket that status
     // proves ours) and the key's creation token.
     let mut write = false;
     if names.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
-        next.log_bucket = names.first().map(|b| b.name.clone());
-        next.zones = zone_statuses(&region, &names[1..]);
+        record_buckets(next, &region, &names);
         write = true;
     }
     if let Key::Managed(want, state) = &key
@@ -101,29 +125,38 @@ pub async fn converge(
     for (b, o) in buckets.iter_mut().zip(&observed) {
         exec.desired_tags(&mut b.tags, o.as_ref().map(|o| &o.tags));
     }
-    // The zone buckets log into the log bucket, so it comes first; the tables need only the
-    // key and converge alongside the buckets.
+    let audit_existed = observed.last().is_some_and(Option::is_some);
+    // The zone and audit buckets log into the log bucket, so it comes first; the tables and
+    // the trail's log delivery need only the key and converge alongside the buckets.
     let all_buckets = async {
         let mut pairs = buckets.iter().zip(observed);
         if let Some((log, o)) = pairs.next() {
             converge_bucket(exec, aws, &region, log, o.as_ref()).await?;
         }
         let rest: Vec<_> = pairs.collect();
-        try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await
+        try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await?;
+        if lake.spec.audit.trail {
+            converge_audit_retention(exec, lake, aws, audit_existed).await?;
+        }
+        Ok::<_, Stop>(())
     };
     let all_tables = try_join_all(
         tables.iter().zip(tables_observed).map(|(t, o)| converge_table(exec, aws, &region, t, &key_arn, o)),
     );
-    let (_, arns) = futures::try_join!(all_buckets, all_tables)?;
-    next.log_bucket = buckets.first().map(|b| b.name.clone());
-    next.zones = zone_statuses(&region, &buckets[1..]);
+    let delivery = trail_delivery(exec, input, &key_arn, delivery, delivery_recorded);
+    let ((), arns, delivery) = futures::try_join!(all_buckets, all_tables, delivery)?;
+    record_buckets(next, &region, &buckets);
     next.tables = tables
         .iter()
         .zip(arns)
         .map(|(t, arn)| TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) })
         .collect();
+    if lake.spec.audit.trail {
+        next.trail_log_group_arn = Some(delivery.log_group_arn.clone());
+        next.trail_logs_role_arn = Some(delivery.role_arn.clone());
+    }
 
-    next.trail_arn = converge_trail(exec, lake, aws, &key_arn, trail).await?;
+    next.trail_arn = converge_trail(exec, input, &key_arn, &delivery, trail).await?;
     Ok(())
 }
 
@@ -143,9 +176,17 @@ async fn external_key(exec: &Exe<'_>, aws: &Regional, arn: &str) -> Result<Strin
     Ok(arn.to_string())
 }
 
-fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
-    zones
+/// The bucket names in status: the log bucket (first), the zones, the audit bucket.
+fn record_buckets(next: &mut DataLakeStatus, region: &str, buckets: &[DesiredBucket]) {
+    next.log_bucket = buckets.first().map(|b| b.name.clone());
+    next.zones = zone_statuses(region, buckets);
+    next.audit_bucket = buckets.iter().skip(1).find(|b| b.zone.is_none()).map(|b| b.name.clone());
+}
+
+fn zone_statuses(region: &str, buckets: &[DesiredBucket]) -> Vec<ZoneStatus> {
+    buckets
         .iter()
+        .filter(|b| b.zone.is_some())
         .map(|b| ZoneStatus {
             name: b.zone.clone().unwrap_or_default(),
             bucket: b.name.clone(),
@@ -157,7 +198,7 @@ fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
 /// Bucket names this lake recorded in status before creating them.
 fn recorded_buckets(status: Option<&DataLakeStatus>) -> BTreeSet<String> {
     let Some(s) = status else { return Default::default() };
-    s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
+    s.log_bucket.iter().chain(&s.audit_bucket).cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
 }
 
 /// Reads a bucket and checks it is its owner's (or adoptable); `recorded`: bucket names the
@@ -232,6 +273,54 @@ async fn converge_table(
     Ok(arn.unwrap_or_else(|| placeholder(&format!("table {}", table.table_name))))
 }
 
+/// The audit bucket's Object Lock default retention (write-once audit logs; 1 read). A
+/// COMPLIANCE retention is never shortened or relaxed (S3 refuses it for locked versions,
+/// and the guard is the BackupPolicy's); a shorter GOVERNANCE retention the spec asks for
+/// is sent and reported as weakening.
+async fn converge_audit_retention(exec: &Exe<'_>, lake: &DataLake, aws: &Regional, existed: bool) -> Result<(), Stop> {
+    let bucket = lake.audit_bucket();
+    let want = desired::audit_retention(lake);
+    let found = if existed { aws.s3.get_object_lock(&bucket).await?.1 } else { None };
+    if let Some(o) = &found
+        && o.mode == RetentionMode::Compliance.as_str()
+        && retention_weakens(o, &want)
+    {
+        return exec.blocked(
+            &bucket,
+            Stop::Stalled(
+                reason::PROTECTION_DOWNGRADE_REFUSED,
+                format!(
+                    "spec.audit: the audit bucket {bucket} has COMPLIANCE retention of {} days, which can never be shortened or relaxed (asked: {} {} days)",
+                    o.days, want.mode, want.days
+                ),
+            ),
+        );
+    }
+    if found.as_ref() != Some(&want) {
+        let weakens = found.as_ref().is_some_and(|o| retention_weakens(o, &want));
+        let change = Change::PutRetention { bucket: bucket.clone(), retention: want, previous: found, weakens };
+        let label = format!("bucket {bucket}");
+        exec.change(&change, existed, &label, apply::change(aws, &lake.spec.region, &change)).await?;
+    }
+    Ok(())
+}
+
+/// The trail's CloudWatch Logs group and delivery role (CloudTrail checks them when the trail
+/// names them, so they precede it). Nothing when the trail is off: the group and role of a
+/// trail turned off are kept, as the group holds audit records.
+async fn trail_delivery(
+    exec: &Exe<'_>,
+    input: Inputs<'_>,
+    key_arn: &str,
+    observed: Option<trail_logs::Observed>,
+    recorded: trail_logs::Recorded<'_>,
+) -> Result<Delivery, Stop> {
+    let Inputs { lake, aws, .. } = input;
+    let Some(observed) = observed else { return Ok(Delivery::default()) };
+    let want = desired::trail_logs(lake, input.account, key_arn, input.boundary);
+    trail_logs::converge_observed(exec, aws.logs.as_ref(), input.iam, &want, observed, recorded).await
+}
+
 /// What the trail step found: the trail (if any) and whether it is ours.
 struct TrailState {
     observed: Option<ObservedTrail>,
@@ -267,16 +356,17 @@ async fn observe_trail(
 /// Creates, converges or (when the spec turns the trail off) deletes the audit trail.
 async fn converge_trail(
     exec: &Exe<'_>,
-    lake: &DataLake,
-    aws: &Regional,
+    input: Inputs<'_>,
     key_arn: &str,
+    delivery: &Delivery,
     state: TrailState,
 ) -> Result<Option<String>, Stop> {
-    let desired = desired::trail(lake, key_arn);
+    let Inputs { lake, aws, .. } = input;
     if state.skipped {
         return Ok(None);
     }
     let TrailState { observed, ours, .. } = state;
+    let desired = desired::trail(lake, input.account, key_arn, delivery, input.baseline_covers);
     let name = desired::trail_name(lake);
     let label = format!("trail {name}");
     let region = &lake.spec.region;

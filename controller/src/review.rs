@@ -296,6 +296,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pipeline_with_less_logging_and_no_tracing_is_named_as_weakening() {
+        let pipeline = |level: &str, tracing: bool| {
+            format!(
+                "{BASE}---\napiVersion: lakeops.dev/v1alpha1\nkind: EtlPipeline\nmetadata: {{name: orders}}\nspec: {{dataLakeRef: {{name: sales}}, trigger: {{schedule: rate(1 hour)}}, steps: [{{name: a, etlFunctionRef: {{name: f}}}}], logging: {{level: {level}}}, tracing: {tracing}}}\n"
+            )
+        };
+        let changes = compare(&docs(&pipeline("ALL", true)), &docs(&pipeline("ERROR", false)));
+        let p = changes.iter().find(|c| c.kind == "EtlPipeline").expect("pipeline changed");
+        assert_eq!(p.weakens.len(), 2, "{:?}", p.weakens);
+        assert!(p.weakens[0].starts_with("spec.logging.level: ALL -> ERROR"), "{:?}", p.weakens);
+        assert!(p.weakens[1].starts_with("spec.tracing: true -> false"), "{:?}", p.weakens);
+    }
+
+    #[test]
     fn removing_a_backup_policy_weakens_protection() {
         let head = BASE.split("---").next().unwrap_or_default().to_string();
         let changes = compare(&docs(BASE), &docs(&head));

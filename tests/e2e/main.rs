@@ -16,4 +16,5 @@ mod faults;
 mod invalid;
 mod leader;
 mod securitybaseline;
+mod securitybaseline_alerts;
 mod testenv;

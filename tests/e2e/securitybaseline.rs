@@ -22,7 +22,7 @@ use crate::common::{Kind, MOTO_ACCOUNT, RunningController, assert_iam_policy_cov
 
 /// One baseline controller at a time: every one watches every SecurityBaseline in the
 /// cluster, and two controllers without leader election would both create what is missing.
-static ONE_CONTROLLER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_CONTROLLER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn manifest(name: &str, region: &str) -> SecurityBaseline {
     serde_json::from_value(serde_json::json!({

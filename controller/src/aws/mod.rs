@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod recorder;
 pub mod requests;
 pub mod s3;
+pub mod sns;
 
 use std::time::Duration;
 

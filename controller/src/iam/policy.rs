@@ -123,7 +123,30 @@ const GUARDDUTY_DETECTOR_ACTIONS: &[&str] = &["guardduty:GetDetector", "guarddut
 const GUARDDUTY_ACCOUNT_ACTIONS: &[&str] =
     &["guardduty:ListDetectors", "guardduty:CreateDetector", "guardduty:TagResource"];
 /// SecurityBaseline: Inspector for the account (never Disable); neither names a resource.
-const INSPECTOR_ACTIONS: &[&str] = &["inspector2:Enable", "inspector2:BatchGetAccountStatus"];
+const INSPECTOR_ACTIONS: &[&str] = &[
+    "inspector2:Enable",
+    "inspector2:BatchGetAccountStatus",
+    // The findings on each EtlFunction's status.
+    "inspector2:ListFindings",
+    // The baseline's suppressions (tags go with the create).
+    "inspector2:ListFilters",
+    "inspector2:CreateFilter",
+    "inspector2:UpdateFilter",
+    "inspector2:DeleteFilter",
+    "inspector2:TagResource",
+];
+/// SecurityBaseline: the alert topic (never DeleteTopic or Unsubscribe); tags go with the
+/// create. Publish: the controller's own deployment and deletion messages.
+const SNS_TOPIC_ACTIONS: &[&str] = &[
+    "sns:CreateTopic",
+    "sns:TagResource",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:ListTagsForResource",
+    "sns:ListSubscriptionsByTopic",
+    "sns:Subscribe",
+    "sns:Publish",
+];
 /// SecurityBaseline: the Config recorder and channel (never Stop or Delete); Config
 /// authorises these on the account, not on a recorder ARN.
 const CONFIG_ACTIONS: &[&str] = &[
@@ -251,6 +274,11 @@ pub fn controller_policy_bounded(
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
         s("InspectorLambdaScanning", INSPECTOR_ACTIONS, &["*".into()]),
         s("ConfigRecorder", CONFIG_ACTIONS, &["*".into()]),
+        s("AlertTopic", SNS_TOPIC_ACTIONS, &[format!("arn:aws:sns:*:{acct}:lakeops-alerts")]),
+        // Publishing to the encrypted topic uses its key, through SNS only.
+        s("AlertKeyThroughSns", &["kms:GenerateDataKey", "kms:Decrypt"], &[format!("arn:aws:kms:*:{acct}:key/*")])
+            .when("Null", &owner, &["false"])
+            .when("StringLike", "kms:ViaService", &["sns.*.amazonaws.com"]),
         s("ConfigDeliveryBucket", S3_ACTIONS, &[format!("arn:aws:s3:::lakeops-config-{acct}-*")]),
         // A new recorder names Config's service-linked role; GuardDuty's features need theirs.
         s(

@@ -68,6 +68,7 @@ mod kms;
 mod lambda;
 mod logs;
 mod s3;
+mod sns;
 
 #[cfg(test)]
 mod tests;
@@ -88,6 +89,7 @@ pub use kms::{FakeKms, Key};
 pub use lambda::{FakeLambda, Function};
 pub use logs::{FakeLogs, LogGroupState};
 pub use s3::{Bucket, FakeS3};
+pub use sns::{FakeSns, Topic};
 
 use super::clients::Regional;
 use super::error::{AwsError, AwsResult, ErrorKind};
@@ -157,6 +159,8 @@ pub struct Resources {
     pub inspector: BTreeMap<String, InspectorAccount>,
     /// AWS Config by region.
     pub config: BTreeMap<String, ConfigRegion>,
+    /// SNS topics by ARN.
+    pub topics: BTreeMap<String, Topic>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -295,6 +299,7 @@ impl FakeAws {
             guardduty: Arc::new(FakeGuardDuty::new(self.this(), region)),
             inspector: Arc::new(FakeInspector::new(self.this(), region)),
             config: Arc::new(FakeConfig::new(self.this(), region)),
+            sns: Arc::new(FakeSns::new(self.this(), region)),
         }
     }
 

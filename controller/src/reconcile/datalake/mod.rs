@@ -19,11 +19,17 @@ use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::{self, Exec, Report, Stop, exec::StatusProgress};
 use crate::error::Result;
+use crate::reconcile::securitybaseline::publish::{Message, after_cleanup};
 use crate::status;
 
 /// Reconciles one DataLake: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
-    super::with_finalizer(lake, ctx, apply_lake, cleanup).await
+    super::with_finalizer(lake, ctx, apply_lake, |lake, ctx| {
+        let mut message = Message::about(lake.as_ref(), "ObjectDeleted", &lake.spec.region);
+        message.deletion_policy = Some(format!("{:?}", lake.spec.deletion_policy));
+        after_cleanup(lake, ctx, Some(message), cleanup)
+    })
+    .await
 }
 
 async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {

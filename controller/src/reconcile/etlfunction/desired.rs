@@ -46,14 +46,20 @@ pub struct Names {
 /// `lakeops-<namespace>-<name>`, shortened with a stable hash when longer than 64.
 pub fn names(etl: &EtlFunction) -> Names {
     let full = format!("lakeops-{}-{}", etl.namespace().unwrap_or_default(), etl.name_any());
-    let function = if full.len() <= MAX_NAME {
-        full.clone()
+    let function = function_name(&etl.namespace().unwrap_or_default(), &etl.name_any());
+    Names { role: function.clone(), log_group: format!("/aws/lambda/{function}"), notification_id: full, function }
+}
+
+/// The Lambda function name of EtlFunction `namespace/name`.
+pub fn function_name(namespace: &str, name: &str) -> String {
+    let full = format!("lakeops-{namespace}-{name}");
+    if full.len() <= MAX_NAME {
+        full
     } else {
         // 55 characters, a dash and 8 hex digits: unique in practice, still readable.
         let cut: String = full.chars().take(MAX_NAME - 9).collect();
         format!("{cut}-{:08x}", fnv1a(&full) as u32)
-    };
-    Names { role: function.clone(), log_group: format!("/aws/lambda/{function}"), notification_id: full, function }
+    }
 }
 
 /// FNV-1a: a fixed, dependency-free hash, stable across builds and platforms.

@@ -7,6 +7,7 @@
 pub mod desired;
 pub mod diff;
 pub mod plan;
+pub mod publish;
 pub mod steps;
 
 use std::sync::Arc;
@@ -293,6 +294,85 @@ mod tests {
         let c = status.config.expect("recorded");
         assert_eq!((c.recorder.as_deref(), c.adopted), (Some(theirs.name.as_str()), true));
         assert!(status.inspector.expect("recorded").managed_by_organization);
+    }
+
+    fn with_alerts_and_a_suppression(expires: &str) -> SecurityBaseline {
+        let mut b = baseline();
+        b.spec.alerts = Some(lakeops_crds::securitybaseline::AlertsSpec {
+            emails: vec!["secops@example.com".into()],
+            minimum_finding_severity: lakeops_crds::FindingSeverity::High,
+            deployments: true,
+            deletions: true,
+        });
+        b.spec.inspector.suppressions = vec![lakeops_crds::securitybaseline::Suppression {
+            vulnerability_id: "CVE-2024-3651".into(),
+            functions: vec!["team/etl".into()],
+            reason: "not reachable".into(),
+            expires: expires.into(),
+        }];
+        b
+    }
+
+    #[tokio::test]
+    async fn alerts_and_suppressions_converge_once_plan_as_apply_and_survive_lost_answers() {
+        let b = with_alerts_and_a_suppression("2099-12-31");
+        let aws = FakeAws::new(ACCOUNT);
+        // Lost answers on the two creates that AWS does not deduplicate the same way.
+        aws.drop_response_on(|service, op| (service, op) == ("inspector2", "CreateFilter") || op == "CreateTopic");
+        let planned = plan_of(&aws.fork(), &b, &SecurityBaselineStatus::default()).await;
+        let mut status = SecurityBaselineStatus::default();
+        assert!(round(&aws, &b, &mut status).await.is_err(), "an answer was lost");
+        aws.clear_faults();
+        let (_, applied) = round(&aws, &b, &mut status).await.expect("converges");
+        let creates = |ops: &[String], op: &str| ops.iter().filter(|o| *o == op).count();
+        let writes = ops(&aws, true);
+        assert_eq!(creates(&writes, "CreateTopic"), 1, "{writes:?}");
+        assert_eq!(creates(&writes, "CreateFilter"), 1, "found by name and tags, not repeated: {writes:?}");
+        assert!(planned.changes.iter().any(|c| c.setting == "Inspector suppression" && c.weakens), "{planned:?}");
+        assert!(applied.changes.iter().all(|c| c.setting != "Inspector suppression"), "already there: {applied:?}");
+
+        let topic_arn = desired::topic_arn(REGION, ACCOUNT);
+        let topic = aws.topic(&topic_arn).expect("the topic");
+        let key = aws.snapshot().aliases.get(&(REGION.to_string(), desired::ALERTS_KEY_ALIAS.to_string())).cloned();
+        assert!(
+            topic
+                .attributes
+                .get(crate::aws::sns::KMS_MASTER_KEY_ID)
+                .is_some_and(|k| key.as_ref().is_some_and(|id| k.ends_with(id.as_str())))
+        );
+        let alerts = status.alerts.clone().expect("alerts");
+        assert_eq!(alerts.subscriptions[0].state, "PendingConfirmation");
+        assert_eq!(status.suppressions, ["CVE-2024-3651"]);
+
+        // At rest: no write; a confirmed address shows as such.
+        aws.confirm_subscriptions(&topic_arn);
+        aws.reset_calls();
+        round(&aws, &b, &mut status).await.expect("converges");
+        assert!(ops(&aws, true).is_empty(), "{:?}", ops(&aws, true));
+        assert_eq!(status.alerts.as_ref().expect("alerts").subscriptions[0].state, "Confirmed");
+        let plan = plan_of(&aws, &b, &status).await;
+        assert!(plan.changes.is_empty(), "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_suppression_is_deleted_and_a_foreign_filter_is_left_alone() {
+        let live = with_alerts_and_a_suppression("2099-12-31");
+        let aws = FakeAws::new(ACCOUNT);
+        let mut status = SecurityBaselineStatus::default();
+        round(&aws, &live, &mut status).await.expect("converges");
+        let foreign = crate::aws::inspector::SuppressionFilter {
+            name: "lakeops-CVE-1".into(),
+            vulnerability_id: "CVE-1".into(),
+            ..Default::default()
+        };
+        aws.region(REGION).inspector.create_suppression(&foreign, &Default::default()).await.expect("someone's filter");
+        let expired = with_alerts_and_a_suppression("2020-01-01");
+        aws.reset_calls();
+        round(&aws, &expired, &mut status).await.expect("converges");
+        assert_eq!(ops(&aws, true), ["DeleteFilter"]);
+        let left: Vec<_> = aws.inspector(REGION).filters.into_values().map(|f| f.filter.name).collect();
+        assert_eq!(left, ["lakeops-CVE-1"]);
+        assert!(status.suppressions.is_empty());
     }
 
     #[test]

@@ -95,3 +95,13 @@ impl FindingSeverity {
         }
     }
 }
+
+/// The schema of an optional [`FindingSeverity`]: Kubernetes refuses `null` among the
+/// values of an `enum`, which is how an `Option` of an enum would be written.
+pub(crate) fn optional_severity_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"],
+        "nullable": true
+    })
+}

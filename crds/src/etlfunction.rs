@@ -91,6 +91,7 @@ pub struct EtlFunctionSpec {
     /// The highest Inspector finding severity tolerated on the function: a finding at or
     /// above it turns Ready False with reason `VulnerableCode`. Unset: findings are shown only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::common::optional_severity_schema")]
     pub maximum_finding_severity: Option<FindingSeverity>,
 }
 

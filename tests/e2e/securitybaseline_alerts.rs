@@ -21,7 +21,7 @@ use lakeops_crds::{DataLake, EtlFunction, SecurityBaseline};
 use lakeops_testenv::TestEnv;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{MOTO_ACCOUNT, RunningController, api, assert_iam_policy_covers, eventually, wait_until};
+use crate::common::{Kind, MOTO_ACCOUNT, RunningController, api, assert_iam_policy_covers, eventually, wait_until};
 
 /// A region no other test uses: moto's seeded findings are per region.
 const REGION: &str = "eu-west-3";
@@ -211,8 +211,7 @@ async fn alerts_findings_and_suppressions_converge_publish_deployments_and_delet
         .expect("package");
     let lake: DataLake = serde_json::from_value(serde_json::json!({
         "apiVersion": "lakeops.dev/v1alpha1", "kind": "DataLake", "metadata": { "name": "sales" },
-        "spec": { "region": REGION, "zones": [{ "name": "raw" }, { "name": "curated" }], "audit": { "trail": false },
-                  "deletionPolicy": "Delete" }
+        "spec": { "region": REGION, "zones": [{ "name": "raw" }, { "name": "curated" }], "audit": { "trail": false } }
     }))
     .expect("lake fixture");
     lakes.create(&PostParams::default(), &lake).await.expect("lake created");
@@ -288,13 +287,15 @@ async fn alerts_findings_and_suppressions_converge_publish_deployments_and_delet
     .expect("status");
     assert!(b.status.expect("status").alerts.is_some());
 
+    // The lake (deletionPolicy Retain: its resources stay, tagged) going away is one message.
     lakes.delete("sales", &DeleteParams::default()).await.expect("lake deleted");
-    eventually(TIMEOUT, "the lake's deletion message", || async {
+    let lake_gone = eventually(TIMEOUT, "the lake's deletion message", || async {
         let m = messages(&sqs, &queue_url).await;
         Ok(m.into_iter().find(|m| m["event"] == "ObjectDeleted" && m["kind"] == "DataLake"))
     })
     .await
     .expect("published");
+    assert_eq!(lake_gone["deletionPolicy"].as_str(), Some("Retain"), "{lake_gone}");
     baselines.delete(&name, &DeleteParams::default()).await.expect("baseline deleted");
     assert!(aws.sns.topic_attributes(&topic).await.expect("read").is_some(), "the topic stays");
     assert_iam_policy_covers(&ctrl.recorder);

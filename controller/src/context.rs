@@ -6,7 +6,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
-use lakeops_crds::{BackupPolicy, DataLake, EtlFunction};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, SecurityBaseline};
 
 use crate::metrics::Metrics;
 
@@ -50,6 +50,8 @@ pub struct Stores {
     pub lakes: Store<DataLake>,
     pub functions: Store<EtlFunction>,
     pub policies: Store<BackupPolicy>,
+    /// Empty when this controller does not reconcile baselines (`--security-baselines=false`).
+    pub baselines: Store<SecurityBaseline>,
 }
 
 /// Shared state of every reconcile.

@@ -58,7 +58,12 @@ pub async fn run(
     let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     // Cluster-scoped: watched across the cluster even when one namespace is.
     let baselines = Controller::new(Api::<SecurityBaseline>::all(client.clone()), wc.clone()).with_config(ctrl_config);
-    let stores = Stores { lakes: lakes.store(), functions: functions.store(), policies: policies.store() };
+    let stores = Stores {
+        lakes: lakes.store(),
+        functions: functions.store(),
+        policies: policies.store(),
+        baselines: baselines.store(),
+    };
 
     // A lake's changes re-queue what depends on it, so nothing polls for readiness.
     let fstore = stores.functions.clone();

@@ -83,7 +83,13 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                     None => account.insert(aws.account_id().await?),
                 };
                 let regional = aws.region(&lake.spec.region);
-                let plan = crate::reconcile::datalake::plan::plan(lake, &regional, account).await?;
+                let iam = aws.iam();
+                // A baseline among the planned manifests is taken as Ready once applied.
+                let covered = documents
+                    .iter()
+                    .any(|d| matches!(&d.object, Object::SecurityBaseline(b) if b.spec.region == lake.spec.region));
+                let plan =
+                    crate::reconcile::datalake::plan::plan(lake, &regional, iam.as_ref(), account, covered).await?;
                 out.push(ObjectPlan {
                     kind: "DataLake",
                     namespace: lake.namespace().unwrap_or_default(),

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
+use lakeops_crds::backuppolicy::RetentionMode::Compliance;
 use lakeops_crds::{BackupPolicy, DataLake, DeletionPolicy};
 use serde::Serialize;
 
@@ -72,6 +73,31 @@ fn lake_weakening(old: &DataLake, new: &DataLake) -> Vec<String> {
     }
     if o.audit.trail && !n.audit.trail {
         w.push("spec.audit.trail: the audit trail is removed".to_string());
+    }
+    if o.audit.trail && n.audit.trail {
+        let (oa, na) = (&o.audit, &n.audit);
+        if n.audit.retention_days < o.audit.retention_days || (oa.mode == Compliance && na.mode != Compliance) {
+            w.push(format!(
+                "spec.audit: audit bucket retention {} {} days -> {} {} days{}",
+                oa.mode.as_str(),
+                oa.retention_days,
+                na.mode.as_str(),
+                na.retention_days,
+                if oa.mode == Compliance { " (refused: COMPLIANCE is never shortened or relaxed)" } else { "" }
+            ));
+        }
+        if na.log_retention_days < oa.log_retention_days {
+            w.push(format!(
+                "spec.audit.logRetentionDays: trail logs kept {} -> {} days",
+                oa.log_retention_days, na.log_retention_days
+            ));
+        }
+        if oa.management_events != Some(false) && na.management_events == Some(false) {
+            w.push(
+                "spec.audit.managementEvents: false: the lake trail stops recording management events even without an account trail"
+                    .to_string(),
+            );
+        }
     }
     if o.deletion_policy == DeletionPolicy::Retain && n.deletion_policy == DeletionPolicy::Delete {
         w.push(
@@ -249,6 +275,21 @@ mod tests {
             text.ends_with("Manifests: 0 object(s) added, 0 removed, 2 changed; 5 change(s) weaken protection.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn shorter_audit_retention_and_management_events_off_are_weakenings() {
+        let base = BASE.replace("audit: {trail: true}", "audit: {trail: true, mode: COMPLIANCE, retentionDays: 400}");
+        let head = BASE.replace(
+            "audit: {trail: true}",
+            "audit: {trail: true, mode: COMPLIANCE, retentionDays: 30, logRetentionDays: 90, managementEvents: false}",
+        );
+        let changes = compare(&docs(&base), &docs(&head));
+        let lake = changes.iter().find(|c| c.kind == "DataLake").expect("lake changed");
+        assert_eq!(lake.weakens.len(), 3, "{:?}", lake.weakens);
+        assert!(lake.weakens[0].contains("COMPLIANCE 400 days -> COMPLIANCE 30 days (refused"), "{:?}", lake.weakens);
+        assert!(lake.weakens[1].contains("trail logs kept 365 -> 90 days"), "{:?}", lake.weakens);
+        assert!(lake.weakens[2].starts_with("spec.audit.managementEvents: false"), "{:?}", lake.weakens);
     }
 
     #[test]

@@ -170,6 +170,9 @@ pub struct BackupPolicyStatus {
     /// The IAM role S3 assumes to replicate the zone buckets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_role_arn: Option<String>,
+    /// The log bucket in the backup region, which the replica buckets log into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bucket: Option<String>,
     /// Keys lakeops created in the backup regions, recorded as soon as they exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["region"]))]

@@ -252,13 +252,52 @@ pub enum KeyType {
 }
 
 /// The audit trail.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Audit {
     /// Create a multi-region CloudTrail trail, encrypted with the lake key, with log-file
-    /// validation and S3 data events for the lake's buckets, delivering to the log bucket.
+    /// validation and data events (S3 objects of the lake's buckets, Lambda invocations of
+    /// the namespace's functions), delivering to the audit bucket and to an encrypted
+    /// CloudWatch Logs group.
     #[serde(default)]
     pub trail: bool,
+    /// Record management events in the lake trail too. Unset: only when no Ready
+    /// SecurityBaseline covers the lake's region (its account trail records them once;
+    /// every further copy of management events is billed per event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_events: Option<bool>,
+    /// Retention of the trail's CloudWatch Logs group, in days (a CloudWatch value).
+    #[serde(default = "default_audit_log_retention")]
+    #[schemars(extend("enum" = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]))]
+    pub log_retention_days: i32,
+    /// Object Lock default retention of the audit bucket, in days. COMPLIANCE retention is
+    /// never shortened.
+    #[serde(default = "default_audit_log_retention")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub retention_days: i32,
+    /// Object Lock mode of the audit bucket's default retention.
+    #[serde(default = "default_audit_mode")]
+    pub mode: crate::backuppolicy::RetentionMode,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            trail: false,
+            management_events: None,
+            log_retention_days: default_audit_log_retention(),
+            retention_days: default_audit_log_retention(),
+            mode: default_audit_mode(),
+        }
+    }
+}
+
+fn default_audit_log_retention() -> i32 {
+    365
+}
+
+fn default_audit_mode() -> crate::backuppolicy::RetentionMode {
+    crate::backuppolicy::RetentionMode::Governance
 }
 
 /// What lakeops observed and created.
@@ -289,6 +328,9 @@ pub struct DataLakeStatus {
     /// Name of the log bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bucket: Option<String>,
+    /// Name of the audit bucket (the trail's log files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_bucket: Option<String>,
     /// One entry per zone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneStatus>,
@@ -298,6 +340,12 @@ pub struct DataLakeStatus {
     /// ARN of the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trail_arn: Option<String>,
+    /// ARN of the trail's CloudWatch Logs group (`...:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail_log_group_arn: Option<String>,
+    /// ARN of the role CloudTrail delivers to that group with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail_logs_role_arn: Option<String>,
     /// Protections of the security baseline this spec turns off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disabled_protections: Vec<String>,
@@ -341,7 +389,7 @@ impl HasConditions for DataLakeStatus {
 }
 
 /// Zone names that would collide with buckets lakeops names itself.
-const RESERVED_ZONE_NAMES: [&str; 1] = ["logs"];
+const RESERVED_ZONE_NAMES: [&str; 2] = ["logs", "audit"];
 
 impl DataLake {
     /// The bucket prefix in force: the spec's, else `<namespace>-<name>`.
@@ -360,6 +408,11 @@ impl DataLake {
     /// Name of the log bucket.
     pub fn log_bucket(&self) -> String {
         format!("{}-logs", self.bucket_prefix())
+    }
+
+    /// Name of the audit bucket (the trail's log files).
+    pub fn audit_bucket(&self) -> String {
+        format!("{}-audit", self.bucket_prefix())
     }
 
     /// DynamoDB name of a catalog table.
@@ -430,6 +483,21 @@ impl DataLake {
         }
         if !(90..=2560).contains(&spec.encryption.key_rotation_days) {
             f.error("spec.encryption.keyRotationDays", "must be between 90 and 2560 days (KMS limits)");
+        }
+
+        let audit = &spec.audit;
+        if !crate::etlfunction::LOG_RETENTION_DAYS.contains(&audit.log_retention_days) {
+            f.error(
+                "spec.audit.logRetentionDays",
+                format!(
+                    "{} is not a CloudWatch Logs retention value ({:?})",
+                    audit.log_retention_days,
+                    crate::etlfunction::LOG_RETENTION_DAYS
+                ),
+            );
+        }
+        if !(1..=36500).contains(&audit.retention_days) {
+            f.error("spec.audit.retentionDays", "must be between 1 and 36500 days");
         }
 
         let lc = &spec.lifecycle;

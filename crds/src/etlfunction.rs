@@ -222,8 +222,9 @@ fn default_timeout() -> i32 {
     60
 }
 
+/// A year: audit practice for logs of functions that touch sensitive data.
 fn default_log_retention() -> i32 {
-    30
+    365
 }
 
 /// CloudWatch Logs retention values.

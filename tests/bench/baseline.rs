@@ -19,8 +19,10 @@ use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use lakeops::aws::clients::{AwsClients, Regional};
 use lakeops::aws::dynamodb::TableDef;
+use lakeops::aws::iam::{IamApi, NewRole};
 use lakeops::aws::recorder::{RequestRecorder, is_read};
 use lakeops::aws::s3::PublicAccessBlock;
+use lakeops::engine::trail_logs::Delivery;
 use lakeops::manifests::Object;
 use lakeops::reconcile::datalake::desired::{self, DesiredBucket, DesiredKey};
 use lakeops_crds::DataLake;
@@ -69,7 +71,7 @@ async fn main() -> Result<()> {
     stream::iter(lakes.iter().map(|lake| {
         let aws = aws.clone();
         let account = account.clone();
-        async move { create_lake(&aws.region(&lake.spec.region), lake, &account).await }
+        async move { create_lake(&aws.region(&lake.spec.region), aws.iam().as_ref(), lake, &account).await }
     }))
     .buffer_unordered(args.concurrency.max(1))
     .try_collect::<Vec<()>>()
@@ -96,7 +98,7 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn create_lake(aws: &Regional, lake: &DataLake, account: &str) -> Result<()> {
+async fn create_lake(aws: &Regional, iam: &dyn IamApi, lake: &DataLake, account: &str) -> Result<()> {
     let name = lake.metadata.name.clone().unwrap_or_default();
     let key_arn = match desired::key(lake, account) {
         DesiredKey::External { arn } => arn,
@@ -133,9 +135,32 @@ async fn create_lake(aws: &Regional, lake: &DataLake, account: &str) -> Result<(
         }
     }));
     futures::try_join!(zones, tables)?;
-    if let Some(trail) = desired::trail(lake, &key_arn) {
+    if lake.spec.audit.trail {
+        aws.s3.put_object_lock_retention(&lake.audit_bucket(), &desired::audit_retention(lake)).await?;
+    }
+    let mut delivery = Delivery::default();
+    if lake.spec.audit.trail {
+        // The trail's CloudWatch Logs group (encrypted at create; retention is a call) and
+        // its delivery role (trust at create; the inline policy is a call).
+        let logs = desired::trail_logs(lake, account, &key_arn, None);
+        aws.logs.create_log_group(&logs.group.name, &logs.group.kms_key_arn, &logs.group.tags).await?;
+        aws.logs.put_retention(&logs.group.name, logs.group.retention_days).await?;
+        let trust = logs.role.trust.to_json();
+        let role = NewRole {
+            name: &logs.role.name,
+            path: logs.role.path,
+            description: logs.role.description,
+            assume_role_policy: &trust,
+            permissions_boundary: None,
+            tags: &logs.role.tags,
+        };
+        let role_arn = iam.create_role(&role).await?;
+        iam.put_role_policy(&logs.role.name, logs.role.policy_name, &logs.role.policy.to_json()).await?;
+        delivery = Delivery { log_group_arn: logs.group_arn, role_arn };
+    }
+    if let Some(trail) = desired::trail(lake, account, &key_arn, &delivery, false) {
         aws.cloudtrail.create_trail(&trail.settings, &trail.tags).await?;
-        aws.cloudtrail.put_s3_data_events(&trail.settings.name, &trail.data_event_arns).await?;
+        aws.cloudtrail.put_event_selection(&trail.settings.name, &trail.events).await?;
         aws.cloudtrail.start_logging(&trail.settings.name).await?;
     }
     Ok(())

@@ -251,6 +251,65 @@ async fn a_policy_converges_retention_replication_replica_buckets_role_and_lifec
 }
 
 #[tokio::test]
+async fn replicas_log_into_the_backup_regions_log_bucket_and_the_audit_bucket_is_replicated() {
+    let Setup { env, ns, policies, ctrl } = setup("bp-audit").await;
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let trail = serde_json::json!({ "spec": { "audit": { "trail": true } } });
+    lakes.patch("sales", &PatchParams::default(), &Patch::Merge(&trail)).await.expect("trail on");
+    eventually(TIMEOUT, "the audit bucket recorded", || async {
+        let l = lakes.get("sales").await?;
+        Ok(l.status.and_then(|s| s.audit_bucket.zip(s.trail_arn)).map(|_| ()))
+    })
+    .await
+    .expect("trail converged");
+    wait_lake(&lakes, "sales").await;
+    policies.create(&PostParams::default(), &policy_manifest("backup", full_spec())).await.expect("created");
+    let policy = wait_policy(&policies, "backup", reason::RECONCILED).await;
+    let status = policy.status.expect("status");
+    let prefix = format!("{ns}-sales");
+    let log_bucket = format!("{prefix}-logs-{BACKUP}");
+    assert_eq!(status.log_bucket.as_deref(), Some(log_bucket.as_str()));
+
+    // The backup region's log bucket: SSE-S3 (S3 delivers access logs only there), TLS
+    // only, access logs accepted from the replica buckets of this account only.
+    let backup_s3 = env.s3(BACKUP);
+    let enc = backup_s3.get_bucket_encryption().bucket(&log_bucket).send().await.expect("encryption");
+    let rule = &enc.server_side_encryption_configuration().expect("sse").rules()[0];
+    let algorithm = rule.apply_server_side_encryption_by_default().map(|d| d.sse_algorithm().as_str());
+    assert_eq!(algorithm, Some("AES256"));
+    let policy_text = backup_s3.get_bucket_policy().bucket(&log_bucket).send().await.expect("policy");
+    let policy_text = policy_text.policy().unwrap_or_default().to_string();
+    assert!(policy_text.contains("logging.s3.amazonaws.com") && policy_text.contains("aws:SecureTransport"));
+
+    // Every replica, the audit bucket's too, logs into it (S3.9).
+    for zone in ["raw", "curated", "audit"] {
+        let replica = format!("{prefix}-{zone}-replica");
+        assert!(policy_text.contains(&format!("arn:aws:s3:::{replica}")), "{zone}: {policy_text}");
+        let logging = backup_s3.get_bucket_logging().bucket(&replica).send().await.expect("logging");
+        let target = logging.logging_enabled().unwrap_or_else(|| panic!("{replica} is not access-logged"));
+        assert_eq!(
+            (target.target_bucket(), target.target_prefix()),
+            (log_bucket.as_str(), format!("{zone}/").as_str())
+        );
+    }
+
+    // The audit bucket is replicated (audit logs survive a region) into a locked replica;
+    // its own retention stays the DataLake's (GOVERNANCE 365), not the policy's 7 days.
+    let audit = format!("{prefix}-audit");
+    let repl = replication_of(env, &audit).await.expect("the audit bucket replicates");
+    let dest = repl.rules()[0].destination().expect("destination");
+    assert_eq!(dest.bucket(), format!("arn:aws:s3:::{audit}-replica"));
+    let lock = backup_s3.get_object_lock_configuration().bucket(format!("{audit}-replica")).send().await;
+    let enabled = lock.expect("lock").object_lock_configuration().and_then(|c| c.object_lock_enabled().cloned());
+    assert_eq!(enabled.map(|e| e.as_str().to_string()).as_deref(), Some("Enabled"));
+    assert_eq!(retention_of(env, REGION, &audit).await, (Some("GOVERNANCE".into()), Some(365)));
+    let audit_status = status.zones.iter().find(|z| z.name == "audit").expect("audit in status");
+    assert_eq!(audit_status.replication.as_deref(), Some("Enabled"));
+    assert_iam_policy_covers(&ctrl.recorder);
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
 async fn a_converged_policy_costs_only_reads_within_budget() {
     let Setup { policies, ctrl, .. } = setup("bp-steady").await;
     policies.create(&PostParams::default(), &policy_manifest("backup", full_spec())).await.expect("created");
@@ -264,8 +323,9 @@ async fn a_converged_policy_costs_only_reads_within_budget() {
     assert!(writes.is_empty(), "a converged policy must cost no AWS write: {writes:?}");
     let count = |service: &str| calls.iter().filter(|((s, _), _)| s == service).map(|(_, n)| *n).sum::<u64>();
     let op = |name: &str| calls.iter().filter(|((_, o), _)| o == name).map(|(_, n)| *n).sum::<u64>();
-    // 2 zones x (retention, replication, lifecycle) + 2 replica buckets x (8 baseline + retention).
-    assert!(count("s3") <= 2 * 3 + 2 * 9, "s3 reads {} > 24: {calls:?}", count("s3"));
+    // 2 zones x (retention, replication, lifecycle) + 2 replica buckets x (8 baseline +
+    // retention) + the backup region's log bucket (8).
+    assert!(count("s3") <= 2 * 3 + 2 * 9 + 8, "s3 reads {} > 32: {calls:?}", count("s3"));
     assert_eq!(op("GetBucketReplication"), 2, "{calls:?}");
     // 1 table x (DescribeTable, DescribeContinuousBackups).
     assert!(count("dynamodb") <= 2, "dynamodb reads {} > 2: {calls:?}", count("dynamodb"));

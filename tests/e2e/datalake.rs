@@ -564,28 +564,167 @@ async fn the_audit_trail_is_multi_region_encrypted_validated_and_records_lake_da
     assert_eq!(trail.is_multi_region_trail(), Some(true));
     assert_eq!(trail.log_file_validation_enabled(), Some(true));
     assert_eq!(trail.kms_key_id(), Some(key_arn.as_str()));
-    assert_eq!(trail.s3_bucket_name(), Some(format!("{ns}-sales-logs").as_str()));
+    assert_eq!(trail.s3_bucket_name(), Some(format!("{ns}-sales-audit").as_str()), "the audit bucket");
+    // Data events only (no management events without a SecurityBaseline? they stay on:
+    // nothing else records them here), as advanced selectors by ARN prefix.
     let selectors = ct.get_event_selectors().trail_name(&name).send().await.expect("selectors");
-    let values: Vec<&str> = selectors
-        .event_selectors()
-        .iter()
-        .flat_map(|s| s.data_resources())
-        .flat_map(|d| d.values())
-        .map(String::as_str)
-        .collect();
-    for zone in ["raw", "curated"] {
-        assert!(values.contains(&format!("arn:aws:s3:::{ns}-sales-{zone}/").as_str()), "{values:?}");
+    assert!(selectors.event_selectors().is_empty(), "no basic selectors");
+    let advanced = selectors.advanced_event_selectors();
+    let field = |sel: &aws_sdk_cloudtrail::types::AdvancedEventSelector, f: &str| -> Vec<String> {
+        let found = sel.field_selectors().iter().find(|x| x.field() == f);
+        found.map(|x| [x.equals(), x.starts_with()].concat()).unwrap_or_default()
+    };
+    let of_type = |t: &str| {
+        advanced
+            .iter()
+            .find(|s| field(s, "resources.type") == [t])
+            .map(|s| field(s, "resources.ARN"))
+            .unwrap_or_default()
+    };
+    let s3 = of_type("AWS::S3::Object");
+    for bucket in ["raw", "curated", "audit", "raw-replica", "curated-replica", "audit-replica"] {
+        assert!(s3.contains(&format!("arn:aws:s3:::{ns}-sales-{bucket}/")), "{bucket}: {s3:?}");
     }
+    let account = trail_arn.split(':').nth(4).expect("account").to_string();
+    assert_eq!(of_type("AWS::Lambda::Function"), [format!("arn:aws:lambda:{REGION}:{account}:function:lakeops-{ns}-")]);
+    let management = advanced.iter().any(|s| field(s, "eventCategory") == ["Management"]);
+    assert!(management, "no Ready SecurityBaseline covers the region: the lake trail records management events");
     assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
-    // The log bucket's policy lets CloudTrail write only this trail's logs.
-    let policy = env.s3(REGION).get_bucket_policy().bucket(format!("{ns}-sales-logs")).send().await.expect("policy");
+
+    // Delivered to CloudWatch Logs (CloudTrail.5): a group encrypted with the lake key and
+    // kept 365 days, written through a role that trusts CloudTrail for this trail only and
+    // may write only that group's streams.
+    let group = format!("/aws/cloudtrail/lakeops-{ns}-sales");
+    let group_arn = format!("arn:aws:logs:{REGION}:{account}:log-group:{group}");
+    assert_eq!(trail.cloud_watch_logs_log_group_arn(), Some(format!("{group_arn}:*").as_str()));
+    assert_eq!(status.trail_log_group_arn.as_deref(), trail.cloud_watch_logs_log_group_arn());
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.aws_config(REGION));
+    let found = logs.describe_log_groups().log_group_name_prefix(&group).send().await.expect("groups");
+    let found = found.log_groups().iter().find(|g| g.log_group_name() == Some(group.as_str())).expect("group");
+    assert_eq!(found.kms_key_id(), Some(key_arn.as_str()));
+    assert_eq!(found.retention_in_days(), Some(365));
+    let role_arn = trail.cloud_watch_logs_role_arn().expect("delivery role").to_string();
+    assert_eq!(status.trail_logs_role_arn.as_deref(), Some(role_arn.as_str()));
+    let iam = aws_sdk_iam::Client::new(&env.aws_config(REGION));
+    let role_name = role_arn.rsplit('/').next().expect("role name");
+    let role = iam.get_role().role_name(role_name).send().await.expect("role").role.expect("role");
+    let trust = lakeops::aws::iam::decode_policy(role.assume_role_policy_document().unwrap_or_default());
+    assert!(trust.contains("cloudtrail.amazonaws.com") && trust.contains(&trail_arn), "{trust}");
+    let inline = iam.get_role_policy().role_name(role_name).policy_name("cloudtrail-to-cloudwatch-logs").send().await;
+    let inline = lakeops::aws::iam::decode_policy(inline.expect("inline policy").policy_document());
+    let inline: serde_json::Value = serde_json::from_str(&inline).expect("json");
+    assert_eq!(inline["Statement"][0]["Action"], serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(inline["Statement"][0]["Resource"], serde_json::json!(format!("{group_arn}:log-stream:*")));
+
+    // The audit bucket: the lake key, versioned, write-once by default (GOVERNANCE 365
+    // days), CloudTrail allowed for this trail only, access-logged into the log bucket,
+    // which keeps only access logs.
+    let s3 = env.s3(REGION);
+    let audit = format!("{ns}-sales-audit");
+    let policy = s3.get_bucket_policy().bucket(&audit).send().await.expect("policy");
     assert!(policy.policy().unwrap_or_default().contains(&trail_arn), "scoped to the trail");
+    let enc = s3.get_bucket_encryption().bucket(&audit).send().await.expect("encryption");
+    let rule = &enc.server_side_encryption_configuration().expect("sse").rules()[0];
+    let by_default = rule.apply_server_side_encryption_by_default().expect("default");
+    assert_eq!(by_default.kms_master_key_id(), Some(key_arn.as_str()));
+    assert_eq!(crate::common::versioning(env, REGION, &audit).await.as_deref(), Some("Enabled"));
+    let lock = s3.get_object_lock_configuration().bucket(&audit).send().await.expect("lock");
+    let lock = lock.object_lock_configuration().expect("lock configuration");
+    let retention = lock.rule().and_then(|r| r.default_retention()).expect("default retention");
+    assert_eq!((retention.mode().map(|m| m.as_str()), retention.days()), (Some("GOVERNANCE"), Some(365)));
+    let logging = s3.get_bucket_logging().bucket(&audit).send().await.expect("logging");
+    let target = logging.logging_enabled().expect("access-logged");
+    assert_eq!((target.target_bucket(), target.target_prefix()), (format!("{ns}-sales-logs").as_str(), "audit/"));
+    let log_policy = s3.get_bucket_policy().bucket(format!("{ns}-sales-logs")).send().await.expect("policy");
+    assert!(!log_policy.policy().unwrap_or_default().contains("cloudtrail"), "the log bucket keeps only access logs");
+
+    // Steady state: no write; the audit pieces cost 8 + 1 (Object Lock) reads for the audit
+    // bucket, 1 for the log group and 2 for the delivery role, next to the trail's 3.
+    reconcile_now(&lakes, "sales", "warm-up").await;
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&lakes, "sales", "measure").await;
+    let calls = ctrl.recorder.since(&before);
+    let writes: Vec<_> = calls.iter().filter(|((_, op), n)| !is_read(op) && **n > 0).collect();
+    assert!(writes.is_empty(), "a converged lake with its trail costs no AWS write: {writes:?}");
+    let count = |service: &str| calls.iter().filter(|((s, _), _)| s == service).map(|(_, n)| *n).sum::<u64>();
+    assert_eq!(count("s3"), 4 * 8 + 1, "log, 2 zones and audit bucket x 8, Object Lock of the audit bucket: {calls:?}");
+    assert_eq!((count("cloudtrail"), count("cloudwatch logs"), count("iam")), (3, 1, 2), "{calls:?}");
 
     // Someone stops the trail: the next reconcile starts it again.
     ct.stop_logging().name(&name).send().await.expect("stopped");
     reconcile_now(&lakes, "sales", "after-stop").await;
     assert_eq!(ct.get_trail_status().name(&name).send().await.expect("status").is_logging(), Some(true));
     assert_iam_policy_covers(&ctrl.recorder);
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_trail_of_a_lake_created_before_the_audit_bucket_migrates_in_one_round_shown_as_drift_first() {
+    let Setup { env, ns, lakes, ctrl } = setup("dl-trail-migrate").await;
+    lakes
+        .create(&PostParams::default(), &lake_manifest("sales", serde_json::json!({ "audit": { "trail": true } })))
+        .await
+        .expect("created");
+    wait_ready(&lakes, "sales").await;
+    ctrl.stop().await.expect("stops");
+
+    // The trail as lakes had it before: into the log bucket, no CloudWatch Logs, basic
+    // selectors with management events and the zone buckets' data events.
+    let ct = aws_sdk_cloudtrail::Client::new(&env.aws_config(REGION));
+    let name = format!("lakeops-{ns}-sales");
+    ct.update_trail()
+        .name(&name)
+        .s3_bucket_name(format!("{ns}-sales-logs"))
+        .cloud_watch_logs_log_group_arn("")
+        .cloud_watch_logs_role_arn("")
+        .send()
+        .await
+        .expect("old settings");
+    let old_selector = aws_sdk_cloudtrail::types::EventSelector::builder()
+        .include_management_events(true)
+        .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::All)
+        .data_resources(
+            aws_sdk_cloudtrail::types::DataResource::builder()
+                .r#type("AWS::S3::Object")
+                .values(format!("arn:aws:s3:::{ns}-sales-raw/"))
+                .values(format!("arn:aws:s3:::{ns}-sales-curated/"))
+                .build(),
+        )
+        .build();
+    // moto keeps advanced selectors when basic ones are put: clear them as AWS would.
+    ct.put_event_selectors().trail_name(&name).set_advanced_event_selectors(Some(vec![])).send().await.ok();
+    ct.put_event_selectors().trail_name(&name).event_selectors(old_selector).send().await.expect("old selectors");
+
+    // The plan names the migration as drift first: one UpdateTrail and the new selectors.
+    let lake = lakes.get("sales").await.expect("lake");
+    let mut manifest = lake.clone();
+    manifest.status = None;
+    manifest.metadata.uid = None;
+    let (plans, calls) = plan_of(env, &manifest).await;
+    assert!(calls.keys().all(|(_, op)| is_read(op)), "plan sent a write: {calls:?}");
+    let lines: Vec<String> = plans[0].plan.changes.iter().map(|c| c.description.clone()).collect();
+    let update = lines.iter().find(|l| l.contains("S3 bucket")).expect("an UpdateTrail line");
+    assert!(update.contains(&format!("{ns}-sales-logs -> {ns}-sales-audit")), "{update}");
+    assert!(update.contains("CloudWatch Logs group (none) -> "), "{update}");
+    assert!(lines.iter().any(|l| l.contains("Lambda invocations")), "{lines:?}");
+
+    // One round migrates it: exactly one UpdateTrail and one PutEventSelectors, then nothing.
+    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("restarted");
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&lakes, "sales", "migrate").await;
+    let calls = ctrl.recorder.since(&before);
+    let sent = |op: &str| calls.iter().filter(|((_, o), _)| o == op).map(|(_, n)| *n).sum::<u64>();
+    assert_eq!((sent("UpdateTrail"), sent("PutEventSelectors")), (1, 1), "{calls:?}");
+    let trail = ct.get_trail().name(&name).send().await.expect("trail").trail.expect("trail");
+    assert_eq!(trail.s3_bucket_name(), Some(format!("{ns}-sales-audit").as_str()));
+    assert!(trail.cloud_watch_logs_log_group_arn().is_some_and(|g| g.contains("/aws/cloudtrail/")));
+    let selectors = ct.get_event_selectors().trail_name(&name).send().await.expect("selectors");
+    assert!(!selectors.advanced_event_selectors().is_empty(), "advanced selectors now");
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&lakes, "sales", "after").await;
+    let writes: Vec<_> =
+        ctrl.recorder.since(&before).into_iter().filter(|((_, op), n)| !is_read(op) && *n > 0).collect();
+    assert!(writes.is_empty(), "migrated once: {writes:?}");
     ctrl.stop().await.expect("stops");
 }
 

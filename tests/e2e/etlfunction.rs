@@ -250,7 +250,11 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
         .await
         .expect("log groups");
     let group = groups.log_groups().first().expect("log group");
-    assert_eq!((group.retention_in_days(), group.kms_key_id()), (Some(30), Some(key_arn.as_str())));
+    assert_eq!(
+        (group.retention_in_days(), group.kms_key_id()),
+        (Some(365), Some(key_arn.as_str())),
+        "a year by default"
+    );
 
     // One notification document: both functions' entries and the foreign one.
     let ids = notification_ids(env, &raw).await;

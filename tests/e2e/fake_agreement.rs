@@ -107,6 +107,7 @@ async fn scenario(aws: &Regional, iam: &Arc<dyn IamApi>, account: &str, n: &str)
         multi_region: false,
         global_service_events: false,
         log_file_validation: true,
+        ..TrailSettings::default()
     };
     out.push(outcome("trail without its bucket", aws.cloudtrail.create_trail(&settings, &tags).await, |_| {
         String::new()

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType, Tag};
+use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector, Tag};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -19,6 +19,37 @@ pub struct TrailSettings {
     pub multi_region: bool,
     pub global_service_events: bool,
     pub log_file_validation: bool,
+    /// CloudWatch Logs delivery (CloudTrail.5): the log group's ARN as CloudTrail names it
+    /// (`arn:...:log-group:NAME:*`); empty for none.
+    pub cloud_watch_logs_group_arn: String,
+    /// The role CloudTrail assumes to write into that group; empty for none.
+    pub cloud_watch_logs_role_arn: String,
+}
+
+/// What a trail records, written as advanced event selectors (one per kind of event, so
+/// the list does not grow with the resources: data events are selected by ARN prefix).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventSelection {
+    /// Management events (read and write).
+    pub management_events: bool,
+    /// S3 object data events for objects whose ARN starts with one of these
+    /// (`arn:aws:s3:::bucket/`), sorted.
+    pub s3_objects: Vec<String>,
+    /// Lambda `Invoke` data events for functions whose ARN starts with one of these, sorted.
+    pub lambda_functions: Vec<String>,
+    /// The trail also has selectors lakeops does not write (read back only; a put replaces them).
+    pub other: bool,
+}
+
+/// The CloudTrail names of the selector fields lakeops writes.
+mod field {
+    pub const EVENT_CATEGORY: &str = "eventCategory";
+    pub const RESOURCES_TYPE: &str = "resources.type";
+    pub const RESOURCES_ARN: &str = "resources.ARN";
+    pub const MANAGEMENT: &str = "Management";
+    pub const DATA: &str = "Data";
+    pub const S3_OBJECT: &str = "AWS::S3::Object";
+    pub const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
 }
 
 /// What GetTrail tells.
@@ -33,22 +64,103 @@ pub struct TrailInfo {
 pub trait CloudTrailApi: Send + Sync {
     /// GetTrail. `Ok(None)` when there is no such trail.
     async fn get_trail(&self, name: &str) -> AwsResult<Option<TrailInfo>>;
-    /// GetEventSelectors: the S3 object data-event ARNs (`arn:aws:s3:::bucket/`) selected.
-    async fn get_s3_data_events(&self, name: &str) -> AwsResult<Vec<String>>;
+    /// GetEventSelectors: what the trail records (basic or advanced selectors).
+    async fn get_event_selection(&self, name: &str) -> AwsResult<EventSelection>;
     /// GetTrailStatus: whether the trail is logging.
     async fn is_logging(&self, name: &str) -> AwsResult<bool>;
     /// CreateTrail with tags; returns the ARN.
     async fn create_trail(&self, settings: &TrailSettings, tags: &BTreeMap<String, String>) -> AwsResult<String>;
     /// UpdateTrail to these settings.
     async fn update_trail(&self, settings: &TrailSettings) -> AwsResult<()>;
-    /// PutEventSelectors: management events plus S3 object data events for these ARNs.
-    async fn put_s3_data_events(&self, name: &str, object_arns: &[String]) -> AwsResult<()>;
+    /// PutEventSelectors with advanced event selectors for `selection` (replacing basic ones).
+    async fn put_event_selection(&self, name: &str, selection: &EventSelection) -> AwsResult<()>;
     /// StartLogging.
     async fn start_logging(&self, name: &str) -> AwsResult<()>;
     /// ListTags of one trail.
     async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
     /// DeleteTrail.
     async fn delete_trail(&self, name: &str) -> AwsResult<()>;
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// The advanced selectors of `selection`: management events, S3 objects and Lambda
+/// functions by ARN prefix, each its own selector (CloudTrail ORs selectors).
+fn advanced_selectors(selection: &EventSelection) -> Result<Vec<AdvancedEventSelector>, String> {
+    let equals = |f: &str, v: &str| AdvancedFieldSelector::builder().field(f).equals(v).build();
+    let starts =
+        |f: &str, vs: &[String]| AdvancedFieldSelector::builder().field(f).set_starts_with(Some(vs.to_vec())).build();
+    let mut out = Vec::new();
+    if selection.management_events {
+        out.push(
+            AdvancedEventSelector::builder()
+                .name("Management events")
+                .field_selectors(equals(field::EVENT_CATEGORY, field::MANAGEMENT).map_err(|e| e.to_string())?)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    for (name, kind, prefixes) in [
+        ("S3 object events of the lake's buckets", field::S3_OBJECT, &selection.s3_objects),
+        ("Lambda invocations of the lake's functions", field::LAMBDA_FUNCTION, &selection.lambda_functions),
+    ] {
+        if prefixes.is_empty() {
+            continue;
+        }
+        let fields = [
+            equals(field::EVENT_CATEGORY, field::DATA),
+            equals(field::RESOURCES_TYPE, kind),
+            starts(field::RESOURCES_ARN, prefixes),
+        ]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+        out.push(
+            AdvancedEventSelector::builder()
+                .name(name)
+                .set_field_selectors(Some(fields))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(out)
+}
+
+/// What the trail's selectors record; basic selectors (trails written before advanced ones)
+/// are read too, so a trail still on them shows as a difference and is rewritten.
+fn read_selection(basic: &[EventSelector], advanced: &[AdvancedEventSelector]) -> EventSelection {
+    let mut out = EventSelection::default();
+    for s in basic {
+        out.management_events |= s.include_management_events().unwrap_or(true);
+        for d in s.data_resources() {
+            match d.r#type() {
+                Some(field::S3_OBJECT) => out.s3_objects.extend(d.values().iter().cloned()),
+                Some(field::LAMBDA_FUNCTION) => out.lambda_functions.extend(d.values().iter().cloned()),
+                _ => out.other = true,
+            }
+        }
+    }
+    for s in advanced {
+        let find = |name: &str| s.field_selectors().iter().find(|f| f.field() == name);
+        let category = find(field::EVENT_CATEGORY).map(|f| f.equals().to_vec()).unwrap_or_default();
+        let kind = find(field::RESOURCES_TYPE).map(|f| f.equals().to_vec()).unwrap_or_default();
+        let prefixes = find(field::RESOURCES_ARN).map(|f| f.starts_with().to_vec());
+        let known = [field::EVENT_CATEGORY, field::RESOURCES_TYPE, field::RESOURCES_ARN];
+        let extra = s.field_selectors().iter().any(|f| !known.contains(&f.field()));
+        match (category.as_slice(), kind.as_slice(), prefixes) {
+            ([c], [], None) if c == field::MANAGEMENT && !extra => out.management_events = true,
+            ([c], [k], Some(p)) if c == field::DATA && k == field::S3_OBJECT && !extra => out.s3_objects.extend(p),
+            ([c], [k], Some(p)) if c == field::DATA && k == field::LAMBDA_FUNCTION && !extra => {
+                out.lambda_functions.extend(p)
+            }
+            _ => out.other = true,
+        }
+    }
+    out.s3_objects.sort();
+    out.lambda_functions.sort();
+    out
 }
 
 /// [`CloudTrailApi`] over the AWS SDK.
@@ -84,6 +196,8 @@ impl CloudTrailApi for SdkCloudTrail {
                     multi_region: t.is_multi_region_trail.unwrap_or_default(),
                     global_service_events: t.include_global_service_events.unwrap_or_default(),
                     log_file_validation: t.log_file_validation_enabled.unwrap_or_default(),
+                    cloud_watch_logs_group_arn: t.cloud_watch_logs_log_group_arn.unwrap_or_default(),
+                    cloud_watch_logs_role_arn: t.cloud_watch_logs_role_arn.unwrap_or_default(),
                 },
             })),
             Err(e) => {
@@ -93,7 +207,7 @@ impl CloudTrailApi for SdkCloudTrail {
         }
     }
 
-    async fn get_s3_data_events(&self, name: &str) -> AwsResult<Vec<String>> {
+    async fn get_event_selection(&self, name: &str) -> AwsResult<EventSelection> {
         let out = self
             .client
             .get_event_selectors()
@@ -101,15 +215,7 @@ impl CloudTrailApi for SdkCloudTrail {
             .send()
             .await
             .map_err(|e| sdk_error("GetEventSelectors", name, &e))?;
-        let mut arns: Vec<String> = out
-            .event_selectors()
-            .iter()
-            .flat_map(|s| s.data_resources())
-            .filter(|d| d.r#type() == Some("AWS::S3::Object"))
-            .flat_map(|d| d.values().iter().cloned())
-            .collect();
-        arns.sort();
-        Ok(arns)
+        Ok(read_selection(out.event_selectors(), out.advanced_event_selectors()))
     }
 
     async fn is_logging(&self, name: &str) -> AwsResult<bool> {
@@ -145,6 +251,8 @@ impl CloudTrailApi for SdkCloudTrail {
             .is_multi_region_trail(s.multi_region)
             .include_global_service_events(s.global_service_events)
             .enable_log_file_validation(s.log_file_validation)
+            .set_cloud_watch_logs_log_group_arn(non_empty(&s.cloud_watch_logs_group_arn))
+            .set_cloud_watch_logs_role_arn(non_empty(&s.cloud_watch_logs_role_arn))
             .set_tags_list(Some(tags))
             .send()
             .await
@@ -162,24 +270,28 @@ impl CloudTrailApi for SdkCloudTrail {
             .is_multi_region_trail(s.multi_region)
             .include_global_service_events(s.global_service_events)
             .enable_log_file_validation(s.log_file_validation)
+            // Always sent: an empty value is how UpdateTrail turns the delivery off.
+            .cloud_watch_logs_log_group_arn(&s.cloud_watch_logs_group_arn)
+            .cloud_watch_logs_role_arn(&s.cloud_watch_logs_role_arn)
             .send()
             .await
             .map(|_| ())
             .map_err(|e| sdk_error("UpdateTrail", &s.name, &e))
     }
 
-    async fn put_s3_data_events(&self, name: &str, object_arns: &[String]) -> AwsResult<()> {
-        let selector = EventSelector::builder()
-            .read_write_type(ReadWriteType::All)
-            .include_management_events(true)
-            .data_resources(
-                DataResource::builder().r#type("AWS::S3::Object").set_values(Some(object_arns.to_vec())).build(),
-            )
-            .build();
+    async fn put_event_selection(&self, name: &str, selection: &EventSelection) -> AwsResult<()> {
+        let selectors = advanced_selectors(selection).map_err(|message| AwsError {
+            kind: super::error::ErrorKind::Invalid,
+            service: "cloudtrail",
+            operation: "PutEventSelectors",
+            resource: name.to_string(),
+            code: None,
+            message,
+        })?;
         self.client
             .put_event_selectors()
             .trail_name(name)
-            .event_selectors(selector)
+            .set_advanced_event_selectors(Some(selectors))
             .send()
             .await
             .map(|_| ())
@@ -203,5 +315,80 @@ impl CloudTrailApi for SdkCloudTrail {
 
     async fn delete_trail(&self, name: &str) -> AwsResult<()> {
         self.client.delete_trail().name(name).send().await.map(|_| ()).map_err(|e| sdk_error("DeleteTrail", name, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+    use aws_sdk_cloudtrail::operation::put_event_selectors::PutEventSelectorsOutput;
+    use aws_sdk_cloudtrail::types::DataResource;
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+
+    fn trail(rules: &[&Rule]) -> SdkCloudTrail {
+        SdkCloudTrail::new(aws_sdk_cloudtrail::Client::from_conf(
+            crate::aws::mocked_config!(aws_sdk_cloudtrail, rules).build(),
+        ))
+    }
+
+    fn lake_selection(management_events: bool) -> EventSelection {
+        EventSelection {
+            management_events,
+            s3_objects: vec!["arn:aws:s3:::a/".into(), "arn:aws:s3:::b/".into()],
+            lambda_functions: vec!["arn:aws:lambda:eu-west-1:123456789012:function:lakeops-ns-".into()],
+            other: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn data_events_are_sent_as_advanced_selectors_by_arn_prefix_without_management_events() {
+        let rule = mock!(aws_sdk_cloudtrail::Client::put_event_selectors)
+            .match_requests(|r| {
+                let s = r.advanced_event_selectors();
+                let fields = |i: usize| -> Vec<(String, Vec<String>, Vec<String>)> {
+                    s[i].field_selectors()
+                        .iter()
+                        .map(|f| (f.field().to_string(), f.equals().to_vec(), f.starts_with().to_vec()))
+                        .collect()
+                };
+                r.event_selectors().is_empty()
+                    && s.len() == 2
+                    && fields(0)
+                        == [
+                            ("eventCategory".into(), vec!["Data".into()], vec![]),
+                            ("resources.type".into(), vec!["AWS::S3::Object".into()], vec![]),
+                            ("resources.ARN".into(), vec![], vec!["arn:aws:s3:::a/".into(), "arn:aws:s3:::b/".into()]),
+                        ]
+                    && fields(1)[1].1 == ["AWS::Lambda::Function"]
+            })
+            .then_output(|| PutEventSelectorsOutput::builder().build());
+
+        trail(&[&rule]).put_event_selection("t", &lake_selection(false)).await.expect("sent as expected");
+    }
+
+    #[tokio::test]
+    async fn advanced_selectors_read_back_as_the_selection_written() {
+        let written = advanced_selectors(&lake_selection(true)).expect("valid");
+        let rule = mock!(aws_sdk_cloudtrail::Client::get_event_selectors).then_output(move || {
+            GetEventSelectorsOutput::builder().set_advanced_event_selectors(Some(written.clone())).build()
+        });
+
+        assert_eq!(trail(&[&rule]).get_event_selection("t").await, Ok(lake_selection(true)));
+    }
+
+    #[tokio::test]
+    async fn a_trail_still_on_basic_selectors_reads_as_management_events_on() {
+        let basic = EventSelector::builder()
+            .data_resources(DataResource::builder().r#type("AWS::S3::Object").values("arn:aws:s3:::a/").build())
+            .build();
+        let rule = mock!(aws_sdk_cloudtrail::Client::get_event_selectors)
+            .then_output(move || GetEventSelectorsOutput::builder().event_selectors(basic.clone()).build());
+
+        let read = trail(&[&rule]).get_event_selection("t").await.expect("read");
+        assert!(read.management_events, "IncludeManagementEvents defaults to true");
+        assert_eq!(read.s3_objects, ["arn:aws:s3:::a/"]);
+        assert!(read.lambda_functions.is_empty() && !read.other);
     }
 }

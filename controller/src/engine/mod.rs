@@ -27,6 +27,7 @@ pub mod exec;
 pub mod intent;
 pub mod key;
 pub mod role;
+pub mod trail_logs;
 
 use std::time::Duration;
 

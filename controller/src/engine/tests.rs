@@ -105,7 +105,16 @@ async fn lake_round(fake: &FakeAws, lake: &mut DataLake, end: End) -> Result<Pla
     let (mut next, _) = datalake::plan_status(lake, &current);
     let saved = Saved::<DataLakeStatus>::default();
     let exec = Exec::apply(&*lake, &saved);
-    let result = datalake::steps::converge(lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await;
+    let (aws, iam) = (fake.region(REGION), fake.iam());
+    let input = datalake::steps::Inputs {
+        lake,
+        aws: &aws,
+        iam: iam.as_ref(),
+        account: ACCOUNT,
+        boundary: None,
+        baseline_covers: false,
+    };
+    let result = datalake::steps::converge(input, &exec, &mut next).await;
     lake.status = match end {
         // The controller writes status at the end of every round, failed or not.
         End::Lived => Some(next),
@@ -116,7 +125,9 @@ async fn lake_round(fake: &FakeAws, lake: &mut DataLake, end: End) -> Result<Pla
 }
 
 async fn lake_plan(fake: &FakeAws, lake: &DataLake) -> Plan {
-    datalake::plan::plan(lake, &fake.region(REGION), ACCOUNT).await.expect("a plan reads only")
+    datalake::plan::plan(lake, &fake.region(REGION), fake.iam().as_ref(), ACCOUNT, false)
+        .await
+        .expect("a plan reads only")
 }
 
 /// Converges `lake` from scratch (a few rounds at most: one should do).
@@ -268,9 +279,14 @@ async fn lake_start(fake: &FakeAws, lake: &mut DataLake, start: Start) {
 /// The census of what a converged lake consists of.
 fn lake_census(fake: &FakeAws, spec: &LakeSpec) {
     assert_eq!(fake.count(Kind::Key), 1, "one lake key");
-    assert_eq!(fake.count(Kind::Bucket), spec.zones.len() + 1, "zone buckets and the log bucket");
+    let audit = usize::from(spec.trail);
+    assert_eq!(
+        fake.count(Kind::Bucket),
+        spec.zones.len() + 1 + audit,
+        "zone buckets, the log bucket, the audit bucket"
+    );
     assert_eq!(fake.count(Kind::Table), spec.tables.len(), "catalog tables");
-    assert_eq!(fake.count(Kind::Trail), usize::from(spec.trail), "the trail");
+    assert_eq!(fake.count(Kind::Trail), audit, "the trail");
 }
 
 proptest! {
@@ -731,12 +747,23 @@ fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
         let (mut next, _) = datalake::plan_status(&lake, &current);
         let saved = Counted::default();
         let exec = Exec::apply(&lake, &saved);
-        datalake::steps::converge(&lake, &fake.region(REGION), ACCOUNT, &exec, &mut next).await.expect("converges");
+        let (aws, iam) = (fake.region(REGION), fake.iam());
+        let input = datalake::steps::Inputs {
+            lake: &lake,
+            aws: &aws,
+            iam: iam.as_ref(),
+            account: ACCOUNT,
+            boundary: None,
+            baseline_covers: false,
+        };
+        datalake::steps::converge(input, &exec, &mut next).await.expect("converges");
         lake.status = Some(next);
         let calls = fake.calls();
         let writes = calls.iter().filter(|c| c.write).count();
         let reads: Vec<_> = calls.iter().filter(|c| !c.write).map(|c| c.operation).collect();
-        assert_eq!(writes, 35, "{calls:?}");
+        // 35, the trail's log group (create, retention) and delivery role (role, policy),
+        // and the audit bucket (7 as a zone bucket, and its Object Lock default retention).
+        assert_eq!(writes, 47, "{calls:?}");
         assert_eq!(
             reads,
             [
@@ -745,7 +772,10 @@ fn a_new_lake_sends_the_baseline_writes_plus_one_read_per_resource() {
                 "GetBucketTagging",
                 "GetBucketTagging",
                 "GetBucketTagging",
+                "GetBucketTagging",
                 "DescribeTable",
+                "DescribeLogGroups",
+                "GetRole",
                 "GetTrail"
             ]
         );

@@ -247,6 +247,8 @@ pub fn controller_policy_bounded(
         // DescribeLogGroups is authorised on the account's log groups as a whole.
         s("FindLogGroups", &["logs:DescribeLogGroups"], &[format!("arn:aws:logs:*:{acct}:log-group:*")]),
         s("FunctionLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")]),
+        // The log groups trails deliver to (CloudTrail.5).
+        s("TrailLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*")]),
         // Lambda encrypts function environments with the lake key, through a grant.
         s(
             "EncryptFunctionEnvironments",
@@ -305,7 +307,7 @@ pub fn controller_policy_bounded(
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
             "iam:PassedToService",
-            &["lambda.amazonaws.com", "s3.amazonaws.com"],
+            &["lambda.amazonaws.com", "s3.amazonaws.com", "cloudtrail.amazonaws.com"],
         ),
     ];
     PolicyDocument::new(statements)

@@ -50,9 +50,16 @@ async fn converge(fake: &FakeAws, yaml: &[String]) {
                 lake.metadata.uid = Some("lake-uid".into());
                 let (mut next, _) = datalake::plan_status(&lake, &Default::default());
                 let exec = Exec::apply(&lake, &NoProgress);
-                datalake::steps::converge(&lake, &fake.region(REGION), ACCOUNT, &exec, &mut next)
-                    .await
-                    .expect("the lake converges");
+                let (aws, iam) = (fake.region(REGION), fake.iam());
+                let input = datalake::steps::Inputs {
+                    lake: &lake,
+                    aws: &aws,
+                    iam: iam.as_ref(),
+                    account: ACCOUNT,
+                    boundary: None,
+                    baseline_covers: false,
+                };
+                datalake::steps::converge(input, &exec, &mut next).await.expect("the lake converges");
                 lake.status = Some(next);
                 lakes.push(lake);
             }

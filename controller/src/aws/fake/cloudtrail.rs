@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::kms::ENABLED;
 use super::{Fail, FakeAws, WriteCtx, fail, none_if_missing};
-use crate::aws::cloudtrail::{CloudTrailApi, TrailInfo, TrailSettings};
+use crate::aws::cloudtrail::{CloudTrailApi, EventSelection, TrailInfo, TrailSettings};
 use crate::aws::error::AwsResult;
 
 const SERVICE: &str = "cloudtrail";
@@ -17,8 +17,8 @@ const SERVICE: &str = "cloudtrail";
 pub struct Trail {
     pub arn: String,
     pub settings: TrailSettings,
-    /// S3 object data-event ARNs selected (management events are always selected).
-    pub data_event_arns: Vec<String>,
+    /// What the selectors record (a new trail: management events only, as in AWS).
+    pub selection: EventSelection,
     pub logging: bool,
     pub tags: BTreeMap<String, String>,
 }
@@ -57,7 +57,40 @@ fn check_delivery(ctx: &WriteCtx<'_>, s: &TrailSettings) -> Result<(), Fail> {
             ));
         }
     }
+    check_logs_delivery(ctx, s)
+}
+
+/// CloudTrail checks the CloudWatch Logs delivery as AWS does: both ARNs or neither, the
+/// group exists in the trail's region, and the role exists and trusts CloudTrail.
+fn check_logs_delivery(ctx: &WriteCtx<'_>, s: &TrailSettings) -> Result<(), Fail> {
+    let (group, role) = (&s.cloud_watch_logs_group_arn, &s.cloud_watch_logs_role_arn);
+    if group.is_empty() && role.is_empty() {
+        return Ok(());
+    }
+    let group_name = group.strip_suffix(":*").and_then(|g| g.split_once(":log-group:")).map(|(_, name)| name);
+    let exists =
+        group_name.is_some_and(|name| ctx.res.log_groups.contains_key(&(ctx.region.to_string(), name.to_string())));
+    if !exists {
+        return Err(fail(
+            "InvalidCloudWatchLogsLogGroupArnException",
+            400,
+            format!("Access denied. Verify in IAM that the log group {group:?} exists"),
+        ));
+    }
+    let role = role.rsplit('/').next().and_then(|name| ctx.res.roles.get(name));
+    if !role.is_some_and(|r| r.assume_role_policy.contains("cloudtrail.amazonaws.com")) {
+        return Err(fail(
+            "InvalidCloudWatchLogsRoleArnException",
+            400,
+            format!("Access denied. Check the trust relationships for the role {:?}", s.cloud_watch_logs_role_arn),
+        ));
+    }
     Ok(())
+}
+
+/// The selection of a new trail: AWS records management events until told otherwise.
+fn management_only() -> EventSelection {
+    EventSelection { management_events: true, ..EventSelection::default() }
 }
 
 impl FakeCloudTrail {
@@ -89,12 +122,8 @@ impl CloudTrailApi for FakeCloudTrail {
         none_if_missing(found)
     }
 
-    async fn get_s3_data_events(&self, name: &str) -> AwsResult<Vec<String>> {
-        self.get("GetEventSelectors", name, |t| {
-            let mut arns = t.data_event_arns.clone();
-            arns.sort();
-            arns
-        })
+    async fn get_event_selection(&self, name: &str) -> AwsResult<EventSelection> {
+        self.get("GetEventSelectors", name, |t| t.selection.clone())
     }
 
     async fn is_logging(&self, name: &str) -> AwsResult<bool> {
@@ -112,7 +141,7 @@ impl CloudTrailApi for FakeCloudTrail {
             let trail = Trail {
                 arn: arn.clone(),
                 settings: s.clone(),
-                data_event_arns: Vec::new(),
+                selection: management_only(),
                 logging: false,
                 tags: tags.clone(),
             };
@@ -133,8 +162,11 @@ impl CloudTrailApi for FakeCloudTrail {
         })
     }
 
-    async fn put_s3_data_events(&self, name: &str, object_arns: &[String]) -> AwsResult<()> {
-        self.put("PutEventSelectors", name, |t| t.data_event_arns = object_arns.to_vec())
+    async fn put_event_selection(&self, name: &str, selection: &EventSelection) -> AwsResult<()> {
+        let mut selection = selection.clone();
+        selection.s3_objects.sort();
+        selection.lambda_functions.sort();
+        self.put("PutEventSelectors", name, |t| t.selection = selection)
     }
 
     async fn start_logging(&self, name: &str) -> AwsResult<()> {
@@ -165,7 +197,7 @@ impl FakeAws {
         let trail = Trail {
             arn: format!("arn:aws:cloudtrail:{region}:{}:trail/{}", self.account, settings.name),
             settings: settings.clone(),
-            data_event_arns: Vec::new(),
+            selection: management_only(),
             logging,
             tags: tags.clone(),
         };

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::aws::cloudtrail::TrailSettings;
+use crate::aws::cloudtrail::{EventSelection, TrailSettings};
 use crate::aws::dynamodb::{KeyDef, TableDef, TableUpdate};
 use crate::aws::iam::NewRole;
 use crate::aws::lambda::{CodeLocation, FunctionConfig, InvokePermission, NewFunction};
@@ -71,6 +71,7 @@ fn trail_settings(bucket: &str, key_arn: &str) -> TrailSettings {
         multi_region: false,
         global_service_events: false,
         log_file_validation: true,
+        ..TrailSettings::default()
     }
 }
 
@@ -327,10 +328,18 @@ async fn trails_need_a_deliverable_bucket_and_answer_create_twice_as_cloudtrail_
     assert!(!eu.cloudtrail.is_logging("lake-trail").await?);
     eu.cloudtrail.start_logging("lake-trail").await?;
     assert!(eu.cloudtrail.is_logging("lake-trail").await?);
-    assert_eq!(eu.cloudtrail.get_s3_data_events("lake-trail").await?, Vec::<String>::new());
-    let arns = vec!["arn:aws:s3:::b/".to_string(), "arn:aws:s3:::a/".to_string()];
-    eu.cloudtrail.put_s3_data_events("lake-trail", &arns).await?;
-    assert_eq!(eu.cloudtrail.get_s3_data_events("lake-trail").await?, ["arn:aws:s3:::a/", "arn:aws:s3:::b/"]);
+    let fresh = eu.cloudtrail.get_event_selection("lake-trail").await?;
+    assert!(fresh.management_events && fresh.s3_objects.is_empty(), "a new trail records management events");
+    let wanted = EventSelection {
+        management_events: false,
+        s3_objects: vec!["arn:aws:s3:::b/".to_string(), "arn:aws:s3:::a/".to_string()],
+        lambda_functions: vec!["arn:aws:lambda:eu-west-1:123456789012:function:lakeops-a-".to_string()],
+        other: false,
+    };
+    eu.cloudtrail.put_event_selection("lake-trail", &wanted).await?;
+    let read = eu.cloudtrail.get_event_selection("lake-trail").await?;
+    assert_eq!(read.s3_objects, ["arn:aws:s3:::a/", "arn:aws:s3:::b/"]);
+    assert_eq!((read.management_events, read.lambda_functions), (false, wanted.lambda_functions));
     assert_eq!(eu.cloudtrail.list_tags(&arn).await?, owned_by("team/lake"));
     assert_eq!(eu.cloudtrail.get_trail("lake-trail").await?.map(|t| t.settings), Some(settings));
     assert_eq!(aws.region(US).cloudtrail.get_trail("lake-trail").await?, None);

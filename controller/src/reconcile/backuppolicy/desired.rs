@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use lakeops_crds::backuppolicy::{BackupPolicySpec, RetentionMode, StorageClass};
 use lakeops_crds::{BackupPolicy, DataLake};
 
-use crate::aws::s3::{DefaultRetention, LifecycleRule, ReplicationConfig, ReplicationRule};
+use crate::aws::s3::{DefaultRetention, LifecycleRule, Logging, ReplicationConfig, ReplicationRule};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 use crate::reconcile::datalake::desired::{
     self as lake_desired, DesiredBucket, bucket_arn, kms_bucket_policy, kms_encryption, lifecycle_rules, partition,
@@ -35,6 +35,43 @@ pub struct Zone {
     pub replica_bucket: String,
 }
 
+/// The name under which the lake's audit bucket is replicated (a zone name DataLake reserves).
+pub const AUDIT: &str = "audit";
+
+impl Zone {
+    /// The lake's audit bucket: always Object Lock, its retention set by the DataLake.
+    pub fn is_audit(&self) -> bool {
+        self.name == AUDIT
+    }
+}
+
+/// Name of the log bucket in the backup region, which the replica buckets log into.
+pub fn backup_log_bucket_name(facts: &LakeFacts, backup_region: &str) -> String {
+    format!("{}-logs-{backup_region}", facts.prefix)
+}
+
+/// The log bucket in the backup region (S3.9 for the replicas: S3 logs only within a
+/// region): the lake's log bucket baseline, receiving the replica buckets' access logs.
+pub fn backup_log_bucket(
+    lake: &DataLake,
+    facts: &LakeFacts,
+    backup_region: &str,
+    account_id: &str,
+    tags: &BTreeMap<String, String>,
+) -> DesiredBucket {
+    let sources: Vec<String> = facts.zones.iter().map(|z| bucket_arn(backup_region, &z.replica_bucket)).collect();
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    lake_desired::log_bucket_of(
+        backup_region,
+        &backup_log_bucket_name(facts, backup_region),
+        account_id,
+        &sources,
+        facts.object_lock,
+        lifecycle_rules(&lake.spec.lifecycle),
+        tags.clone(),
+    )
+}
+
 /// What the referenced DataLake recorded, which the policy builds on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LakeFacts {
@@ -57,13 +94,17 @@ pub fn lake_facts(lake: &DataLake) -> Option<LakeFacts> {
         key_arn,
         // What S3 was asked for at creation, not what the spec says now.
         object_lock: status.object_lock.unwrap_or(lake.spec.object_lock),
+        // The audit bucket is replicated like a zone (audit logs survive a region); its
+        // Object Lock retention stays the DataLake's.
         zones: status
             .zones
             .iter()
-            .map(|z| Zone {
-                name: z.name.clone(),
-                bucket: z.bucket.clone(),
-                replica_bucket: format!("{}-replica", z.bucket),
+            .map(|z| (z.name.as_str(), &z.bucket))
+            .chain(status.audit_bucket.as_ref().map(|b| (AUDIT, b)))
+            .map(|(name, bucket)| Zone {
+                name: name.to_string(),
+                bucket: bucket.clone(),
+                replica_bucket: format!("{bucket}-replica"),
             })
             .collect(),
         tables: status.tables.iter().map(|t| t.table_name.clone()).collect(),
@@ -180,8 +221,8 @@ pub fn replica_key(policy: &BackupPolicy, region: &str, account_id: &str) -> Rep
 
 /// The replica bucket of one zone: the same baseline as a zone bucket (SSE-KMS with the
 /// replica key and bucket keys, Block Public Access, ownership enforced, versioning, TLS-only
-/// policy, the lake's lifecycle), Object Lock when the lake has it. No access logging: the
-/// lake's log bucket is in another region and S3 logs only within a region.
+/// policy, the lake's lifecycle), Object Lock when the lake (or, for the audit bucket, its
+/// source) has it, access-logged into the backup region's log bucket.
 pub fn replica_bucket(
     lake: &DataLake,
     facts: &LakeFacts,
@@ -197,10 +238,13 @@ pub fn replica_bucket(
     DesiredBucket {
         name: zone.replica_bucket.clone(),
         zone: Some(zone.name.clone()),
-        object_lock: facts.object_lock,
+        object_lock: facts.object_lock || zone.is_audit(),
         encryption: kms_encryption(replica_key_arn),
         policy: kms_bucket_policy(backup_region, &zone.replica_bucket, replica_key_arn),
-        logging: None,
+        logging: Some(Logging {
+            target_bucket: backup_log_bucket_name(facts, backup_region),
+            target_prefix: format!("{}/", zone.name),
+        }),
         lifecycle: lifecycle_rules(&lifecycle),
         tags: tags.clone(),
     }
@@ -209,7 +253,11 @@ pub fn replica_bucket(
 /// Name of the replication role: `<prefix>-replication`, shortened with a stable hash when
 /// it would exceed IAM's 64 characters.
 pub fn role_name(prefix: &str) -> String {
-    let name = format!("{prefix}-replication");
+    bounded_role_name(format!("{prefix}-replication"))
+}
+
+/// `name`, or when IAM's 64 characters are exceeded, its start and a hash of the whole.
+pub fn bounded_role_name(name: String) -> String {
     if name.len() <= ROLE_NAME_MAX {
         return name;
     }
@@ -257,7 +305,7 @@ pub fn role_policy(
         facts.zones.iter().map(|z| format!("{}/*", bucket_arn(dst, &z.replica_bucket))).collect();
     let mut read_versions =
         vec!["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"];
-    if facts.object_lock {
+    if facts.object_lock || facts.zones.iter().any(Zone::is_audit) {
         // Replicating locked versions carries their retention and legal hold over.
         read_versions.extend(["s3:GetObjectRetention", "s3:GetObjectLegalHold"]);
     }

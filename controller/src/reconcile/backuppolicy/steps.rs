@@ -20,6 +20,7 @@ use crate::engine::role::{self, OwnedRole};
 use crate::engine::{Clients, Exec, Stop, intent};
 use crate::reconcile::datalake::desired::DesiredBucket;
 use crate::reconcile::datalake::diff::{self as lake_diff, ObservedBucket};
+use crate::reconcile::datalake::steps::{converge_bucket, observe_bucket};
 
 use super::apply;
 use super::desired::{self, LakeFacts, ROLE_POLICY_NAME};
@@ -82,6 +83,16 @@ pub async fn converge(
         Some(r) => Some(observe_replica_buckets(aws, exec, input, &r.region, next).await?),
         None => None,
     };
+    // The backup region's log bucket, which the replica buckets log into.
+    let log_bucket = match &spec.replication {
+        Some(r) => {
+            let b = desired::backup_log_bucket(lake, facts, &r.region, account, &tags);
+            let recorded: BTreeSet<String> = next.log_bucket.iter().cloned().collect();
+            let o = observe_bucket(exec, &aws.region(&r.region), &b, &recorded).await?;
+            Some((r.region.clone(), b, o))
+        }
+        None => None,
+    };
 
     // The intent, in one status write before the first create.
     let mut write = false;
@@ -100,6 +111,12 @@ pub async fn converge(
             }
             write = true;
         }
+    }
+    if let Some((_, b, None)) = &log_bucket
+        && next.log_bucket.as_ref() != Some(&b.name)
+    {
+        next.log_bucket = Some(b.name.clone());
+        write = true;
     }
     for (region, want, state) in &keys {
         if state.creates()
@@ -128,6 +145,11 @@ pub async fn converge(
     if let (Some(r), Some((buckets, observed))) = (&spec.replication, replicas) {
         let key = key_arns.get(&r.region).cloned().unwrap_or_default();
         debug_assert_eq!(buckets.len(), observed.len());
+        if let Some((region, mut b, o)) = log_bucket {
+            exec.desired_tags(&mut b.tags, o.as_ref().map(|o| &o.tags));
+            converge_bucket(exec, &aws.region(&region), &region, &b, o.as_ref()).await?;
+            next.log_bucket = Some(b.name);
+        }
         converge_replica_buckets(aws, exec, input, &r.region, &key, observed).await?;
         let role_arn = converge_role(aws, exec, input, r, &key, next).await?;
         for z in &facts.zones {
@@ -150,7 +172,7 @@ pub async fn converge(
         .or_else(|| exec.plans().then(|| replication_role_arn(facts, account)));
     let mut zones = Vec::new();
     for (z, o) in facts.zones.iter().zip(observed) {
-        if retention.is_some() && !o.object_lock {
+        if retention.is_some() && !o.object_lock && !z.is_audit() {
             exec.blocked(
                 &z.bucket,
                 Stop::Stalled(
@@ -165,8 +187,9 @@ pub async fn converge(
         let wanted = replication_configs.get(&z.name);
         let digest = recorded.get(&z.name).and_then(|s| s.config_digest.clone());
         let changes = [
+            // The audit bucket's retention is the DataLake's (spec.audit).
             diff::retention_change(&z.bucket, retention.as_ref(), o.retention.as_ref(), owned_retention)
-                .filter(|_| o.object_lock),
+                .filter(|_| o.object_lock && !z.is_audit()),
             diff::replication_change(
                 &z.bucket,
                 wanted,

@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use lakeops_crds::DataLake;
+use lakeops_crds::validation::REPLICA_SUFFIX;
 
-use crate::aws::cloudtrail::TrailSettings;
+use crate::aws::cloudtrail::{EventSelection, TrailSettings};
 use crate::aws::dynamodb::KeyDef;
-use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
+use crate::aws::s3::{BucketEncryption, DefaultRetention, LifecycleRule, Logging, PublicAccessBlock};
+use crate::engine::trail_logs::{self, Delivery, TrailLogs};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 
 /// Id prefix of the lifecycle rules a DataLake owns; other rules on the bucket are kept.
@@ -84,8 +86,8 @@ pub fn bucket_arn(region: &str, bucket: &str) -> String {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredTrail {
     pub settings: TrailSettings,
-    /// S3 object data events for these prefixes (`arn:aws:s3:::bucket/`), sorted.
-    pub data_event_arns: Vec<String>,
+    /// What the trail records.
+    pub events: EventSelection,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -107,30 +109,84 @@ pub fn trail_arn(lake: &DataLake, account_id: &str) -> String {
     )
 }
 
-/// The trail the lake asks for, if any: multi-region, KMS-encrypted with the lake key,
-/// log-file validation, S3 data events for every zone bucket (CloudTrail.1, .2, .4, S3.22, S3.23).
-pub fn trail(lake: &DataLake, key_arn: &str) -> Option<DesiredTrail> {
+/// Name of the trail's CloudWatch Logs group.
+pub fn trail_log_group(lake: &DataLake) -> String {
+    format!("/aws/cloudtrail/{}", trail_name(lake))
+}
+
+/// Name of the role CloudTrail delivers to that group with.
+pub fn trail_logs_role(lake: &DataLake) -> String {
+    crate::reconcile::backuppolicy::desired::bounded_role_name(format!("{}-trail-logs", lake.bucket_prefix()))
+}
+
+/// The trail's CloudWatch Logs delivery (CloudTrail.5): a group encrypted with the lake key,
+/// kept `spec.audit.logRetentionDays`, and its delivery role.
+pub fn trail_logs(lake: &DataLake, account_id: &str, key_arn: &str, boundary: Option<&str>) -> TrailLogs {
+    let trail_arn = trail_arn(lake, account_id);
+    trail_logs::desired(&trail_logs::Input {
+        region: &lake.spec.region,
+        account: account_id,
+        trail_arn: &trail_arn,
+        group_name: trail_log_group(lake),
+        role_name: trail_logs_role(lake),
+        key_arn,
+        retention_days: lake.spec.audit.log_retention_days,
+        tags: resource_tags(lake),
+        boundary: boundary.map(str::to_string),
+    })
+}
+
+/// The lake trail's data events: S3 objects of the zone buckets, their replicas and the
+/// audit bucket (and its replica), and Lambda invocations of the namespace's functions
+/// (named `lakeops-<namespace>-...`), by ARN prefix. Management events are recorded when
+/// `spec.audit.managementEvents` says so, else only when no Ready SecurityBaseline covers
+/// the lake's region (`baseline_covers`): its account trail records them once.
+pub fn trail_events(lake: &DataLake, account_id: &str, baseline_covers: bool) -> EventSelection {
+    let region = &lake.spec.region;
+    let mut buckets: Vec<String> = lake.spec.zones.iter().map(|z| lake.zone_bucket(&z.name)).collect();
+    buckets.push(lake.audit_bucket());
+    let replicas: Vec<String> = buckets.iter().map(|b| format!("{b}{REPLICA_SUFFIX}")).collect();
+    buckets.extend(replicas);
+    let mut s3_objects: Vec<String> = buckets.iter().map(|b| format!("{}/", bucket_arn(region, b))).collect();
+    s3_objects.sort();
+    EventSelection {
+        management_events: lake.spec.audit.management_events.unwrap_or(!baseline_covers),
+        s3_objects,
+        lambda_functions: vec![format!(
+            "arn:{}:lambda:{region}:{account_id}:function:lakeops-{}-",
+            partition(region),
+            lake.namespace().unwrap_or_default()
+        )],
+        other: false,
+    }
+}
+
+/// The trail the lake asks for, if any: multi-region (replica buckets are in another
+/// region), KMS-encrypted with the lake key, log-file validation, delivered to CloudWatch
+/// Logs through `delivery`, recording [`trail_events`] (CloudTrail.1, .2, .4, .5, S3.22, S3.23).
+pub fn trail(
+    lake: &DataLake,
+    account_id: &str,
+    key_arn: &str,
+    delivery: &Delivery,
+    baseline_covers: bool,
+) -> Option<DesiredTrail> {
     if !lake.spec.audit.trail {
         return None;
     }
-    let mut data_event_arns: Vec<String> = lake
-        .spec
-        .zones
-        .iter()
-        .map(|z| format!("{}/", bucket_arn(&lake.spec.region, &lake.zone_bucket(&z.name))))
-        .collect();
-    data_event_arns.sort();
     Some(DesiredTrail {
         settings: TrailSettings {
             name: trail_name(lake),
-            s3_bucket: lake.log_bucket(),
+            s3_bucket: lake.audit_bucket(),
             s3_key_prefix: TRAIL_PREFIX.into(),
             kms_key_id: key_arn.into(),
             multi_region: true,
             global_service_events: true,
             log_file_validation: true,
+            cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
+            cloud_watch_logs_role_arn: delivery.role_arn.clone(),
         },
-        data_event_arns,
+        events: trail_events(lake, account_id, baseline_covers),
         tags: resource_tags(lake),
     })
 }
@@ -188,6 +244,7 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
             )
             .when("StringEquals", "aws:SourceArn", &[&trail_arn(lake, account_id)]),
         );
+        policy.statements.push(trail_logs::key_statement(region, account_id, &trail_log_group(lake)));
     }
     DesiredKey::Managed {
         alias: lake.key_alias(),
@@ -201,63 +258,33 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
     }
 }
 
-/// Every bucket, the log bucket first (zone buckets log into it).
+/// The Object Lock default retention of the audit bucket (write-once audit logs).
+pub fn audit_retention(lake: &DataLake) -> DefaultRetention {
+    DefaultRetention { mode: lake.spec.audit.mode.as_str().to_string(), days: lake.spec.audit.retention_days }
+}
+
+/// Every bucket: the log bucket first (the others log into it), the zone buckets, and,
+/// with a trail, the audit bucket last.
 pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredBucket> {
     let region = &lake.spec.region;
     let tags = resource_tags(lake);
     let log_bucket = lake.log_bucket();
-    let zone_arns: Vec<String> =
+    let mut zone_arns: Vec<String> =
         lake.spec.zones.iter().map(|z| bucket_arn(region, &lake.zone_bucket(&z.name))).collect();
+    if lake.spec.audit.trail {
+        zone_arns.push(bucket_arn(region, &lake.audit_bucket()));
+    }
     let zone_arns: Vec<&str> = zone_arns.iter().map(String::as_str).collect();
 
-    let mut log_policy = tls_only(region, &log_bucket);
-    // S3 delivers server access logs as the logging service, only for the lake's own
-    // buckets in this account (S3.6: no cross-account grants).
-    log_policy.statements.push(
-        Statement::new(
-            "AllowServerAccessLogsFromLakeBuckets",
-            Effect::Allow,
-            Principal::service("logging.s3.amazonaws.com"),
-            &["s3:PutObject"],
-            &[format!("{}/*", bucket_arn(region, &log_bucket))],
-        )
-        .when("ArnLike", "aws:SourceArn", &zone_arns)
-        .when("StringEquals", "aws:SourceAccount", &[account_id]),
-    );
-    if lake.spec.audit.trail {
-        let trail = trail_arn(lake, account_id);
-        log_policy.statements.push(
-            Statement::new(
-                "CloudTrailChecksTheBucketAcl",
-                Effect::Allow,
-                Principal::service("cloudtrail.amazonaws.com"),
-                &["s3:GetBucketAcl"],
-                &[bucket_arn(region, &log_bucket)],
-            )
-            .when("StringEquals", "aws:SourceArn", &[&trail]),
-        );
-        log_policy.statements.push(
-            Statement::new(
-                "CloudTrailWritesTheLakeTrail",
-                Effect::Allow,
-                Principal::service("cloudtrail.amazonaws.com"),
-                &["s3:PutObject"],
-                &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, &log_bucket))],
-            )
-            .when("StringEquals", "aws:SourceArn", &[&trail]),
-        );
-    }
-    let mut out = vec![DesiredBucket {
-        name: log_bucket.clone(),
-        zone: None,
-        object_lock: lake.spec.object_lock,
-        // S3 delivers server access logs only to buckets encrypted with SSE-S3.
-        encryption: BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false },
-        policy: log_policy,
-        logging: None,
-        lifecycle: lifecycle_rules(&lake.spec.lifecycle),
-        tags: tags.clone(),
-    }];
+    let mut out = vec![log_bucket_of(
+        region,
+        &log_bucket,
+        account_id,
+        &zone_arns,
+        lake.spec.object_lock,
+        lifecycle_rules(&lake.spec.lifecycle),
+        tags.clone(),
+    )];
     for zone in &lake.spec.zones {
         let name = lake.zone_bucket(&zone.name);
         out.push(DesiredBucket {
@@ -274,7 +301,89 @@ pub fn buckets(lake: &DataLake, account_id: &str, key_arn: &str) -> Vec<DesiredB
             tags: tags.clone(),
         });
     }
+    if lake.spec.audit.trail {
+        out.push(audit_bucket(lake, account_id, key_arn, tags));
+    }
     out
+}
+
+/// A bucket that receives server access logs from `sources` (bucket ARNs of this account,
+/// in the same region: S3 logs only within a region). SSE-S3, as S3 requires for log
+/// targets. The lake's log bucket, and a BackupPolicy's log bucket in the backup region.
+pub fn log_bucket_of(
+    region: &str,
+    name: &str,
+    account_id: &str,
+    sources: &[&str],
+    object_lock: bool,
+    lifecycle: Vec<LifecycleRule>,
+    tags: BTreeMap<String, String>,
+) -> DesiredBucket {
+    let mut policy = tls_only(region, name);
+    // S3 delivers server access logs as the logging service, only for the lake's own
+    // buckets in this account (S3.6: no cross-account grants).
+    policy.statements.push(
+        Statement::new(
+            "AllowServerAccessLogsFromLakeBuckets",
+            Effect::Allow,
+            Principal::service("logging.s3.amazonaws.com"),
+            &["s3:PutObject"],
+            &[format!("{}/*", bucket_arn(region, name))],
+        )
+        .when("ArnLike", "aws:SourceArn", sources)
+        .when("StringEquals", "aws:SourceAccount", &[account_id]),
+    );
+    DesiredBucket {
+        name: name.to_string(),
+        zone: None,
+        object_lock,
+        // S3 delivers server access logs only to buckets encrypted with SSE-S3.
+        encryption: BucketEncryption { algorithm: "AES256".into(), kms_key_id: None, bucket_key_enabled: false },
+        policy,
+        logging: None,
+        lifecycle,
+        tags,
+    }
+}
+
+/// The audit bucket: the trail's log files, apart from the access logs (CloudTrail.7).
+/// SSE-KMS with the lake key, Object Lock (its default retention is a step of its own),
+/// TLS only, CloudTrail allowed for this trail only, access-logged into the log bucket.
+fn audit_bucket(lake: &DataLake, account_id: &str, key_arn: &str, tags: BTreeMap<String, String>) -> DesiredBucket {
+    let region = &lake.spec.region;
+    let name = lake.audit_bucket();
+    let trail = trail_arn(lake, account_id);
+    let mut policy = tls_only(region, &name);
+    policy.statements.push(
+        Statement::new(
+            "CloudTrailChecksTheBucketAcl",
+            Effect::Allow,
+            Principal::service("cloudtrail.amazonaws.com"),
+            &["s3:GetBucketAcl"],
+            &[bucket_arn(region, &name)],
+        )
+        .when("StringEquals", "aws:SourceArn", &[&trail]),
+    );
+    policy.statements.push(
+        Statement::new(
+            "CloudTrailWritesTheLakeTrail",
+            Effect::Allow,
+            Principal::service("cloudtrail.amazonaws.com"),
+            &["s3:PutObject"],
+            &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, &name))],
+        )
+        .when("StringEquals", "aws:SourceArn", &[&trail]),
+    );
+    DesiredBucket {
+        name,
+        zone: None,
+        object_lock: true,
+        encryption: kms_encryption(key_arn),
+        policy,
+        logging: Some(Logging { target_bucket: lake.log_bucket(), target_prefix: "audit/".into() }),
+        lifecycle: lifecycle_rules(&lake.spec.lifecycle),
+        tags,
+    }
 }
 
 /// SSE-KMS with `key_arn` and S3 Bucket Keys (S3.17).
@@ -436,6 +545,35 @@ mod tests {
             logs.condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
             ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-team-a-*"]
         );
+    }
+
+    #[test]
+    fn the_trail_records_data_events_of_every_copy_and_management_events_only_without_a_baseline() {
+        let mut l = lake();
+        l.spec.audit.trail = true;
+        let d = Delivery { log_group_arn: "arn:g:*".into(), role_arn: "arn:r".into() };
+        let t = trail(&l, "123456789012", "arn:k", &d, false).expect("trail");
+        assert_eq!(
+            t.events.s3_objects,
+            [
+                "arn:aws:s3:::team-a-sales-audit-replica/",
+                "arn:aws:s3:::team-a-sales-audit/",
+                "arn:aws:s3:::team-a-sales-curated-replica/",
+                "arn:aws:s3:::team-a-sales-curated/",
+                "arn:aws:s3:::team-a-sales-raw-replica/",
+                "arn:aws:s3:::team-a-sales-raw/",
+            ]
+        );
+        assert_eq!(t.events.lambda_functions, ["arn:aws:lambda:eu-west-1:123456789012:function:lakeops-team-a-"]);
+        assert!(t.events.management_events, "nothing else records them");
+        assert_eq!(
+            (t.settings.cloud_watch_logs_group_arn.as_str(), t.settings.cloud_watch_logs_role_arn.as_str()),
+            ("arn:g:*", "arn:r")
+        );
+        let covered = trail(&l, "123456789012", "arn:k", &d, true).expect("trail");
+        assert!(!covered.events.management_events, "the baseline's account trail records them");
+        l.spec.audit.management_events = Some(true);
+        assert!(trail(&l, "123456789012", "arn:k", &d, true).expect("trail").events.management_events, "override");
     }
 
     #[test]

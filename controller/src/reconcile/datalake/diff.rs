@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::aws::cloudtrail::{TrailInfo, TrailSettings};
+use crate::aws::cloudtrail::{EventSelection, TrailInfo, TrailSettings};
 use crate::aws::dynamodb::{TableDef, TableInfo, TableUpdate};
-use crate::aws::s3::{BucketEncryption, LifecycleRule, Logging, PublicAccessBlock};
+use crate::aws::s3::{BucketEncryption, DefaultRetention, LifecycleRule, Logging, PublicAccessBlock};
 
 use super::desired::{BUCKET_OWNER_ENFORCED, DesiredBucket, DesiredTable, LIFECYCLE_PREFIX, PUBLIC_ACCESS_BLOCK};
 
@@ -34,31 +34,89 @@ pub struct ObservedTable {
 /// One AWS write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    CreateBucket { bucket: String, object_lock: bool },
-    PutBucketTags { bucket: String, tags: BTreeMap<String, String> },
-    PutEncryption { bucket: String, encryption: BucketEncryption },
-    PutPublicAccessBlock { bucket: String },
-    PutOwnership { bucket: String },
-    EnableVersioning { bucket: String },
-    PutBucketPolicy { bucket: String, policy: String },
-    PutLogging { bucket: String, logging: Option<Logging> },
-    PutLifecycle { bucket: String, rules: Vec<LifecycleRule> },
-    CreateTable { def: TableDef },
-    UpdateTable { table: String, update: TableUpdate },
-    EnablePitr { table: String },
-    SetTtl { table: String, attribute: String, enabled: bool },
-    CreateTrail { settings: TrailSettings, tags: BTreeMap<String, String> },
-    UpdateTrail { settings: TrailSettings },
-    PutTrailDataEvents { trail: String, arns: Vec<String> },
-    StartLogging { trail: String },
-    DeleteTrail { trail: String },
+    CreateBucket {
+        bucket: String,
+        object_lock: bool,
+    },
+    PutBucketTags {
+        bucket: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutEncryption {
+        bucket: String,
+        encryption: BucketEncryption,
+    },
+    PutPublicAccessBlock {
+        bucket: String,
+    },
+    PutOwnership {
+        bucket: String,
+    },
+    EnableVersioning {
+        bucket: String,
+    },
+    PutBucketPolicy {
+        bucket: String,
+        policy: String,
+    },
+    PutLogging {
+        bucket: String,
+        logging: Option<Logging>,
+    },
+    PutLifecycle {
+        bucket: String,
+        rules: Vec<LifecycleRule>,
+    },
+    /// Object Lock default retention (the audit bucket); `previous` for "old -> new".
+    PutRetention {
+        bucket: String,
+        retention: DefaultRetention,
+        previous: Option<DefaultRetention>,
+        weakens: bool,
+    },
+    CreateTable {
+        def: TableDef,
+    },
+    UpdateTable {
+        table: String,
+        update: TableUpdate,
+    },
+    EnablePitr {
+        table: String,
+    },
+    SetTtl {
+        table: String,
+        attribute: String,
+        enabled: bool,
+    },
+    CreateTrail {
+        settings: TrailSettings,
+        tags: BTreeMap<String, String>,
+    },
+    /// `from`: the settings found, to name what changes.
+    UpdateTrail {
+        settings: TrailSettings,
+        from: Box<TrailSettings>,
+    },
+    /// `from`: what the trail recorded (`None` for a new trail).
+    PutTrailEvents {
+        trail: String,
+        events: EventSelection,
+        from: Option<EventSelection>,
+    },
+    StartLogging {
+        trail: String,
+    },
+    DeleteTrail {
+        trail: String,
+    },
 }
 
 /// What was read of an existing trail (3 reads).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedTrail {
     pub info: TrailInfo,
-    pub data_event_arns: Vec<String>,
+    pub events: EventSelection,
     pub logging: bool,
 }
 
@@ -75,13 +133,14 @@ impl Change {
             Change::PutBucketPolicy { .. } => "bucket policy",
             Change::PutLogging { .. } => "access logging",
             Change::PutLifecycle { .. } => "lifecycle",
+            Change::PutRetention { .. } => "Object Lock retention",
             Change::CreateTable { .. } => "table",
             Change::UpdateTable { .. } => "table settings",
             Change::EnablePitr { .. } => "point-in-time recovery",
             Change::SetTtl { .. } => "time to live",
             Change::CreateTrail { .. } => "audit trail",
             Change::UpdateTrail { .. } => "audit trail settings",
-            Change::PutTrailDataEvents { .. } => "audit trail data events",
+            Change::PutTrailEvents { .. } => "audit trail events",
             Change::StartLogging { .. } => "audit trail logging",
             Change::DeleteTrail { .. } => "audit trail",
         }
@@ -98,13 +157,14 @@ impl Change {
             | Change::EnableVersioning { bucket }
             | Change::PutBucketPolicy { bucket, .. }
             | Change::PutLogging { bucket, .. }
-            | Change::PutLifecycle { bucket, .. } => bucket,
+            | Change::PutLifecycle { bucket, .. }
+            | Change::PutRetention { bucket, .. } => bucket,
             Change::CreateTable { def } => &def.name,
             Change::UpdateTable { table, .. } | Change::EnablePitr { table } | Change::SetTtl { table, .. } => table,
-            Change::CreateTrail { settings, .. } | Change::UpdateTrail { settings } => &settings.name,
-            Change::PutTrailDataEvents { trail, .. }
-            | Change::StartLogging { trail }
-            | Change::DeleteTrail { trail } => trail,
+            Change::CreateTrail { settings, .. } | Change::UpdateTrail { settings, .. } => &settings.name,
+            Change::PutTrailEvents { trail, .. } | Change::StartLogging { trail } | Change::DeleteTrail { trail } => {
+                trail
+            }
         }
     }
 
@@ -116,6 +176,7 @@ impl Change {
             Change::PutLogging { logging: None, .. }
                 | Change::SetTtl { enabled: false, .. }
                 | Change::DeleteTrail { .. }
+                | Change::PutRetention { weakens: true, .. }
         )
     }
 }
@@ -134,11 +195,12 @@ fn action(change: &Change) -> Option<crate::engine::Action> {
         | Change::PutBucketPolicy { .. }
         | Change::PutLogging { .. }
         | Change::PutLifecycle { .. }
+        | Change::PutRetention { .. }
         | Change::UpdateTable { .. }
         | Change::EnablePitr { .. }
         | Change::SetTtl { .. }
         | Change::UpdateTrail { .. }
-        | Change::PutTrailDataEvents { .. }
+        | Change::PutTrailEvents { .. }
         | Change::StartLogging { .. } => None,
     }
 }
@@ -172,20 +234,44 @@ impl fmt::Display for Change {
             Change::PutLifecycle { bucket, rules } => {
                 write!(f, "bucket {bucket}: set {} lifecycle rule(s)", rules.len())
             }
+            Change::PutRetention { bucket, retention, previous, .. } => {
+                write!(f, "bucket {bucket}: Object Lock default retention {} {} days", retention.mode, retention.days)?;
+                match previous {
+                    Some(p) => write!(f, " (was {} {} days)", p.mode, p.days),
+                    None => Ok(()),
+                }
+            }
             Change::CreateTable { def } => write!(f, "create table {} encrypted with {}", def.name, def.kms_key_arn),
             Change::UpdateTable { table, update } => write!(f, "table {table}: update {update:?}"),
             Change::EnablePitr { table } => write!(f, "table {table}: enable point-in-time recovery"),
             Change::SetTtl { table, attribute, enabled } => {
                 write!(f, "table {table}: {} TTL on {attribute}", if *enabled { "enable" } else { "disable" })
             }
-            Change::CreateTrail { settings, .. } => write!(
-                f,
-                "create multi-region trail {} to {}/{} encrypted with {}, log-file validation on",
-                settings.name, settings.s3_bucket, settings.s3_key_prefix, settings.kms_key_id
-            ),
-            Change::UpdateTrail { settings } => write!(f, "trail {}: restore its settings", settings.name),
-            Change::PutTrailDataEvents { trail, arns } => {
-                write!(f, "trail {trail}: S3 data events for {}", arns.join(", "))
+            Change::CreateTrail { settings, .. } => {
+                write!(
+                    f,
+                    "create multi-region trail {} to {}/{} encrypted with {}, log-file validation on",
+                    settings.name, settings.s3_bucket, settings.s3_key_prefix, settings.kms_key_id
+                )?;
+                match settings.cloud_watch_logs_group_arn.rsplit_once(":log-group:") {
+                    Some((_, group)) => write!(f, ", delivered to CloudWatch Logs {}", group.trim_end_matches(":*")),
+                    None => Ok(()),
+                }
+            }
+            Change::UpdateTrail { settings, from } => {
+                write!(f, "trail {}: {}", settings.name, settings_changes(from, settings).join(", "))
+            }
+            Change::PutTrailEvents { trail, events, from } => {
+                write!(f, "trail {trail}: {}", describe_events(events))?;
+                match from {
+                    Some(old) if old.management_events != events.management_events => write!(
+                        f,
+                        " (management events {} -> {})",
+                        on_off(old.management_events),
+                        on_off(events.management_events)
+                    ),
+                    _ => Ok(()),
+                }
             }
             Change::StartLogging { trail } => write!(f, "trail {trail}: start logging"),
             Change::DeleteTrail { trail } => write!(f, "delete trail {trail} (spec.audit.trail is off)"),
@@ -333,13 +419,55 @@ pub fn table_changes(desired: &DesiredTable, key_arn: &str, observed: Option<&Ob
     out
 }
 
-/// Changes that create or converge the trail.
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// What a trail's selectors record, for plans and events.
+fn describe_events(e: &EventSelection) -> String {
+    let mut parts = Vec::new();
+    if !e.s3_objects.is_empty() {
+        parts.push(format!("S3 object events under {}", e.s3_objects.join(", ")));
+    }
+    if !e.lambda_functions.is_empty() {
+        parts.push(format!("Lambda invocations of functions under {}", e.lambda_functions.join(", ")));
+    }
+    parts.push(format!("management events {}", on_off(e.management_events)));
+    parts.join("; ")
+}
+
+/// The trail settings that differ, as `name: old -> new`.
+fn settings_changes(from: &TrailSettings, to: &TrailSettings) -> Vec<String> {
+    let none = |s: &str| if s.is_empty() { "(none)".to_string() } else { s.to_string() };
+    let mut out = Vec::new();
+    let mut field = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name} {a} -> {b}"));
+        }
+    };
+    field("S3 bucket", none(&from.s3_bucket), none(&to.s3_bucket));
+    field("S3 key prefix", none(&from.s3_key_prefix), none(&to.s3_key_prefix));
+    field("KMS key", none(&from.kms_key_id), none(&to.kms_key_id));
+    field("multi-region", from.multi_region.to_string(), to.multi_region.to_string());
+    field("global service events", from.global_service_events.to_string(), to.global_service_events.to_string());
+    field("log-file validation", from.log_file_validation.to_string(), to.log_file_validation.to_string());
+    field("CloudWatch Logs group", none(&from.cloud_watch_logs_group_arn), none(&to.cloud_watch_logs_group_arn));
+    field("CloudWatch Logs role", none(&from.cloud_watch_logs_role_arn), none(&to.cloud_watch_logs_role_arn));
+    if out.is_empty() {
+        out.push("restore its settings".into());
+    }
+    out
+}
+
+/// Changes that create or converge the trail. A trail created before the lake trail became
+/// data-events-only, with CloudWatch Logs and the audit bucket, migrates here in place: one
+/// UpdateTrail and one PutEventSelectors.
 pub fn trail_changes(desired: &super::desired::DesiredTrail, observed: Option<&ObservedTrail>) -> Vec<Change> {
     let name = desired.settings.name.clone();
     let Some(o) = observed else {
         return vec![
             Change::CreateTrail { settings: desired.settings.clone(), tags: desired.tags.clone() },
-            Change::PutTrailDataEvents { trail: name.clone(), arns: desired.data_event_arns.clone() },
+            Change::PutTrailEvents { trail: name.clone(), events: desired.events.clone(), from: None },
             Change::StartLogging { trail: name },
         ];
     };
@@ -350,11 +478,20 @@ pub fn trail_changes(desired: &super::desired::DesiredTrail, observed: Option<&O
         seen.kms_key_id = desired.settings.kms_key_id.clone();
     }
     seen.s3_key_prefix = seen.s3_key_prefix.trim_end_matches('/').to_string();
-    if seen != desired.settings {
-        out.push(Change::UpdateTrail { settings: desired.settings.clone() });
+    // A plan does not know the ARNs of a group or role it would create.
+    let mut want = desired.settings.clone();
+    if crate::engine::is_placeholder(&want.cloud_watch_logs_role_arn) {
+        want.cloud_watch_logs_role_arn = seen.cloud_watch_logs_role_arn.clone();
     }
-    if o.data_event_arns != desired.data_event_arns {
-        out.push(Change::PutTrailDataEvents { trail: name.clone(), arns: desired.data_event_arns.clone() });
+    if seen != want {
+        out.push(Change::UpdateTrail { settings: desired.settings.clone(), from: Box::new(seen) });
+    }
+    if o.events != desired.events {
+        out.push(Change::PutTrailEvents {
+            trail: name.clone(),
+            events: desired.events.clone(),
+            from: Some(o.events.clone()),
+        });
     }
     if !o.logging {
         out.push(Change::StartLogging { trail: name });

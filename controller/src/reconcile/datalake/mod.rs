@@ -11,8 +11,8 @@ pub mod steps;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use lakeops_crds::names::reason;
-use lakeops_crds::{DataLake, DataLakeStatus};
+use lakeops_crds::names::{condition, reason};
+use lakeops_crds::{DataLake, DataLakeStatus, SecurityBaseline};
 
 use self::cleanup::cleanup;
 use crate::conditions::Outcome;
@@ -74,8 +74,30 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
     let account = ctx.aws.account_id().await?;
     let progress = StatusProgress { ctx, obj: lake };
     let exec = Exec::apply(lake, &progress);
-    steps::converge(lake, &aws, &account, &exec, next).await?;
+    let iam = ctx.aws.iam();
+    let input = steps::Inputs {
+        lake,
+        aws: &aws,
+        iam: iam.as_ref(),
+        account: &account,
+        boundary: ctx.config.permissions_boundary.as_deref(),
+        baseline_covers: baseline_covers(&ctx.stores.baselines.state(), &lake.spec.region, &account),
+    };
+    steps::converge(input, &exec, next).await?;
     Ok(exec.finish().0)
+}
+
+/// True when a Ready SecurityBaseline of this account covers `region`: its account trail
+/// records management events, so lake trails need not pay for another copy.
+pub fn baseline_covers(baselines: &[Arc<SecurityBaseline>], region: &str, account: &str) -> bool {
+    baselines.iter().any(|b| {
+        let status = b.status.as_ref();
+        b.spec.region == region
+            && status.and_then(|s| s.account_id.as_deref()) == Some(account)
+            && status
+                .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
+                .is_some_and(|c| c.status == "True")
+    })
 }
 
 /// The status to write and the outcome, from the spec and what was recorded before.

@@ -40,8 +40,8 @@ pub async fn trail(
     name: &str,
 ) -> AwsResult<Option<super::diff::ObservedTrail>> {
     let Some(info) = ct.get_trail(name).await? else { return Ok(None) };
-    let (data_event_arns, logging) = futures::try_join!(ct.get_s3_data_events(name), ct.is_logging(name))?;
-    Ok(Some(super::diff::ObservedTrail { info, data_event_arns, logging }))
+    let (events, logging) = futures::try_join!(ct.get_event_selection(name), ct.is_logging(name))?;
+    Ok(Some(super::diff::ObservedTrail { info, events, logging }))
 }
 
 /// A table: DescribeTable, then PITR and TTL at once (3 reads).

@@ -10,13 +10,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 use kube::ResourceExt;
+use lakeops_crds::backuppolicy::RetentionMode;
 use lakeops_crds::datalake::{TableStatus, ZoneStatus};
-use lakeops_crds::names::tag;
+use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{DataLake, DataLakeStatus};
 
 use crate::aws::clients::Regional;
+use crate::aws::iam::IamApi;
 use crate::engine::key::{self, ManagedKey};
+use crate::engine::trail_logs::{self, Delivery};
 use crate::engine::{Exec, Stop, intent, placeholder};
+use crate::reconcile::backuppolicy::desired::retention_weakens;
 
 use super::desired::{self, DesiredBucket, DesiredKey, DesiredTable};
 use super::diff::{self, Change};
@@ -27,14 +31,24 @@ pub const KEY_PURPOSE: &str = "kms-key";
 
 type Exe<'a> = Exec<'a, DataLakeStatus>;
 
+/// What a lake's sequence works with.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub lake: &'a DataLake,
+    /// The clients of the lake's region.
+    pub aws: &'a Regional,
+    pub iam: &'a dyn IamApi,
+    pub account: &'a str,
+    /// The permissions boundary every generated role carries (a controller flag).
+    pub boundary: Option<&'a str>,
+    /// A Ready SecurityBaseline covers the lake's account and region: its account trail
+    /// records management events, so the lake trail does not by default.
+    pub baseline_covers: bool,
+}
+
 /// Runs the lake's sequence; `next` is the status being built (recorded intents included).
-pub async fn converge(
-    lake: &DataLake,
-    aws: &Regional,
-    account: &str,
-    exec: &Exe<'_>,
-    next: &mut DataLakeStatus,
-) -> Result<(), Stop> {
+pub async fn converge(input: Inputs<'_>, exec: &Exe<'_>, next: &mut DataLakeStatus) -> Result<(), Stop> {
+    let Inputs { lake, aws, account, .. } = input;
     let region = lake.spec.region.clone();
 
     // Reads first: the key, then every bucket.
@@ -66,8 +80,7 @@ pub async fn converge(
     // proves ours) and the key's creation token.
     let mut write = false;
     if names.iter().zip(&observed).any(|(b, o)| o.is_none() && !recorded.contains(&b.name)) {
-        next.log_bucket = names.first().map(|b| b.name.clone());
-        next.zones = zone_statuses(&region, &names[1..]);
+        record_buckets(next, &region, &names);
         write = true;
     }
     if let Key::Managed(want, state) = &key
@@ -90,14 +103,17 @@ pub async fn converge(
     for (b, o) in buckets.iter_mut().zip(&observed) {
         exec.desired_tags(&mut b.tags, o.as_ref().map(|o| &o.tags));
     }
+    let audit_existed = observed.last().is_some_and(Option::is_some);
     let mut pairs = buckets.iter().zip(observed);
     if let Some((log, o)) = pairs.next() {
         converge_bucket(exec, aws, &region, log, o.as_ref()).await?;
     }
     let rest: Vec<_> = pairs.collect();
     try_join_all(rest.iter().map(|(b, o)| converge_bucket(exec, aws, &region, b, o.as_ref()))).await?;
-    next.log_bucket = buckets.first().map(|b| b.name.clone());
-    next.zones = zone_statuses(&region, &buckets[1..]);
+    record_buckets(next, &region, &buckets);
+    if lake.spec.audit.trail {
+        converge_audit_retention(exec, lake, aws, audit_existed).await?;
+    }
 
     let tables = desired::tables(lake);
     let known: BTreeMap<String, Option<String>> =
@@ -114,7 +130,7 @@ pub async fn converge(
         .map(|(t, arn)| TableStatus { name: t.name.clone(), table_name: t.table_name.clone(), arn: Some(arn) })
         .collect();
 
-    next.trail_arn = converge_trail(exec, lake, aws, &key_arn, next.trail_arn.clone()).await?;
+    converge_trail(exec, input, &key_arn, next).await?;
     Ok(())
 }
 
@@ -134,9 +150,17 @@ async fn external_key(exec: &Exe<'_>, aws: &Regional, arn: &str) -> Result<Strin
     Ok(arn.to_string())
 }
 
-fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
-    zones
+/// The bucket names in status: the log bucket (first), the zones, the audit bucket.
+fn record_buckets(next: &mut DataLakeStatus, region: &str, buckets: &[DesiredBucket]) {
+    next.log_bucket = buckets.first().map(|b| b.name.clone());
+    next.zones = zone_statuses(region, buckets);
+    next.audit_bucket = buckets.iter().skip(1).find(|b| b.zone.is_none()).map(|b| b.name.clone());
+}
+
+fn zone_statuses(region: &str, buckets: &[DesiredBucket]) -> Vec<ZoneStatus> {
+    buckets
         .iter()
+        .filter(|b| b.zone.is_some())
         .map(|b| ZoneStatus {
             name: b.zone.clone().unwrap_or_default(),
             bucket: b.name.clone(),
@@ -148,7 +172,7 @@ fn zone_statuses(region: &str, zones: &[DesiredBucket]) -> Vec<ZoneStatus> {
 /// Bucket names this lake recorded in status before creating them.
 fn recorded_buckets(status: Option<&DataLakeStatus>) -> BTreeSet<String> {
     let Some(s) = status else { return Default::default() };
-    s.log_bucket.iter().cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
+    s.log_bucket.iter().chain(&s.audit_bucket).cloned().chain(s.zones.iter().map(|z| z.bucket.clone())).collect()
 }
 
 /// Reads a bucket and checks it is its owner's (or adoptable); `recorded`: bucket names the
@@ -214,20 +238,69 @@ async fn converge_table(
     Ok(arn.unwrap_or_else(|| placeholder(&format!("table {}", table.table_name))))
 }
 
-/// Creates, converges or (when the spec turns the trail off) deletes the audit trail. With
-/// the trail off, the controller reads it only when status recorded one; a plan has no
-/// status, so it always looks.
+/// The audit bucket's Object Lock default retention (write-once audit logs; 1 read). A
+/// COMPLIANCE retention is never shortened or relaxed (S3 refuses it for locked versions,
+/// and the guard is the BackupPolicy's); a shorter GOVERNANCE retention the spec asks for
+/// is sent and reported as weakening.
+async fn converge_audit_retention(exec: &Exe<'_>, lake: &DataLake, aws: &Regional, existed: bool) -> Result<(), Stop> {
+    let bucket = lake.audit_bucket();
+    let want = desired::audit_retention(lake);
+    let found = if existed { aws.s3.get_object_lock(&bucket).await?.1 } else { None };
+    if let Some(o) = &found
+        && o.mode == RetentionMode::Compliance.as_str()
+        && retention_weakens(o, &want)
+    {
+        return exec.blocked(
+            &bucket,
+            Stop::Stalled(
+                reason::PROTECTION_DOWNGRADE_REFUSED,
+                format!(
+                    "spec.audit: the audit bucket {bucket} has COMPLIANCE retention of {} days, which can never be shortened or relaxed (asked: {} {} days)",
+                    o.days, want.mode, want.days
+                ),
+            ),
+        );
+    }
+    if found.as_ref() != Some(&want) {
+        let weakens = found.as_ref().is_some_and(|o| retention_weakens(o, &want));
+        let change = Change::PutRetention { bucket: bucket.clone(), retention: want, previous: found, weakens };
+        let label = format!("bucket {bucket}");
+        exec.change(&change, existed, &label, apply::change(aws, &lake.spec.region, &change)).await?;
+    }
+    Ok(())
+}
+
+/// Creates, converges or (when the spec turns the trail off) deletes the audit trail; its
+/// CloudWatch Logs group and delivery role first (CloudTrail checks them when the trail
+/// names them). With the trail off, the controller reads it only when status recorded one;
+/// a plan has no status, so it always looks. The group and role of a trail turned off are
+/// kept: the group holds audit records.
 async fn converge_trail(
     exec: &Exe<'_>,
-    lake: &DataLake,
-    aws: &Regional,
+    input: Inputs<'_>,
     key_arn: &str,
-    recorded_arn: Option<String>,
-) -> Result<Option<String>, Stop> {
+    next: &mut DataLakeStatus,
+) -> Result<(), Stop> {
+    let Inputs { lake, aws, .. } = input;
     let name = desired::trail_name(lake);
-    let desired = desired::trail(lake, key_arn);
+    let recorded_arn = next.trail_arn.clone();
+    let delivery = if lake.spec.audit.trail {
+        let want = desired::trail_logs(lake, input.account, key_arn, input.boundary);
+        let recorded = trail_logs::Recorded {
+            log_group_arn: next.trail_log_group_arn.as_deref(),
+            role_arn: next.trail_logs_role_arn.as_deref(),
+        };
+        let delivery = trail_logs::converge(exec, aws.logs.as_ref(), input.iam, &want, recorded).await?;
+        next.trail_log_group_arn = Some(delivery.log_group_arn.clone());
+        next.trail_logs_role_arn = Some(delivery.role_arn.clone());
+        delivery
+    } else {
+        Delivery::default()
+    };
+    let desired = desired::trail(lake, input.account, key_arn, &delivery, input.baseline_covers);
     if desired.is_none() && recorded_arn.is_none() && !exec.plans() {
-        return Ok(None);
+        next.trail_arn = None;
+        return Ok(());
     }
     let observed = observe::trail(aws.cloudtrail.as_ref(), &name).await?;
     let mut ours = true;
@@ -244,7 +317,8 @@ async fn converge_trail(
             let change = Change::DeleteTrail { trail: name };
             exec.change(&change, true, &label, apply::change(aws, region, &change)).await?;
         }
-        return Ok(None);
+        next.trail_arn = None;
+        return Ok(());
     };
     let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
     for change in diff::trail_changes(&desired, observed.as_ref()) {
@@ -254,5 +328,6 @@ async fn converge_trail(
             arn = Some(created);
         }
     }
-    Ok(Some(arn.unwrap_or_else(|| placeholder("trail"))))
+    next.trail_arn = Some(arn.unwrap_or_else(|| placeholder("trail")));
+    Ok(())
 }

@@ -403,7 +403,7 @@ spec:
             (d.trigger.entry.prefix.as_deref(), d.trigger.entry.suffix.as_deref()),
             (Some("incoming/orders/"), Some(".csv"))
         );
-        assert_eq!(d.log_group.retention_days, 30);
+        assert_eq!(d.log_group.retention_days, 365);
     }
 
     #[test]

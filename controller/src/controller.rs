@@ -11,7 +11,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, SecurityBaseline};
+use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, EtlPipeline, SecurityBaseline};
 use serde::de::DeserializeOwned;
 
 use crate::context::{Config, Context, Stores};
@@ -56,6 +56,7 @@ pub async fn run(
     let lakes = Controller::new(api::<DataLake>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let functions = Controller::new(api::<EtlFunction>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
+    let pipelines = Controller::new(api::<EtlPipeline>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     // Cluster-scoped: watched across the cluster even when one namespace is.
     let baselines = Controller::new(Api::<SecurityBaseline>::all(client.clone()), wc.clone()).with_config(ctrl_config);
     let stores = Stores {
@@ -69,6 +70,10 @@ pub async fn run(
     let fstore = stores.functions.clone();
     let functions = functions.watches(api::<DataLake>(&client, ns), wc.clone(), move |lake| {
         dependents(&fstore.state(), &lake, |f: &EtlFunction| &f.spec.data_lake_ref.name)
+    });
+    let plstore = pipelines.store();
+    let pipelines = pipelines.watches(api::<DataLake>(&client, ns), wc.clone(), move |lake| {
+        dependents(&plstore.state(), &lake, |p: &EtlPipeline| &p.spec.data_lake_ref.name)
     });
     let pstore = stores.policies.clone();
     let policies = policies.watches(api::<DataLake>(&client, ns), wc, move |lake| {
@@ -155,6 +160,10 @@ pub async fn run(
         .graceful_shutdown_on(shutdown.clone())
         .run(instrumented(reconcile::backuppolicy::reconcile), error_policy, ctx.clone())
         .for_each(log_result);
+    let pipelines = pipelines
+        .graceful_shutdown_on(shutdown.clone())
+        .run(instrumented(reconcile::etlpipeline::reconcile), error_policy, ctx.clone())
+        .for_each(log_result);
     let baselines = async {
         if ctx.config.security_baselines {
             baselines
@@ -164,7 +173,7 @@ pub async fn run(
                 .await;
         }
     };
-    tokio::join!(lakes, functions, policies, baselines);
+    tokio::join!(lakes, functions, policies, pipelines, baselines);
     metrics.set_ready(false);
     metrics.leader.set(0);
     readiness.abort();

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use kube::ResourceExt;
 use lakeops_crds::names::{GROUP, VERSION};
 use lakeops_crds::references::{
-    check_function_against_lake, check_policy_against_lake, check_trigger_overlaps, owning_policy,
+    check_function_against_lake, check_pipeline_against_lake, check_pipeline_trigger_overlaps,
+    check_policy_against_lake, check_trigger_overlaps, owning_policy,
 };
-use lakeops_crds::{BackupPolicy, DataLake, EtlFunction, FieldError, Findings, SecurityBaseline, Severity};
+use lakeops_crds::{
+    BackupPolicy, DataLake, EtlFunction, EtlPipeline, FieldError, Findings, SecurityBaseline, Severity,
+};
 use serde::Serialize;
 
 /// One lakeops object read from a file.
@@ -20,6 +23,7 @@ pub enum Object {
     BackupPolicy(BackupPolicy),
     /// Cluster-scoped: never given a namespace.
     SecurityBaseline(SecurityBaseline),
+    EtlPipeline(EtlPipeline),
 }
 
 /// An object and where it was read.
@@ -190,13 +194,14 @@ pub fn parse_stream(file: &str, text: &str, loaded: &mut Loaded) {
             "EtlFunction" => typed(&value).map(Object::EtlFunction),
             "BackupPolicy" => typed(&value).map(Object::BackupPolicy),
             "SecurityBaseline" => typed(&value).map(Object::SecurityBaseline),
+            "EtlPipeline" => typed(&value).map(Object::EtlPipeline),
             other => {
                 loaded.problems.push(problem(
                     other,
                     &namespace,
                     &name,
                     "kind",
-                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy, SecurityBaseline)"),
+                    format!("{GROUP} has no kind {other:?} (DataLake, EtlFunction, BackupPolicy, SecurityBaseline, EtlPipeline)"),
                 ));
                 continue;
             }
@@ -232,6 +237,7 @@ fn set_default_namespace(object: &mut Object, namespace: &str) {
         Object::DataLake(o) => &mut o.metadata,
         Object::EtlFunction(o) => &mut o.metadata,
         Object::BackupPolicy(o) => &mut o.metadata,
+        Object::EtlPipeline(o) => &mut o.metadata,
         Object::SecurityBaseline(_) => return,
     };
     meta.namespace.get_or_insert_with(|| namespace.to_string());
@@ -258,6 +264,7 @@ impl Object {
             Object::EtlFunction(o) => ("EtlFunction", o.namespace().unwrap_or_default(), o.name_any()),
             Object::BackupPolicy(o) => ("BackupPolicy", o.namespace().unwrap_or_default(), o.name_any()),
             Object::SecurityBaseline(o) => ("SecurityBaseline", String::new(), o.name_any()),
+            Object::EtlPipeline(o) => ("EtlPipeline", o.namespace().unwrap_or_default(), o.name_any()),
         }
     }
 }
@@ -293,6 +300,14 @@ pub fn check(documents: &[Document]) -> Vec<Problem> {
                 match lake_of(f.namespace(), &f.spec.data_lake_ref.name) {
                     Some(lake) => findings.extend(check_function_against_lake(f, lake)),
                     None => findings.0.push(missing_lake(&f.spec.data_lake_ref.name)),
+                }
+            }
+            Object::EtlPipeline(p) => {
+                findings.extend(p.validate());
+                findings.extend(check_pipeline_trigger_overlaps(p, functions.iter().copied()));
+                match lake_of(p.namespace(), &p.spec.data_lake_ref.name) {
+                    Some(lake) => findings.extend(check_pipeline_against_lake(p, lake, functions.iter().copied())),
+                    None => findings.0.push(missing_lake(&p.spec.data_lake_ref.name)),
                 }
             }
             Object::SecurityBaseline(b) => {

@@ -139,6 +139,23 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 let plan = crate::reconcile::backuppolicy::plan::plan(policy, lake, aws, account, &key_arn).await?;
                 out.push(planned("BackupPolicy", policy.namespace(), policy.name_any(), &lake.spec.region, plan));
             }
+            Object::EtlPipeline(p) => {
+                let Some(lake) = lake_in(documents, p.namespace(), &p.spec.data_lake_ref.name) else {
+                    out.push(without_lake("EtlPipeline", p.namespace(), p.name_any(), &p.spec.data_lake_ref.name));
+                    continue;
+                };
+                let account = match &account {
+                    Some(a) => a,
+                    None => account.insert(aws.account_id().await?),
+                };
+                let regional = aws.region(&lake.spec.region);
+                let key_arn = lake_key(lake, &regional).await?;
+                let iam = aws.iam();
+                let plan =
+                    crate::reconcile::etlpipeline::plan::plan(p, lake, &regional, iam.as_ref(), account, &key_arn)
+                        .await?;
+                out.push(planned("EtlPipeline", p.namespace(), p.name_any(), &lake.spec.region, plan));
+            }
             Object::SecurityBaseline(baseline) => {
                 let plan = crate::reconcile::securitybaseline::plan::plan(baseline, aws).await?;
                 out.push(planned("SecurityBaseline", None, baseline.name_any(), &baseline.spec.region, plan));

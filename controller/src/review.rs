@@ -33,6 +33,7 @@ fn index(docs: &[Document]) -> BTreeMap<Key, &Object> {
                 Object::EtlFunction(o) => ("EtlFunction", o.namespace(), o.name_any()),
                 Object::BackupPolicy(o) => ("BackupPolicy", o.namespace(), o.name_any()),
                 Object::SecurityBaseline(o) => ("SecurityBaseline", None, o.name_any()),
+                Object::EtlPipeline(o) => ("EtlPipeline", o.namespace(), o.name_any()),
             };
             ((kind, ns.unwrap_or_default(), name), &d.object)
         })
@@ -45,6 +46,7 @@ fn spec_json(o: &Object) -> serde_json::Value {
         Object::EtlFunction(x) => serde_json::to_value(&x.spec),
         Object::BackupPolicy(x) => serde_json::to_value(&x.spec),
         Object::SecurityBaseline(x) => serde_json::to_value(&x.spec),
+        Object::EtlPipeline(x) => serde_json::to_value(&x.spec),
     }
     .unwrap_or_default()
 }
@@ -176,6 +178,7 @@ pub fn compare(base: &[Document], head: &[Document]) -> Vec<ManifestChange> {
                     (Object::DataLake(o), Object::DataLake(n)) => lake_weakening(o, n),
                     (Object::BackupPolicy(o), Object::BackupPolicy(n)) => policy_weakening(o, n),
                     (Object::SecurityBaseline(o), Object::SecurityBaseline(n)) => n.weakening_from(Some(o)),
+                    (Object::EtlPipeline(o), Object::EtlPipeline(n)) => n.weakening_from(o),
                     _ => Vec::new(),
                 };
                 out.push(entry("changed", fields, weakens));

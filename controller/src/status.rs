@@ -41,6 +41,7 @@ impl_status!(lakeops_crds::DataLakeStatus);
 impl_status!(lakeops_crds::EtlFunctionStatus);
 impl_status!(lakeops_crds::BackupPolicyStatus);
 impl_status!(lakeops_crds::SecurityBaselineStatus);
+impl_status!(lakeops_crds::EtlPipelineStatus);
 
 /// A kind whose status lakeops writes.
 pub trait HasStatus: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug {
@@ -80,6 +81,15 @@ impl HasStatus for lakeops_crds::EtlFunction {
 }
 impl HasStatus for lakeops_crds::BackupPolicy {
     type Status = lakeops_crds::BackupPolicyStatus;
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn api(&self, client: kube::Client) -> Option<Api<Self>> {
+        namespaced_api(self, client)
+    }
+}
+impl HasStatus for lakeops_crds::EtlPipeline {
+    type Status = lakeops_crds::EtlPipelineStatus;
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
     }
@@ -175,6 +185,7 @@ pub fn static_kind(kind: &str) -> &'static str {
         "EtlFunction" => "EtlFunction",
         "BackupPolicy" => "BackupPolicy",
         "SecurityBaseline" => "SecurityBaseline",
+        "EtlPipeline" => "EtlPipeline",
         _ => "Other",
     }
 }

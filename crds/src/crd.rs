@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::{BackupPolicy, DataLake, EtlFunction, SecurityBaseline};
+use crate::{BackupPolicy, DataLake, EtlFunction, EtlPipeline, SecurityBaseline};
 
 /// Every CRD lakeops serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -42,7 +42,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
             "region is immutable: create another SecurityBaseline for another region",
         );
     });
-    vec![datalake, etl, backup, baseline]
+    vec![datalake, etl, backup, baseline, EtlPipeline::crd()]
 }
 
 /// The CRDs without CEL rules, for API servers before 1.25: they reject

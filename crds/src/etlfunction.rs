@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::common::{DataLakeRef, DeletionPolicy, FindingSeverity, HasConditions};
 use crate::validation::{
     AWS_ACCESS_KEY_RE, CODE_SIGNING_ARN_PATTERN, CODE_SIGNING_ARN_RE, DLQ_ARN_PATTERN, DLQ_ARN_RE, ENV_NAME_RE,
-    Findings, KEY_PREFIX_PATTERN, KEY_PREFIX_RE, check_bucket_name, notification_filters_overlap,
+    Findings, KEY_PREFIX_PATTERN, KEY_PREFIX_RE, SNS_TOPIC_ARN_PATTERN, SNS_TOPIC_ARN_RE, TABLE_NAME_PATTERN,
+    check_bucket_name, notification_filters_overlap,
 };
 
 /// A Lambda ETL step: code from S3, a least-privilege role generated from the declared
@@ -93,6 +94,72 @@ pub struct EtlFunctionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::common::optional_severity_schema")]
     pub maximum_finding_severity: Option<FindingSeverity>,
+    /// Services the function may use beyond its two prefixes; each entry becomes exactly
+    /// the actions it needs on exactly that resource in the generated role.
+    #[serde(default, skip_serializing_if = "Access::is_empty")]
+    pub access: Access,
+}
+
+/// Declared service access of a function.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    /// Catalog tables of the function's own DataLake, by their name in the lake's spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 25))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub tables: Vec<TableAccess>,
+    /// SNS topics the function may publish to, by ARN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub topics: Vec<TopicAccess>,
+}
+
+impl Access {
+    /// True when nothing is declared.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty() && self.topics.is_empty()
+    }
+}
+
+/// One catalog table and how the function uses it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TableAccess {
+    /// A table in the referenced DataLake's `catalog.tables`.
+    #[schemars(regex(pattern = TABLE_NAME_PATTERN), length(min = 1, max = 200))]
+    pub name: String,
+    /// `read`, `write` (items only, no reads) or `readWrite`.
+    pub mode: AccessMode,
+}
+
+/// How a table is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AccessMode {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl AccessMode {
+    /// Whether the mode reads items.
+    pub fn reads(self) -> bool {
+        matches!(self, AccessMode::Read | AccessMode::ReadWrite)
+    }
+    /// Whether the mode writes items.
+    pub fn writes(self) -> bool {
+        matches!(self, AccessMode::Write | AccessMode::ReadWrite)
+    }
+}
+
+/// One SNS topic the function publishes to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicAccess {
+    /// Topic ARN (no wildcards).
+    #[schemars(regex(pattern = SNS_TOPIC_ARN_PATTERN))]
+    pub arn: String,
 }
 
 /// The source zone and the objects that trigger the function.
@@ -406,6 +473,24 @@ impl EtlFunction {
             }
             if vpc.security_group_ids.is_empty() || vpc.security_group_ids.len() > 5 {
                 f.error("spec.vpc.securityGroupIds", "give 1 to 5 security groups");
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in s.access.tables.iter().enumerate() {
+            if !seen.insert(t.name.as_str()) {
+                f.error(
+                    format!("spec.access.tables[{i}].name"),
+                    format!("table {:?} is listed twice; use mode readWrite for both", t.name),
+                );
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in s.access.topics.iter().enumerate() {
+            let path = format!("spec.access.topics[{i}].arn");
+            if !SNS_TOPIC_ARN_RE.is_match(&t.arn) {
+                f.error(&path, format!("{:?} is not an SNS topic ARN (wildcards are refused)", t.arn));
+            } else if !seen.insert(t.arn.as_str()) {
+                f.error(&path, format!("topic {:?} is listed twice", t.arn));
             }
         }
         if s.dead_letter_queue_arn.is_none() {

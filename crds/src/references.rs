@@ -6,6 +6,7 @@ use kube::ResourceExt;
 use crate::backuppolicy::BackupPolicy;
 use crate::datalake::DataLake;
 use crate::etlfunction::EtlFunction;
+use crate::etlpipeline::EtlPipeline;
 use crate::validation::{Findings, notification_filters_overlap};
 
 /// Checks an EtlFunction against the DataLake it references.
@@ -19,6 +20,20 @@ pub fn check_function_against_lake(etl: &EtlFunction, lake: &DataLake) -> Findin
             f.error(
                 path,
                 format!("zone {zone:?} does not exist in DataLake {:?} (zones: {})", lake.name_any(), zones.join(", ")),
+            );
+        }
+    }
+    let tables: Vec<&str> = lake.spec.catalog.tables.iter().map(|t| t.name.as_str()).collect();
+    for (i, t) in etl.spec.access.tables.iter().enumerate() {
+        if !tables.contains(&t.name.as_str()) {
+            f.error(
+                format!("spec.access.tables[{i}].name"),
+                format!(
+                    "table {:?} is not a catalog table of DataLake {:?} (tables: {})",
+                    t.name,
+                    lake.name_any(),
+                    if tables.is_empty() { "none".to_string() } else { tables.join(", ") }
+                ),
             );
         }
     }
@@ -46,6 +61,73 @@ pub fn check_trigger_overlaps<'a>(etl: &EtlFunction, others: impl IntoIterator<I
                     "trigger filter (prefix {prefix:?}, suffix {suffix:?}) overlaps EtlFunction {:?} (prefix {op:?}, suffix {os:?}) on zone {:?}; S3 refuses overlapping notifications on one bucket",
                     other.name_any(),
                     etl.spec.source.zone
+                ),
+            );
+        }
+    }
+    f
+}
+
+/// Checks an EtlPipeline against its lake and the functions its steps name: the trigger's
+/// zone exists, and every step's function exists in the namespace and uses the same lake.
+pub fn check_pipeline_against_lake<'a>(
+    p: &EtlPipeline,
+    lake: &DataLake,
+    functions: impl IntoIterator<Item = &'a EtlFunction>,
+) -> Findings {
+    let mut f = Findings::default();
+    if let Some((zone, _, _)) = p.object_filter()
+        && !lake.spec.zones.iter().any(|z| z.name == zone)
+    {
+        let zones: Vec<&str> = lake.spec.zones.iter().map(|z| z.name.as_str()).collect();
+        f.error(
+            "spec.trigger.objectCreated.zone",
+            format!("zone {zone:?} does not exist in DataLake {:?} (zones: {})", lake.name_any(), zones.join(", ")),
+        );
+    }
+    let functions: Vec<&EtlFunction> = functions.into_iter().filter(|x| x.namespace() == p.namespace()).collect();
+    for (i, step) in p.spec.steps.iter().enumerate() {
+        let name = &step.etl_function_ref.name;
+        match functions.iter().find(|x| &x.name_any() == name) {
+            None => f.error(
+                format!("spec.steps[{i}].etlFunctionRef.name"),
+                format!("EtlFunction {name:?} does not exist in this namespace"),
+            ),
+            Some(x) if x.spec.data_lake_ref != p.spec.data_lake_ref => f.error(
+                format!("spec.steps[{i}].etlFunctionRef.name"),
+                format!(
+                    "EtlFunction {name:?} belongs to DataLake {:?}, not {:?}",
+                    x.spec.data_lake_ref.name, p.spec.data_lake_ref.name
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    f
+}
+
+/// Refuses an objectCreated trigger overlapping an EtlFunction's own S3 trigger on the same
+/// zone: every matching object would be processed twice, once by each.
+pub fn check_pipeline_trigger_overlaps<'a>(
+    p: &EtlPipeline,
+    functions: impl IntoIterator<Item = &'a EtlFunction>,
+) -> Findings {
+    let mut f = Findings::default();
+    let Some((zone, prefix, suffix)) = p.object_filter() else { return f };
+    for other in functions {
+        if other.namespace() != p.namespace()
+            || other.spec.data_lake_ref != p.spec.data_lake_ref
+            || other.spec.source.zone != zone
+        {
+            continue;
+        }
+        let (op, os) = other.notification_filter();
+        if notification_filters_overlap(prefix, suffix, op, os) {
+            f.error(
+                "spec.trigger.objectCreated.prefix",
+                format!(
+                    "filter (prefix {prefix:?}, suffix {suffix:?}) overlaps EtlFunction {:?}'s trigger (prefix {op:?}, suffix {os:?}) on zone {zone:?}: each object would be processed twice",
+                    other.name_any()
                 ),
             );
         }

@@ -96,6 +96,8 @@ pub const ZONE_NAME_PATTERN: &str = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
 pub const KMS_KEY_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$";
 /// An SQS queue or SNS topic ARN, the targets Lambda accepts for a dead-letter queue.
 pub const DLQ_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:(sqs|sns):[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$";
+/// An SNS topic ARN; no `*` or `?`, which IAM would read as wildcards.
+pub const SNS_TOPIC_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$";
 /// A Lambda code signing config ARN.
 pub const CODE_SIGNING_ARN_PATTERN: &str =
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$";
@@ -128,6 +130,7 @@ pattern!(BUCKET_PREFIX_RE, BUCKET_PREFIX_PATTERN);
 pattern!(ZONE_NAME_RE, ZONE_NAME_PATTERN);
 pattern!(KMS_KEY_ARN_RE, KMS_KEY_ARN_PATTERN);
 pattern!(DLQ_ARN_RE, DLQ_ARN_PATTERN);
+pattern!(SNS_TOPIC_ARN_RE, SNS_TOPIC_ARN_PATTERN);
 pattern!(CODE_SIGNING_ARN_RE, CODE_SIGNING_ARN_PATTERN);
 pattern!(TABLE_NAME_RE, TABLE_NAME_PATTERN);
 pattern!(KEY_PREFIX_RE, KEY_PREFIX_PATTERN);

@@ -26,7 +26,9 @@ async fn crds_are_served_with_short_names_category_and_explain() {
     let env = lakeops_testenv::shared().await;
     let out = env.kubectl().args(["api-resources", "--api-group=lakeops.dev", "-o", "wide"]).output().expect("kubectl");
     let text = String::from_utf8_lossy(&out.stdout);
-    for (name, short) in [("datalakes", "dl"), ("etlfunctions", "etl"), ("backuppolicies", "bkp")] {
+    for (name, short) in
+        [("datalakes", "dl"), ("etlfunctions", "etl"), ("backuppolicies", "bkp"), ("etlpipelines", "etlp")]
+    {
         let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not served:\n{text}"));
         assert!(line.split_whitespace().any(|w| w == short), "{name} lacks short name {short}: {line}");
         assert!(line.contains("lakeops"), "{name} lacks the lakeops category: {line}");

@@ -61,13 +61,13 @@ The single watched namespace, or "" for all namespaces. The binary takes one
 {{/* The RBAC rules the controller needs, nothing more: no secrets, no wildcards, no leases. */}}
 {{- define "lakeops.rules" -}}
 - apiGroups: ["lakeops.dev"]
-  resources: ["datalakes", "etlfunctions", "backuppolicies"]
+  resources: ["datalakes", "etlfunctions", "backuppolicies", "etlpipelines"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["lakeops.dev"]
-  resources: ["datalakes/status", "etlfunctions/status", "backuppolicies/status"]
+  resources: ["datalakes/status", "etlfunctions/status", "backuppolicies/status", "etlpipelines/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["lakeops.dev"]
-  resources: ["datalakes/finalizers", "etlfunctions/finalizers", "backuppolicies/finalizers"]
+  resources: ["datalakes/finalizers", "etlfunctions/finalizers", "backuppolicies/finalizers", "etlpipelines/finalizers"]
   verbs: ["update", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -29,6 +29,8 @@ pub struct Regional {
     pub inspector: Arc<dyn crate::aws::inspector::InspectorApi>,
     pub config: Arc<dyn crate::aws::config::ConfigApi>,
     pub sns: Arc<dyn crate::aws::sns::SnsApi>,
+    pub events: Arc<dyn crate::aws::events::EventsApi>,
+    pub stepfunctions: Arc<dyn crate::aws::stepfunctions::StepFunctionsApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -124,6 +126,14 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let sfn = aws_sdk_sfn::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
         let sns = aws_sdk_sns::config::Builder::from(sdk)
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
@@ -138,6 +148,10 @@ impl AwsClients {
                 inspector,
             ))),
             config: Arc::new(crate::aws::config::SdkConfigService::new(aws_sdk_config::Client::from_conf(config))),
+            events: Arc::new(crate::aws::events::SdkEvents::new(aws_sdk_eventbridge::Client::from_conf(events))),
+            stepfunctions: Arc::new(crate::aws::stepfunctions::SdkStepFunctions::new(aws_sdk_sfn::Client::from_conf(
+                sfn,
+            ))),
             lambda: Arc::new(SdkLambda::new(
                 aws_sdk_lambda::Client::from_conf(lambda),
                 Arc::new(RateLimiter::new(rate, rate)),

@@ -8,6 +8,7 @@ pub mod cloudtrail;
 pub mod config;
 pub mod dynamodb;
 pub mod error;
+pub mod events;
 #[cfg(any(test, feature = "fake-aws"))]
 pub mod fake;
 pub mod guardduty;
@@ -21,6 +22,7 @@ pub mod recorder;
 pub mod requests;
 pub mod s3;
 pub mod sns;
+pub mod stepfunctions;
 
 use std::time::Duration;
 

@@ -52,6 +52,13 @@ const NAMING: &[&str] = &[
     "Role",
     "S3Bucket",
     "S3Key",
+    // EventBridge (`Rule` in target calls, `ResourceARN` in tag calls)
+    "Rule",
+    "ResourceARN",
+    // Step Functions
+    "stateMachineArn",
+    "roleArn",
+    "name",
     // CloudWatch Logs
     "logGroupName",
     "logGroupNamePrefix",
@@ -117,6 +124,19 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
                 {
                     params.push((k.to_string(), percent_decode(v, true)));
                 }
+            }
+        }
+        "eventbridge" => {
+            json_params(body, &mut params);
+            // PutTargets passes each target's role to EventBridge.
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+                let targets = json.get("Targets").and_then(|t| t.as_array()).cloned().unwrap_or_default();
+                params.extend(
+                    targets
+                        .iter()
+                        .filter_map(|t| t.get("RoleArn")?.as_str())
+                        .map(|r| ("RoleArn".to_string(), r.to_string())),
+                );
             }
         }
         _ => json_params(body, &mut params),

@@ -289,6 +289,25 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             // ListDetectors and CreateDetector name no detector.
             None => out.push(auth(&action, "*".into())),
         },
+        "eventbridge" => {
+            let rule =
+                ["Name", "Rule", "ResourceARN"].iter().find_map(|n| r.param(n)).ok_or_else(|| missing("Name"))?;
+            out.push(auth(&action, qualified(&format!("arn:aws:events:{region}:{account}:rule/"), rule)));
+            for (_, role) in r.params.iter().filter(|(n, _)| n == "RoleArn") {
+                out.push(auth("iam:PassRole", role_arn(role)));
+            }
+        }
+        "sfn" => {
+            let machine = match (r.param("stateMachineArn"), r.param("resourceArn"), r.param("name")) {
+                (Some(arn), _, _) | (None, Some(arn), _) => arn.to_string(),
+                (None, None, Some(name)) => format!("arn:aws:states:{region}:{account}:stateMachine:{name}"),
+                _ => return Err(missing("stateMachineArn")),
+            };
+            out.push(auth(&action, machine));
+            if let Some(role) = r.param("roleArn") {
+                out.push(auth("iam:PassRole", role_arn(role)));
+            }
+        }
         // Authorised on the account, not on a resource.
         "inspector2" | "config service" | "config" => {
             out.push(auth(&action, "*".into()));

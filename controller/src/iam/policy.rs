@@ -30,6 +30,8 @@ pub fn action_for(service: &str, operation: &str) -> Option<String> {
         "cloudwatchlogs" | "cloudwatch logs" => "logs",
         // The SDK's metadata names AWS Config `config service`.
         "config service" => "config",
+        "eventbridge" => "events",
+        "sfn" => "states",
         other => other,
     };
     Some(format!("{prefix}:{action}"))
@@ -171,6 +173,39 @@ const CLOUDTRAIL_ACTIONS: &[&str] = &[
     "cloudtrail:DeleteTrail",
 ];
 
+/// EventBridge rules and their targets.
+const EVENTS_ACTIONS: &[&str] = &[
+    "events:DescribeRule",
+    "events:PutRule",
+    "events:ListTargetsByRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:DeleteRule",
+    "events:ListTagsForResource",
+    "events:TagResource",
+];
+
+/// What the creator of a state machine that logs needs of CloudWatch Logs' delivery APIs.
+const PIPELINE_LOG_DELIVERY_ACTIONS: &[&str] = &[
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+];
+
+/// Step Functions state machines.
+const STATES_ACTIONS: &[&str] = &[
+    "states:DescribeStateMachine",
+    "states:CreateStateMachine",
+    "states:UpdateStateMachine",
+    "states:DeleteStateMachine",
+    "states:ListTagsForResource",
+    "states:TagResource",
+];
+
 /// Roles lakeops generates live under this path, so the policy can scope them.
 pub const ROLE_PATH: &str = "/lakeops/";
 
@@ -249,6 +284,22 @@ pub fn controller_policy_bounded(
         s("FunctionLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")]),
         // The log groups trails deliver to (CloudTrail.5).
         s("TrailLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*")]),
+        s(
+            "PipelineLogGroups",
+            LOG_GROUP_ACTIONS,
+            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/vendedlogs/states/lakeops-*")],
+        ),
+        // A state machine encrypted with the lake key: Step Functions checks the caller's
+        // rights on the key when the machine is created or updated.
+        s(
+            "EncryptStateMachines",
+            &["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+            &[format!("arn:aws:kms:*:{acct}:key/*")],
+        )
+        .when("Null", &owner, &["false"])
+        .when("StringLike", "kms:ViaService", &["states.*.amazonaws.com"]),
+        // Logging to CloudWatch Logs: the delivery APIs accept no narrower resource.
+        s("PipelineLogDelivery", PIPELINE_LOG_DELIVERY_ACTIONS, &["*".into()]),
         // Lambda encrypts function environments with the lake key, through a grant.
         s(
             "EncryptFunctionEnvironments",
@@ -271,6 +322,9 @@ pub fn controller_policy_bounded(
                 &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")],
             ),
         },
+        // EtlPipeline triggers; rule names start with `lakeops-`.
+        s("PipelineRules", EVENTS_ACTIONS, &[format!("arn:aws:events:*:{acct}:rule/lakeops-*")]),
+        s("PipelineStateMachines", STATES_ACTIONS, &[format!("arn:aws:states:*:{acct}:stateMachine:lakeops-*")]),
         // SecurityBaseline: the account-level detective controls of a region.
         s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
@@ -307,7 +361,13 @@ pub fn controller_policy_bounded(
         s("PassGeneratedRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]).when(
             "StringEquals",
             "iam:PassedToService",
-            &["lambda.amazonaws.com", "s3.amazonaws.com", "cloudtrail.amazonaws.com"],
+            &[
+                "lambda.amazonaws.com",
+                "s3.amazonaws.com",
+                "cloudtrail.amazonaws.com",
+                "events.amazonaws.com",
+                "states.amazonaws.com",
+            ],
         ),
     ];
     PolicyDocument::new(statements)
@@ -341,6 +401,7 @@ mod tests {
                 "GuardDutyDetectors",
                 "InspectorLambdaScanning",
                 "ConfigRecorder",
+                "PipelineLogDelivery",
             ]
             .contains(&st.sid.as_str())
             {
@@ -377,6 +438,10 @@ mod tests {
             ("s3", "GetBucketReplication"),
             ("s3", "PutBucketReplication"),
             ("s3", "DeleteBucketReplication"),
+            ("eventbridge", "PutRule"),
+            ("eventbridge", "PutTargets"),
+            ("sfn", "CreateStateMachine"),
+            ("sfn", "UpdateStateMachine"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");

@@ -2,6 +2,7 @@
 pub mod backuppolicy;
 pub mod datalake;
 pub mod etlfunction;
+pub mod etlpipeline;
 pub mod securitybaseline;
 
 use std::time::Duration;

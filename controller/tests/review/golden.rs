@@ -84,8 +84,8 @@ async fn converge(fake: &FakeAws, yaml: &[String]) {
                     .await
                     .expect("the function converges");
             }
-            Object::BackupPolicy(_) | Object::SecurityBaseline(_) => {
-                unreachable!("no golden converges a policy or a baseline")
+            Object::BackupPolicy(_) | Object::SecurityBaseline(_) | Object::EtlPipeline(_) => {
+                unreachable!("no golden converges a policy, a baseline or a pipeline")
             }
         }
     }

@@ -61,6 +61,7 @@
 mod cloudtrail;
 mod config;
 mod dynamodb;
+mod events;
 mod guardduty;
 mod iam;
 mod inspector;
@@ -69,6 +70,7 @@ mod lambda;
 mod logs;
 mod s3;
 mod sns;
+mod stepfunctions;
 
 #[cfg(test)]
 mod tests;
@@ -82,6 +84,7 @@ pub use crate::aws::s3::ObjectVersion;
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
+pub use events::{EventRule, FakeEvents};
 pub use guardduty::FakeGuardDuty;
 pub use iam::{FakeIam, Role};
 pub use inspector::{FakeInspector, InspectorAccount, ScanState};
@@ -90,6 +93,7 @@ pub use lambda::{FakeLambda, Function};
 pub use logs::{FakeLogs, LogGroupState};
 pub use s3::{Bucket, FakeS3};
 pub use sns::{FakeSns, Topic};
+pub use stepfunctions::{FakeStepFunctions, StateMachine};
 
 use super::clients::Regional;
 use super::error::{AwsError, AwsResult, ErrorKind};
@@ -161,6 +165,10 @@ pub struct Resources {
     pub config: BTreeMap<String, ConfigRegion>,
     /// SNS topics by ARN.
     pub topics: BTreeMap<String, Topic>,
+    /// EventBridge rules of the default bus by `(region, name)`.
+    pub event_rules: BTreeMap<(String, String), EventRule>,
+    /// Step Functions state machines by ARN.
+    pub state_machines: BTreeMap<String, StateMachine>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -300,6 +308,8 @@ impl FakeAws {
             inspector: Arc::new(FakeInspector::new(self.this(), region)),
             config: Arc::new(FakeConfig::new(self.this(), region)),
             sns: Arc::new(FakeSns::new(self.this(), region)),
+            events: Arc::new(self.events(region)),
+            stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
         }
     }
 
@@ -326,6 +336,9 @@ impl FakeAws {
     }
     pub fn logs(&self, region: &str) -> FakeLogs {
         FakeLogs::new(self.this(), region)
+    }
+    pub fn events(&self, region: &str) -> FakeEvents {
+        FakeEvents::new(self.this(), region)
     }
 
     // ----- the call path -----

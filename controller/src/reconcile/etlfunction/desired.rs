@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
+use lakeops_crds::etlfunction::{Access, TableAccess};
 use lakeops_crds::{DataLake, EtlFunction};
 
 use crate::aws::lambda::{CodeLocation, FunctionConfig, InvokePermission};
@@ -52,14 +53,17 @@ pub fn names(etl: &EtlFunction) -> Names {
 
 /// The Lambda function name of EtlFunction `namespace/name`.
 pub fn function_name(namespace: &str, name: &str) -> String {
-    let full = format!("lakeops-{namespace}-{name}");
-    if full.len() <= MAX_NAME {
-        full
-    } else {
-        // 55 characters, a dash and 8 hex digits: unique in practice, still readable.
-        let cut: String = full.chars().take(MAX_NAME - 9).collect();
-        format!("{cut}-{:08x}", fnv1a(&full) as u32)
+    bounded_name(&format!("lakeops-{namespace}-{name}"), MAX_NAME)
+}
+
+/// `full` when it fits in `max` characters, else its first `max - 9`, a dash and 8 hex
+/// digits of its hash: unique in practice, still readable, the same on every round.
+pub fn bounded_name(full: &str, max: usize) -> String {
+    if full.len() <= max {
+        return full.to_string();
     }
+    let cut: String = full.chars().take(max - 9).collect();
+    format!("{cut}-{:08x}", fnv1a(full) as u32)
 }
 
 /// FNV-1a: a fixed, dependency-free hash, stable across builds and platforms.
@@ -257,6 +261,7 @@ pub fn role_policy(etl: &EtlFunction, facts: Facts<'_>, names: &Names) -> Policy
         let action = if dlq.contains(":sns:") { "sns:Publish" } else { "sqs:SendMessage" };
         statements.push(allow("SendFailedEvents", &[action], std::slice::from_ref(dlq)));
     }
+    statements.extend(access_statements(&s.access, facts));
     if s.vpc.is_some() {
         // Lambda manages the function's network interfaces with the role; EC2's
         // Describe* and the interface calls Lambda makes accept no narrower resource.
@@ -273,6 +278,66 @@ pub fn role_policy(etl: &EtlFunction, facts: Facts<'_>, names: &Names) -> Policy
         ));
     }
     PolicyDocument::new(statements)
+}
+
+/// Item reads of a catalog table; `Query` and `Scan` also reach its indexes.
+pub const TABLE_READ_ACTIONS: [&str; 6] = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+];
+/// Item writes of a catalog table (no table-level change such as UpdateTable).
+pub const TABLE_WRITE_ACTIONS: [&str; 4] =
+    ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+/// What a caller of DynamoDB needs of a table's customer managed key: DynamoDB decrypts
+/// the table key with the caller's rights; item encryption then happens inside DynamoDB.
+pub const TABLE_KEY_ACTIONS: [&str; 2] = ["kms:Decrypt", "kms:DescribeKey"];
+
+/// The statements of the `access` block: each table's actions on exactly that table (and
+/// its indexes for reads), `sns:Publish` on exactly the listed topics, and the lake key
+/// only through DynamoDB when a table is listed.
+pub fn access_statements(access: &Access, facts: Facts<'_>) -> Vec<Statement> {
+    let lake = facts.lake;
+    let region = lake.spec.region.as_str();
+    let p = partition(region);
+    let table_arn =
+        |name: &str| format!("arn:{p}:dynamodb:{region}:{}:table/{}", facts.account_id, lake.table_name(name));
+    let allow = |sid: &str, actions: &[&str], resources: Vec<String>| {
+        Statement::new(sid, Effect::Allow, Principal::none(), actions, &resources)
+    };
+    let mut statements = Vec::new();
+    let mut tables: Vec<&TableAccess> = access.tables.iter().collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    let reads: Vec<String> = tables
+        .iter()
+        .filter(|t| t.mode.reads())
+        .flat_map(|t| [table_arn(&t.name), format!("{}/index/*", table_arn(&t.name))])
+        .collect();
+    let writes: Vec<String> = tables.iter().filter(|t| t.mode.writes()).map(|t| table_arn(&t.name)).collect();
+    if !reads.is_empty() {
+        statements.push(allow("ReadDeclaredTables", &TABLE_READ_ACTIONS, reads));
+    }
+    if !writes.is_empty() {
+        statements.push(allow("WriteDeclaredTables", &TABLE_WRITE_ACTIONS, writes));
+    }
+    if !tables.is_empty() {
+        // Catalog tables are encrypted with the lake key; only DynamoDB may use it for us.
+        statements.push(allow("UseLakeKeyThroughDynamoDb", &TABLE_KEY_ACTIONS, vec![facts.key_arn.to_string()]).when(
+            "StringEquals",
+            "kms:ViaService",
+            &[&format!("dynamodb.{region}.amazonaws.com")],
+        ));
+    }
+    let mut topics: Vec<String> = access.topics.iter().map(|t| t.arn.clone()).collect();
+    topics.sort();
+    topics.dedup();
+    if !topics.is_empty() {
+        statements.push(allow("PublishDeclaredTopics", &["sns:Publish"], topics));
+    }
+    statements
 }
 
 /// The version of the package to deploy: the pinned one, else what S3 reports for the
@@ -373,6 +438,56 @@ spec:
         let starred: Vec<&str> =
             p.statements.iter().filter(|s| s.resources.iter().any(|r| r == "*")).map(|s| s.sid.as_str()).collect();
         assert_eq!(starred, ["WriteTraces"]);
+    }
+
+    #[test]
+    fn declared_access_becomes_exact_actions_on_exact_arns_and_the_key_only_through_dynamodb() {
+        let (mut etl, lake) = fixtures();
+        etl.spec.access = serde_saphyr::from_str(
+            "
+tables: [{name: datasets, mode: read}, {name: tokens, mode: readWrite}, {name: audit, mode: write}]
+topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'}]
+",
+        )
+        .expect("access");
+        let statements = access_statements(&etl.spec.access, facts(&lake));
+        let json = PolicyDocument::new(statements).to_json();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"Version":"2012-10-17","Statement":["#,
+                r#"{"Sid":"ReadDeclaredTables","Effect":"Allow","Action":["dynamodb:BatchGetItem","dynamodb:ConditionCheckItem","dynamodb:DescribeTable","dynamodb:GetItem","dynamodb:Query","dynamodb:Scan"],"#,
+                r#""Resource":["arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-datasets","arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-datasets/index/*","#,
+                r#""arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-tokens","arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-tokens/index/*"]},"#,
+                r#"{"Sid":"WriteDeclaredTables","Effect":"Allow","Action":["dynamodb:BatchWriteItem","dynamodb:DeleteItem","dynamodb:PutItem","dynamodb:UpdateItem"],"#,
+                r#""Resource":["arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-audit","arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-tokens"]},"#,
+                r#"{"Sid":"UseLakeKeyThroughDynamoDb","Effect":"Allow","Action":["kms:Decrypt","kms:DescribeKey"],"Resource":"arn:aws:kms:eu-west-1:123456789012:key/k1","#,
+                r#""Condition":{"StringEquals":{"kms:ViaService":"dynamodb.eu-west-1.amazonaws.com"}}},"#,
+                r#"{"Sid":"PublishDeclaredTopics","Effect":"Allow","Action":"sns:Publish","Resource":"arn:aws:sns:eu-west-1:123456789012:alerts"}"#,
+                "]}"
+            )
+        );
+        // The whole role carries them after the S3 statements; without access, none.
+        let d = desired(&etl, facts(&lake));
+        assert!(d.role.permissions.statements.iter().any(|s| s.sid == "PublishDeclaredTopics"));
+        etl.spec.access = Access::default();
+        let d = desired(&etl, facts(&lake));
+        assert!(
+            d.role.permissions.statements.iter().all(|s| !s.sid.contains("Declared") && !s.sid.contains("DynamoDb")),
+            "no access block, no table, topic or DynamoDB key rights"
+        );
+    }
+
+    #[test]
+    fn a_write_only_table_grants_no_reads_and_a_topic_alone_no_key_use() {
+        let (mut etl, lake) = fixtures();
+        etl.spec.access = serde_saphyr::from_str("tables: [{name: audit, mode: write}]").expect("access");
+        let sids: Vec<String> = access_statements(&etl.spec.access, facts(&lake)).into_iter().map(|s| s.sid).collect();
+        assert_eq!(sids, ["WriteDeclaredTables", "UseLakeKeyThroughDynamoDb"]);
+        etl.spec.access =
+            serde_saphyr::from_str("topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:a'}]").expect("access");
+        let sids: Vec<String> = access_statements(&etl.spec.access, facts(&lake)).into_iter().map(|s| s.sid).collect();
+        assert_eq!(sids, ["PublishDeclaredTopics"]);
     }
 
     #[test]

@@ -165,6 +165,25 @@ async fn alerts_findings_and_suppressions_converge_publish_deployments_and_delet
     // moto confirms at once; AWS would show PendingConfirmation here.
     assert!(["Confirmed", "PendingConfirmation"].contains(&alerts.subscriptions[0].state.as_str()));
 
+    // EventBridge rules forward findings at or above HIGH to the topic (moto stores rules and
+    // targets; it delivers nothing to SNS, so the delivery itself cannot be shown here).
+    for (rule, source) in
+        [("lakeops-inspector-findings", "aws.inspector2"), ("lakeops-guardduty-findings", "aws.guardduty")]
+    {
+        let r = aws.events.describe_rule(rule).await.expect("DescribeRule").expect(rule);
+        assert!(r.rule.enabled, "{r:?}");
+        let pattern: serde_json::Value =
+            serde_json::from_str(r.rule.event_pattern.as_deref().expect("a pattern")).expect("JSON");
+        assert_eq!(pattern["source"], serde_json::json!([source]));
+        let targets = aws.events.list_targets(rule).await.expect("ListTargetsByRule");
+        assert_eq!(targets.iter().map(|t| t.arn.as_str()).collect::<Vec<_>>(), [topic.as_str()], "{rule}");
+        if source == "aws.inspector2" {
+            assert_eq!(pattern["detail"]["severity"], serde_json::json!(["HIGH", "CRITICAL"]));
+        } else {
+            assert_eq!(pattern["detail"]["severity"][0]["numeric"], serde_json::json!([">=", 7.0]));
+        }
+    }
+
     // The suppression is an Inspector filter scoped to the function.
     let filters = aws.inspector.suppression_filters().await.expect("ListFilters");
     let ours: Vec<_> = filters.iter().filter(|f| f.filter.name == "lakeops-CVE-2024-3651").collect();
@@ -185,8 +204,9 @@ async fn alerts_findings_and_suppressions_converge_publish_deployments_and_delet
     let reads: u64 = round.values().sum();
     eprintln!("steady-state round with alerts and a suppression: {reads} reads: {round:?}");
     // The first slice's 18, the alert key (4), the topic (GetTopicAttributes,
-    // ListTagsForResource, ListSubscriptionsByTopic) and ListFilters.
-    assert_eq!(reads, 26, "{round:?}");
+    // ListTagsForResource, ListSubscriptionsByTopic), two rules (DescribeRule,
+    // ListTagsForResource, ListTargetsByRule each) and ListFilters.
+    assert_eq!(reads, 32, "{round:?}");
 
     // A queue subscribed to the topic receives what the controller publishes.
     let sqs = aws_sdk_sqs::Client::new(&env.aws_config(REGION));

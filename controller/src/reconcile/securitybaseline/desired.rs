@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use lakeops_crds::SecurityBaseline;
 use lakeops_crds::datalake::Lifecycle;
+use lakeops_crds::{FindingSeverity, SecurityBaseline};
 
 use crate::aws::config::{Channel, Recorder};
+use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::{DetectorSettings, FEATURES, LAMBDA_NETWORK_LOGS};
 use crate::aws::inspector::{AccountScanning, ENABLED, LAMBDA, LAMBDA_CODE, SuppressionFilter};
 use crate::engine::intent;
@@ -320,6 +321,55 @@ pub fn topic_attributes(region: &str, account: &str, key_arn: &str) -> BTreeMap<
     .into()
 }
 
+// ----- finding rules -----
+
+/// The EventBridge rules forwarding findings to the alert topic, and their target's id.
+pub const INSPECTOR_RULE: &str = "lakeops-inspector-findings";
+pub const GUARDDUTY_RULE: &str = "lakeops-guardduty-findings";
+pub const ALERT_TARGET_ID: &str = "lakeops-alerts";
+
+/// The rules forwarding Inspector and GuardDuty findings at or above `minimum` (Inspector
+/// names severities; GuardDuty numbers them, so its rule compares numbers).
+pub fn finding_rules(b: &SecurityBaseline, minimum: FindingSeverity) -> [Rule; 2] {
+    let names: Vec<&str> = FindingSeverity::ALL.iter().filter(|s| **s >= minimum).map(|s| s.as_str()).collect();
+    let inspector = serde_json::json!({
+        "source": ["aws.inspector2"],
+        "detail-type": ["Inspector2 Finding"],
+        "detail": { "severity": names, "status": ["ACTIVE"] }
+    });
+    let guardduty = serde_json::json!({
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Finding"],
+        "detail": { "severity": [{ "numeric": [">=", minimum.guardduty_floor()] }] }
+    });
+    let rule = |name: &str, pattern: serde_json::Value, what: &str| Rule {
+        name: name.into(),
+        event_pattern: Some(pattern.to_string()),
+        schedule_expression: None,
+        description: format!(
+            "lakeops SecurityBaseline {}: {what} findings at or above {} to the alert topic",
+            b.name_any(),
+            minimum.as_str()
+        ),
+        enabled: true,
+    };
+    [rule(INSPECTOR_RULE, inspector, "Inspector"), rule(GUARDDUTY_RULE, guardduty, "GuardDuty")]
+}
+
+/// True when an observed rule says what `want` says (patterns compared as JSON).
+pub fn same_rule(observed: &Rule, want: &Rule) -> bool {
+    let json = |p: &Option<String>| p.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+    json(&observed.event_pattern) == json(&want.event_pattern)
+        && observed.description == want.description
+        && observed.enabled == want.enabled
+        && observed.schedule_expression.is_none()
+}
+
+/// The rules' one target: the alert topic (no role: the topic policy lets EventBridge publish).
+pub fn alert_target(topic_arn: &str) -> RuleTarget {
+    RuleTarget { id: ALERT_TARGET_ID.into(), arn: topic_arn.into(), role_arn: None }
+}
+
 // ----- suppressions -----
 
 /// The name prefix of the suppression filters lakeops writes.
@@ -444,6 +494,20 @@ mod tests {
             ("lakeops-CVE-2", ["lakeops-team-etl".to_string()].as_slice())
         );
         assert_eq!(today().len(), 10);
+    }
+
+    #[test]
+    fn finding_rules_forward_at_or_above_the_minimum() {
+        let [inspector, guardduty] = finding_rules(&baseline(), FindingSeverity::High);
+        let p: serde_json::Value =
+            serde_json::from_str(inspector.event_pattern.as_deref().expect("pattern")).expect("json");
+        assert_eq!(p["detail"]["severity"], serde_json::json!(["HIGH", "CRITICAL"]));
+        let g: serde_json::Value =
+            serde_json::from_str(guardduty.event_pattern.as_deref().expect("pattern")).expect("json");
+        assert_eq!(g["detail"]["severity"][0]["numeric"], serde_json::json!([">=", 7.0]));
+        let mut reordered = inspector.clone();
+        reordered.event_pattern = Some(r#"{"detail":{"status":["ACTIVE"],"severity":["HIGH","CRITICAL"]},"detail-type":["Inspector2 Finding"],"source":["aws.inspector2"]}"#.into());
+        assert!(same_rule(&reordered, &inspector), "key order is not a difference");
     }
 
     #[test]

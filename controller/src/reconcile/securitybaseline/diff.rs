@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::aws::config::{Channel, Recorder};
+use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::DetectorSettings;
 use crate::aws::inspector::SuppressionFilter;
 use crate::engine::{Action, describe_with_inherent};
@@ -50,6 +51,16 @@ pub enum Change {
         arn: String,
         email: String,
     },
+    /// PutRule of a finding rule (creates it with tags, or rewrites its pattern).
+    PutRule {
+        rule: Rule,
+        tags: BTreeMap<String, String>,
+    },
+    /// PutTargets: the alert topic as the rule's target.
+    PutTarget {
+        rule: String,
+        target: RuleTarget,
+    },
     /// CreateFilter (SUPPRESS): a risk accepted in the spec.
     CreateSuppression {
         filter: SuppressionFilter,
@@ -82,6 +93,8 @@ impl Change {
             Change::SetTopicAttribute { name, .. } if *name == crate::aws::sns::KMS_MASTER_KEY_ID => "alert topic key",
             Change::SetTopicAttribute { .. } => "alert topic policy",
             Change::SubscribeEmail { .. } => "alert subscription",
+            Change::PutRule { .. } => "finding rule",
+            Change::PutTarget { .. } => "finding rule target",
             Change::CreateSuppression { .. } | Change::UpdateSuppression { .. } | Change::DeleteSuppression { .. } => {
                 "Inspector suppression"
             }
@@ -100,6 +113,8 @@ impl Change {
             Change::CreateTopic { name, .. } => name,
             Change::SetTopicAttribute { arn, .. } | Change::SubscribeEmail { arn, .. } => arn,
             Change::CreateSuppression { filter, .. } => &filter.name,
+            Change::PutRule { rule, .. } => &rule.name,
+            Change::PutTarget { rule, .. } => rule,
             Change::UpdateSuppression { arn, .. } | Change::DeleteSuppression { arn, .. } => arn,
         }
     }
@@ -198,6 +213,10 @@ impl fmt::Display for Change {
                 filter.description,
                 filter.reason
             ),
+            Change::PutRule { rule, .. } => {
+                write!(f, "EventBridge rule {}: {}", rule.name, rule.event_pattern.as_deref().unwrap_or_default())
+            }
+            Change::PutTarget { rule, target } => write!(f, "EventBridge rule {rule}: send to {}", target.arn),
             Change::DeleteSuppression { vulnerability_id, .. } => {
                 write!(f, "Inspector: remove the suppression of {vulnerability_id} (expired or no longer in the spec)")
             }

@@ -144,6 +144,37 @@ async fn inspector(
     Ok(())
 }
 
+/// The EventBridge rules forwarding findings to the topic: found by name (PutRule and
+/// PutTargets create or replace, so a lost answer is simply sent again), owner tags checked,
+/// pattern and target converged. 3 reads per rule at rest.
+async fn finding_rules(
+    b: &SecurityBaseline,
+    aws: &Regional,
+    exec: &Exe<'_>,
+    topic_arn: &str,
+    minimum: lakeops_crds::FindingSeverity,
+) -> Result<(), Stop> {
+    for rule in desired::finding_rules(b, minimum) {
+        let observed = aws.events.describe_rule(&rule.name).await?;
+        if let Some(o) = &observed
+            && !exec.owned(&format!("EventBridge rule {}", rule.name), &aws.events.list_tags(&o.arn).await?)?
+        {
+            continue;
+        }
+        if !observed.as_ref().is_some_and(|o| desired::same_rule(&o.rule, &rule)) {
+            let mut tags = desired::tags(b);
+            exec.desired_tags(&mut tags, None);
+            send(exec, aws, &Change::PutRule { rule: rule.clone(), tags }, observed.is_some()).await?;
+        }
+        let target = desired::alert_target(topic_arn);
+        let targets = if observed.is_some() { aws.events.list_targets(&rule.name).await? } else { Vec::new() };
+        if !targets.contains(&target) {
+            send(exec, aws, &Change::PutTarget { rule: rule.name.clone(), target }, observed.is_some()).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The spec's accepted risks as Inspector suppression filters (found by name and owner
 /// tags, so a create whose answer was lost is not repeated); an expired or removed one is
 /// deleted (only ours). No read at all while the spec has none and none was made.
@@ -341,6 +372,7 @@ async fn alerts(
         };
         subscriptions.push(SubscriptionStatus { endpoint: email.clone(), state: state.into() });
     }
+    finding_rules(b, aws, exec, &arn, spec.minimum_finding_severity).await?;
     next.alerts = Some(AlertsStatus {
         topic_arn: Some(arn),
         deployments: spec.deployments,
@@ -366,6 +398,8 @@ async fn apply(aws: &Regional, change: &Change) -> AwsResult<Option<String>> {
         }
         Change::SetTopicAttribute { arn, name, value } => aws.sns.set_topic_attribute(arn, name, value).await,
         Change::SubscribeEmail { arn, email } => aws.sns.subscribe(arn, "email", email).await,
+        Change::PutRule { rule, tags } => aws.events.put_rule(rule, tags).await.map(|_| ()),
+        Change::PutTarget { rule, target } => aws.events.put_targets(rule, std::slice::from_ref(target)).await,
         Change::CreateSuppression { filter, tags } => {
             return aws.inspector.create_suppression(filter, tags).await.map(Some);
         }

@@ -204,11 +204,12 @@ mod tests {
                 "datalakes.lakeops.dev",
                 "etlfunctions.lakeops.dev",
                 "backuppolicies.lakeops.dev",
-                "securitybaselines.lakeops.dev"
+                "securitybaselines.lakeops.dev",
+                "etlpipelines.lakeops.dev"
             ]
         );
         let scopes: Vec<_> = all.iter().map(|c| c.spec.scope.as_str()).collect();
-        assert_eq!(scopes, ["Namespaced", "Namespaced", "Namespaced", "Cluster"]);
+        assert_eq!(scopes, ["Namespaced", "Namespaced", "Namespaced", "Cluster", "Namespaced"]);
         for crd in &all {
             assert_eq!(crd.spec.names.categories.as_deref(), Some(&["lakeops".to_string()][..]));
             let version = &crd.spec.versions[0];
@@ -220,7 +221,13 @@ mod tests {
         let short: Vec<_> = all.iter().map(|c| c.spec.names.short_names.clone().unwrap_or_default()).collect();
         assert_eq!(
             short,
-            [vec!["dl".to_string()], vec!["etl".to_string()], vec!["bkp".to_string()], vec!["sbl".to_string()]]
+            [
+                vec!["dl".to_string()],
+                vec!["etl".to_string()],
+                vec!["bkp".to_string()],
+                vec!["sbl".to_string()],
+                vec!["etlp".to_string()]
+            ]
         );
     }
 

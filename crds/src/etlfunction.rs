@@ -176,6 +176,10 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub suffix: Option<String>,
+    /// Whether S3 invokes the function for new objects. `false` for a step of an
+    /// EtlPipeline, which invokes it itself (the function still reads only this prefix).
+    #[serde(default = "crate::common::default_true")]
+    pub trigger: bool,
 }
 
 /// The destination zone and the prefix the function may write under.
@@ -384,7 +388,8 @@ impl EtlFunction {
                 );
             }
         }
-        if s.source.zone == s.destination.zone
+        if s.source.trigger
+            && s.source.zone == s.destination.zone
             && notification_filters_overlap(
                 &s.source.prefix,
                 s.source.suffix.as_deref().unwrap_or(""),

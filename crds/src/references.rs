@@ -44,9 +44,13 @@ pub fn check_function_against_lake(etl: &EtlFunction, lake: &DataLake) -> Findin
 /// refuses overlapping notification filters on one bucket. `others` may include `etl`.
 pub fn check_trigger_overlaps<'a>(etl: &EtlFunction, others: impl IntoIterator<Item = &'a EtlFunction>) -> Findings {
     let mut f = Findings::default();
+    if !etl.spec.source.trigger {
+        return f;
+    }
     let (prefix, suffix) = etl.notification_filter();
     for other in others {
-        if other.namespace() != etl.namespace()
+        if !other.spec.source.trigger
+            || other.namespace() != etl.namespace()
             || other.name_any() == etl.name_any()
             || other.spec.data_lake_ref != etl.spec.data_lake_ref
             || other.spec.source.zone != etl.spec.source.zone
@@ -115,7 +119,8 @@ pub fn check_pipeline_trigger_overlaps<'a>(
     let mut f = Findings::default();
     let Some((zone, prefix, suffix)) = p.object_filter() else { return f };
     for other in functions {
-        if other.namespace() != p.namespace()
+        if !other.spec.source.trigger
+            || other.namespace() != p.namespace()
             || other.spec.data_lake_ref != p.spec.data_lake_ref
             || other.spec.source.zone != zone
         {

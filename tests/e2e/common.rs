@@ -289,6 +289,12 @@ impl Kind for lakeops_crds::SecurityBaseline {
     }
 }
 
+impl Kind for lakeops_crds::EtlPipeline {
+    fn ready(&self) -> Option<ReadyCondition> {
+        ready_of(self.status.as_ref(), self.metadata.generation)
+    }
+}
+
 impl Kind for lakeops_crds::BackupPolicy {
     fn ready(&self) -> Option<ReadyCondition> {
         ready_of(self.status.as_ref(), self.metadata.generation)

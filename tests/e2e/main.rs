@@ -10,6 +10,7 @@ mod crds;
 mod datalake;
 mod emulator;
 mod etlfunction;
+mod etlpipeline;
 mod examples;
 mod fake_agreement;
 mod faults;

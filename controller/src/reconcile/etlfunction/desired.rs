@@ -109,6 +109,8 @@ pub struct DesiredLogGroup {
 /// The S3 trigger: a permission on the function and an entry on the source bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredTrigger {
+    /// False for an EtlPipeline step: no entry on the bucket (and none left behind).
+    pub enabled: bool,
     pub bucket: String,
     pub permission: InvokePermission,
     pub entry: NotificationEntry,
@@ -192,6 +194,7 @@ pub fn desired(etl: &EtlFunction, facts: Facts<'_>) -> Desired {
     };
     let (prefix, suffix) = etl.notification_filter();
     let trigger = DesiredTrigger {
+        enabled: s.source.trigger,
         permission: InvokePermission {
             statement_id: INVOKE_STATEMENT_ID.to_string(),
             principal: "s3.amazonaws.com".to_string(),

@@ -413,6 +413,14 @@ pub fn same_notifications(a: &Notifications, b: &Notifications) -> bool {
 /// accepts the notification), then the notification entry.
 pub fn trigger_changes(d: &Desired, observed: &Observed) -> Vec<Change> {
     let mut out = Vec::new();
+    if !d.trigger.enabled {
+        // A pipeline step: S3 must not invoke it; an entry left from before goes. The
+        // invoke permission alone lets S3 do nothing without an entry.
+        if observed.notifications.entries.iter().any(|e| e.id == d.trigger.entry.id) {
+            out.push(Change::RemoveTrigger { bucket: d.trigger.bucket.clone(), id: d.trigger.entry.id.clone() });
+        }
+        return out;
+    }
     let permission = &d.trigger.permission;
     match permission_state(observed.permission_policy.as_deref(), permission) {
         PermissionState::Matches => {}
@@ -504,6 +512,22 @@ mod tests {
         out.extend(function_changes(&d.function, o.function.as_ref(), o.code_signing.as_ref(), deployed, artifact));
         out.extend(trigger_changes(d, o));
         out
+    }
+
+    #[test]
+    fn a_function_without_trigger_adds_no_entry_and_removes_its_old_one() {
+        let mut d = fixture();
+        d.trigger.enabled = false;
+        let mut o = converged(&d);
+        let foreign = NotificationEntry { id: "theirs".into(), ..d.trigger.entry.clone() };
+        o.notifications.entries.push(foreign);
+        let changes = trigger_changes(&d, &o);
+        assert!(
+            matches!(changes.as_slice(), [Change::RemoveTrigger { id, .. }] if *id == d.trigger.entry.id),
+            "{changes:?}"
+        );
+        o.notifications.entries.retain(|e| e.id == "theirs");
+        assert!(trigger_changes(&d, &o).is_empty());
     }
 
     #[test]

@@ -241,7 +241,7 @@ mod tests {
         assert_eq!((report.applied, applied.changes.len()), (0, 0));
         assert!(writes(&aws).is_empty(), "{:?}", writes(&aws));
         let reads: Vec<String> = aws.calls().iter().map(|c| c.operation.to_string()).collect();
-        assert_eq!(reads.len(), 9, "{reads:?}");
+        assert_eq!(reads.len(), 8, "{reads:?}");
         assert!(plan_of(&aws, &p, &lake).await.changes.is_empty());
     }
 

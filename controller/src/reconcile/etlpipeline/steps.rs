@@ -9,9 +9,9 @@
 //! one target. A trigger removed from the spec takes its rule and role with it.
 //!
 //! Reads on a converged pipeline with an objectCreated trigger: GetRole and GetRolePolicy
-//! for each of the two roles, DescribeLogGroups, DescribeStateMachine, the bucket's
-//! notification document, DescribeRule and ListTargetsByRule: 9 reads, 0 writes (a unit
-//! test counts them).
+//! for each of the two roles, DescribeLogGroups, DescribeStateMachine, DescribeRule and
+//! ListTargetsByRule: 8 reads, 0 writes (a unit test counts them). The bucket's
+//! EventBridge delivery is turned on once and recorded in status.
 use std::time::Duration;
 
 use lakeops_crds::names::reason;
@@ -185,10 +185,18 @@ async fn trigger(
     }
     exec.desired_tags(&mut events_role.tags, None);
     role::converge(exec, iam, &events_role, observed_role.as_ref(), None, String::new()).await?;
-    if let Some(bucket) = &t.bucket {
+    // EventBridge delivery is turned on once per bucket and recorded: moto's
+    // GetBucketNotificationConfiguration never reports it, so reading it back each round
+    // would rewrite the document every time.
+    if let Some(bucket) = &t.bucket
+        && next.event_bridge_bucket.as_deref() != Some(bucket.as_str())
+    {
         let current = aws.s3.get_notifications(bucket).await?;
         if let Some(change) = diff::event_bridge_change(bucket, &current) {
             exec.change(&change, true, &format!("bucket {bucket}"), send(change.clone())).await?;
+        }
+        if !exec.plans() {
+            next.event_bridge_bucket = Some(bucket.clone());
         }
     }
     let targets = match &rule {
@@ -266,8 +274,7 @@ pub async fn apply(aws: &Regional, iam: &dyn IamApi, locks: &KeyedLocks, change:
                 return Ok(None);
             }
             current.event_bridge = true;
-            aws.s3.put_notifications(&bucket, &current).await?;
-            crate::reconcile::etlfunction::wait_until_visible(aws, &bucket, |n| n.event_bridge).await
+            aws.s3.put_notifications(&bucket, &current).await
         }
         Change::PutRule { rule, tags } => aws.events.put_rule(&rule, &tags).await.map(drop),
         Change::PutTarget { rule, target } => {

@@ -321,3 +321,44 @@ async fn alerts_findings_and_suppressions_converge_publish_deployments_and_delet
     assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn a_lake_that_requires_a_baseline_waits_until_one_is_ready_in_its_region() {
+    const LAKE_REGION: &str = "sa-east-1";
+    let _one = crate::securitybaseline::ONE_CONTROLLER.lock().await;
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("sbl-require").await.expect("namespace");
+    let ctrl = RunningController::start_with_baselines(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let lake: DataLake = serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "DataLake", "metadata": { "name": "guarded" },
+        "spec": { "region": LAKE_REGION, "zones": [{ "name": "raw" }], "audit": { "trail": false },
+                  "security": { "requireBaseline": true } }
+    }))
+    .expect("lake fixture");
+    lakes.create(&PostParams::default(), &lake).await.expect("lake created");
+    let waiting = wait_until(&lakes, "guarded", "BaselineNotReady", |r| r.1 == reason::BASELINE_NOT_READY).await;
+    assert!(waiting.ready().is_some_and(|r| r.2.contains("requireBaseline")), "{:?}", waiting.ready());
+    let key_writes = ctrl
+        .recorder
+        .requests()
+        .expect("recording")
+        .iter()
+        .filter(|r| r.region.as_deref() == Some(LAKE_REGION) && !is_read(&r.operation))
+        .count();
+    assert_eq!(key_writes, 0, "nothing is created while the lake waits");
+
+    let baselines: Api<SecurityBaseline> = Api::all(env.kube_client().await.expect("client"));
+    let name = lakeops_testenv::unique_name("sbl-require");
+    let b: SecurityBaseline = serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "SecurityBaseline", "metadata": { "name": name },
+        "spec": { "region": LAKE_REGION }
+    }))
+    .expect("baseline fixture");
+    baselines.create(&PostParams::default(), &b).await.expect("created");
+    wait_until(&baselines, &name, "Ready", |r| r.1 == reason::RECONCILED).await;
+    // The lake looks again every 30 s while it waits.
+    wait_until(&lakes, "guarded", "Ready", |r| r.1 == reason::RECONCILED).await;
+    baselines.delete(&name, &DeleteParams::default()).await.expect("deleted");
+    ctrl.stop().await.expect("stopped");
+}

@@ -48,6 +48,14 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
         }
         return Ok(Action::requeue(resync));
     }
+    // A lake that requires a baseline waits for one; not remembered, looked at again soon.
+    if lake.spec.security.require_baseline
+        && let Some(message) = crate::reconcile::securitybaseline::baseline_missing(&ctx, &lake.spec.region).await?
+    {
+        let outcome = Outcome::Waiting { reason: lakeops_crds::names::reason::BASELINE_NOT_READY, message };
+        status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+        return Ok(Action::requeue(crate::reconcile::securitybaseline::BASELINE_POLL));
+    }
     let result = converge(&lake, &ctx, &mut next).await;
     let (outcome, requeue) = match result {
         Ok(report) => {

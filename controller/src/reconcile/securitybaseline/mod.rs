@@ -96,6 +96,46 @@ pub fn owner_of_region<'a>(
         .min_by(|a, b| (a.creation_timestamp(), a.name_any()).cmp(&(b.creation_timestamp(), b.name_any())))
 }
 
+/// How often a lake that requires a baseline looks again while none is Ready.
+pub const BASELINE_POLL: Duration = Duration::from_secs(30);
+
+/// Why no Ready SecurityBaseline covers `region` of the controller's account (`None` when
+/// one does). The baseline that owns the region (the oldest) must be Ready for its
+/// generation and act in this account.
+pub async fn baseline_missing(ctx: &Context, region: &str) -> Result<Option<String>> {
+    let api: kube::Api<SecurityBaseline> = kube::Api::all(ctx.client.clone());
+    let all = api.list(&Default::default()).await?;
+    let account = ctx.aws.account_id().await.ok();
+    Ok(baseline_gap(all.items.iter(), region, account.as_deref()))
+}
+
+/// Pure part of [`baseline_missing`].
+pub fn baseline_gap<'a>(
+    all: impl Iterator<Item = &'a SecurityBaseline>,
+    region: &str,
+    account: Option<&str>,
+) -> Option<String> {
+    let Some(owner) = owner_of_region(all, region) else {
+        return Some(format!(
+            "spec.security.requireBaseline: no SecurityBaseline covers region {region}; create one (see examples/securitybaseline.yaml)"
+        ));
+    };
+    let status = owner.status.as_ref();
+    let ready = status.is_some_and(|s| {
+        lakeops_crds::common::is_ready(&s.conditions, s.observed_generation, owner.metadata.generation)
+    });
+    let same_account = match (status.and_then(|s| s.account_id.as_deref()), account) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => true,
+    };
+    (!ready || !same_account).then(|| {
+        format!(
+            "spec.security.requireBaseline: SecurityBaseline {:?} for region {region} is not Ready yet",
+            owner.name_any()
+        )
+    })
+}
+
 fn ready_message(status: &SecurityBaselineStatus) -> String {
     // Stable: a count or timestamp here would make every round a status write.
     if status.inspector.as_ref().is_some_and(|i| i.managed_by_organization) {
@@ -373,6 +413,29 @@ mod tests {
         let left: Vec<_> = aws.inspector(REGION).filters.into_values().map(|f| f.filter.name).collect();
         assert_eq!(left, ["lakeops-CVE-1"]);
         assert!(status.suppressions.is_empty());
+    }
+
+    #[test]
+    fn a_lake_that_requires_a_baseline_needs_a_ready_one_in_its_account_and_region() {
+        let mut b = baseline();
+        b.metadata.generation = Some(1);
+        assert!(
+            baseline_gap(std::iter::empty(), REGION, Some(ACCOUNT)).is_some_and(|m| m.contains("no SecurityBaseline"))
+        );
+        assert!(baseline_gap([&b].into_iter(), REGION, Some(ACCOUNT)).is_some_and(|m| m.contains("not Ready")));
+        let outcome = Outcome::Ready { message: "ok".into() };
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let conditions = crate::conditions::next_conditions(&[], &outcome, Some(1), &now);
+        let status = SecurityBaselineStatus {
+            account_id: Some(ACCOUNT.into()),
+            conditions,
+            observed_generation: Some(1),
+            ..Default::default()
+        };
+        b.status = Some(status);
+        assert_eq!(baseline_gap([&b].into_iter(), REGION, Some(ACCOUNT)), None);
+        assert!(baseline_gap([&b].into_iter(), REGION, Some("999999999999")).is_some(), "another account's");
+        assert!(baseline_gap([&b].into_iter(), "us-east-1", Some(ACCOUNT)).is_some(), "another region");
     }
 
     #[test]

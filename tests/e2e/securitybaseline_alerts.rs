@@ -193,15 +193,7 @@ async fn alerts_findings_and_suppressions_converge_publish_deployments_and_delet
     assert_eq!(status.suppressions, ["CVE-2024-3651"]);
 
     // Steady state: reads only.
-    let before = ctrl.recorder.snapshot();
-    crate::common::reconcile_now(&baselines, &name, "steady-1", |o| {
-        o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
-    })
-    .await;
-    let round = ctrl.recorder.since(&before);
-    let writes: Vec<_> = round.keys().filter(|(_, op)| !is_read(op)).collect();
-    assert!(writes.is_empty(), "a converged baseline wrote: {writes:?}; the round: {round:?}");
-    let reads: u64 = round.values().sum();
+    let (reads, round) = crate::securitybaseline::steady_round(&ctrl, &baselines, &name).await;
     eprintln!("steady-state round with alerts and a suppression: {reads} reads: {round:?}");
     // The first slice's 18, the alert key (4), the topic (GetTopicAttributes,
     // ListTagsForResource, ListSubscriptionsByTopic), two rules (DescribeRule,

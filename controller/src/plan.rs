@@ -85,9 +85,10 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 let regional = aws.region(&lake.spec.region);
                 let iam = aws.iam();
                 // A baseline among the planned manifests is taken as Ready once applied.
-                let covered = documents
-                    .iter()
-                    .any(|d| matches!(&d.object, Object::SecurityBaseline(b) if b.spec.region == lake.spec.region));
+                let covered = documents.iter().any(|d| {
+                    matches!(&d.object, Object::SecurityBaseline(b)
+                        if b.spec.region == lake.spec.region && b.records_management_events())
+                });
                 let plan =
                     crate::reconcile::datalake::plan::plan(lake, &regional, iam.as_ref(), account, covered).await?;
                 out.push(ObjectPlan {

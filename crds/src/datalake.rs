@@ -265,9 +265,9 @@ pub struct Audit {
     /// CloudWatch Logs group.
     #[serde(default)]
     pub trail: bool,
-    /// Record management events in the lake trail too. Unset: only when no Ready
-    /// SecurityBaseline covers the lake's region (its account trail records them once;
-    /// every further copy of management events is billed per event).
+    /// Record management events in the lake trail too. Unset: unless a Ready
+    /// SecurityBaseline covers the lake's region with an account trail that records them
+    /// (every further copy of management events is billed per event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_events: Option<bool>,
     /// Retention of the trail's CloudWatch Logs group, in days (a CloudWatch value).

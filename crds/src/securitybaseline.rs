@@ -301,6 +301,13 @@ impl HasConditions for SecurityBaselineStatus {
 }
 
 impl SecurityBaseline {
+    /// True when this baseline's account trail records the region's management events, so
+    /// lake trails need not. The kind has no account trail yet: until it does, this stays
+    /// false and lake trails keep recording management events (nothing goes unaudited).
+    pub fn records_management_events(&self) -> bool {
+        false
+    }
+
     /// Every rule the schema cannot express, on this object alone.
     pub fn validate(&self) -> Findings {
         let mut f = Findings::default();

@@ -185,6 +185,7 @@ async fn census(
         let s = l.status.clone().unwrap_or_default();
         recorded_keys.extend(s.kms_key_arn);
         recorded_buckets.extend(s.log_bucket);
+        recorded_buckets.extend(s.audit_bucket);
         recorded_buckets.extend(s.zones.iter().map(|z| z.bucket.clone()));
         recorded_tables.extend(s.tables.iter().map(|t| t.table_name.clone()));
     }
@@ -192,6 +193,7 @@ async fn census(
         let s = p.status.clone().unwrap_or_default();
         recorded_keys.extend(s.replica_keys.iter().map(|k| k.key_arn.clone()));
         recorded_buckets.extend(s.zones.iter().filter_map(|z| z.replica_bucket.clone()));
+        recorded_buckets.extend(s.log_bucket);
     }
     let mut c = Census::default();
     for region in [REGION, BACKUP] {

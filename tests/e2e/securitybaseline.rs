@@ -225,3 +225,57 @@ async fn an_existing_detector_and_recorder_are_adopted_never_duplicated() {
     api.delete(&name, &DeleteParams::default()).await.expect("deleted");
     ctrl.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn a_lake_trail_keeps_management_events_until_a_ready_baseline_records_them_and_obeys_the_override() {
+    // A region no other test uses for a baseline (one baseline per region).
+    const REGION: &str = "sa-east-1";
+    let _one = ONE_CONTROLLER.lock().await;
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("sbl-trail").await.expect("namespace");
+    let ctrl = RunningController::start_with_baselines(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    let api = baselines(env).await;
+    let name = lakeops_testenv::unique_name("sbl");
+    api.create(&PostParams::default(), &manifest(&name, REGION)).await.expect("created");
+    wait_reason(&api, &name, reason::RECONCILED).await;
+
+    let lakes = crate::common::api::<lakeops_crds::DataLake>(env, &ns).await.expect("api");
+    let lake: lakeops_crds::DataLake = serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "DataLake", "metadata": { "name": "sales" },
+        "spec": { "region": REGION, "zones": [{ "name": "raw" }], "audit": { "trail": true } }
+    }))
+    .expect("fixture");
+    lakes.create(&PostParams::default(), &lake).await.expect("lake created");
+    wait_until(&lakes, "sales", "the DataLake Ready", |r| r.0 == "True").await;
+
+    let ct = aws_sdk_cloudtrail::Client::new(&env.aws_config(REGION));
+    let trail = format!("lakeops-{ns}-sales");
+    let categories = || async {
+        let s = ct.get_event_selectors().trail_name(&trail).send().await.expect("selectors");
+        let mut c: Vec<String> = s
+            .advanced_event_selectors()
+            .iter()
+            .flat_map(|s| s.field_selectors())
+            .filter(|f| f.field() == "eventCategory")
+            .flat_map(|f| f.equals().to_vec())
+            .collect();
+        c.sort();
+        c
+    };
+    // The baseline kind has no account trail yet (SecurityBaseline::records_management_events):
+    // a Ready baseline alone does not take management events off the lake trail.
+    assert_eq!(categories().await, ["Data", "Data", "Management"]);
+
+    // spec.audit.managementEvents: false overrides, in place: data events only.
+    let patch = serde_json::json!({ "spec": { "audit": { "managementEvents": false } } });
+    lakes.patch("sales", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("patched");
+    eventually(Duration::from_secs(60), "management events off", || async {
+        Ok((categories().await == ["Data", "Data"]).then_some(()))
+    })
+    .await
+    .expect("override applied");
+    assert_iam_policy_covers(&ctrl.recorder);
+    lakes.delete("sales", &DeleteParams::default()).await.expect("lake deleted");
+    api.delete(&name, &DeleteParams::default()).await.expect("deleted");
+    ctrl.stop().await.expect("stopped");
+}

@@ -96,6 +96,10 @@ const TRANSIENT: &[&str] = &[
     "DependencyTimeoutException",
     "RequestTimeout",
     "RequestTimeoutException",
+    // CloudTrail cannot assume a delivery role, or see its log group, that IAM and
+    // CloudWatch Logs have not propagated yet; both are generated, never user input.
+    "InvalidCloudWatchLogsRoleArnException",
+    "InvalidCloudWatchLogsLogGroupArnException",
 ];
 
 /// Codes that say the request itself is wrong: only a spec change helps.
@@ -286,6 +290,7 @@ mod tests {
         ] {
             assert_eq!(kind(Some(code), Some(400)), ErrorKind::Retryable, "{code}");
         }
+        assert_eq!(kind(Some("InvalidCloudWatchLogsRoleArnException"), Some(400)), ErrorKind::Retryable, "propagation");
         for code in ["InvalidParameterValueException", "ValidationException", "MalformedPolicyDocument"] {
             assert_eq!(kind(Some(code), Some(400)), ErrorKind::Invalid, "{code}");
         }

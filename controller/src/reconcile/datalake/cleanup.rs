@@ -62,6 +62,19 @@ pub(super) async fn cleanup(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Ac
     {
         aws.cloudtrail.delete_trail(&t.settings.name).await?;
     }
+    // The trail's delivery role goes with it (looked up only when status recorded one); its
+    // log group holds audit records and stays.
+    let iam = ctx.aws.iam();
+    let role = desired::trail_logs_role(&lake);
+    if lake.status.as_ref().is_some_and(|s| s.trail_logs_role_arn.is_some())
+        && let Some(r) = iam.get_role(&role).await?
+        && owned(&r.tags)
+    {
+        for policy in iam.list_role_policies(&role).await? {
+            iam.delete_role_policy(&role, &policy).await?;
+        }
+        iam.delete_role(&role).await?;
+    }
     let mut kept = Vec::new();
     for b in buckets.iter().rev() {
         let tags = match aws.s3.get_bucket_tagging(&b.name).await {

@@ -139,8 +139,8 @@ pub fn trail_logs(lake: &DataLake, account_id: &str, key_arn: &str, boundary: Op
 /// The lake trail's data events: S3 objects of the zone buckets, their replicas and the
 /// audit bucket (and its replica), and Lambda invocations of the namespace's functions
 /// (named `lakeops-<namespace>-...`), by ARN prefix. Management events are recorded when
-/// `spec.audit.managementEvents` says so, else only when no Ready SecurityBaseline covers
-/// the lake's region (`baseline_covers`): its account trail records them once.
+/// `spec.audit.managementEvents` says so, else unless a Ready SecurityBaseline's account
+/// trail records them for the lake's region (`baseline_covers`).
 pub fn trail_events(lake: &DataLake, account_id: &str, baseline_covers: bool) -> EventSelection {
     let region = &lake.spec.region;
     let mut buckets: Vec<String> = lake.spec.zones.iter().map(|z| lake.zone_bucket(&z.name)).collect();

@@ -95,17 +95,20 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
     Ok(exec.finish().0)
 }
 
-/// True when a Ready SecurityBaseline of this account covers `region`: its account trail
-/// records management events, so lake trails need not pay for another copy.
+/// True when a Ready SecurityBaseline of this account covers `region` and its account
+/// trail records management events, so lake trails need not pay for another copy.
 pub fn baseline_covers(baselines: &[Arc<SecurityBaseline>], region: &str, account: &str) -> bool {
-    baselines.iter().any(|b| {
-        let status = b.status.as_ref();
-        b.spec.region == region
-            && status.and_then(|s| s.account_id.as_deref()) == Some(account)
-            && status
-                .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
-                .is_some_and(|c| c.status == "True")
-    })
+    baselines.iter().any(|b| b.records_management_events() && ready_in(b, region, account))
+}
+
+/// The baseline is Ready for `region` of `account`.
+fn ready_in(b: &SecurityBaseline, region: &str, account: &str) -> bool {
+    let status = b.status.as_ref();
+    b.spec.region == region
+        && status.and_then(|s| s.account_id.as_deref()) == Some(account)
+        && status
+            .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
+            .is_some_and(|c| c.status == "True")
 }
 
 /// The status to write and the outcome, from the spec and what was recorded before.
@@ -147,6 +150,27 @@ spec:
   region: eu-west-1
   zones: [{name: raw}, {name: curated}]
 ";
+
+    fn baseline(region: &str, account: &str, ready: &str) -> Arc<SecurityBaseline> {
+        Arc::new(
+            serde_saphyr::from_str(&format!(
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: b}}\nspec: {{region: {region}}}\nstatus:\n  accountId: \"{account}\"\n  conditions: [{{type: Ready, status: \"{ready}\", reason: R, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}}]\n"
+            ))
+            .expect("fixture"),
+        )
+    }
+
+    #[test]
+    fn only_a_ready_baseline_of_the_same_account_and_region_covers_a_lake() {
+        let acct = "123456789012";
+        assert!(ready_in(&baseline("eu-west-1", acct, "True"), "eu-west-1", acct));
+        assert!(!ready_in(&baseline("eu-west-1", acct, "False"), "eu-west-1", acct), "not Ready");
+        assert!(!ready_in(&baseline("us-east-1", acct, "True"), "eu-west-1", acct), "another region");
+        assert!(!ready_in(&baseline("eu-west-1", "999999999999", "True"), "eu-west-1", acct), "another account");
+        assert!(!baseline_covers(&[], "eu-west-1", acct), "none");
+        // The kind has no account trail yet: a Ready baseline leaves management events on.
+        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "True")], "eu-west-1", acct));
+    }
 
     #[test]
     fn valid_lake_records_its_prefix_and_object_lock_and_is_progressing() {

@@ -113,14 +113,32 @@ pub struct Access {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub topics: Vec<TopicAccess>,
+    /// Secrets Manager secrets the function may read, by full ARN (with AWS's suffix).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub secrets: Vec<SecretAccess>,
 }
 
 impl Access {
     /// True when nothing is declared.
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty() && self.topics.is_empty()
+        self.tables.is_empty() && self.topics.is_empty() && self.secrets.is_empty()
     }
 }
+
+/// One secret the function reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretAccess {
+    /// Secret ARN (no wildcards).
+    #[schemars(regex(pattern = SECRET_ARN_PATTERN))]
+    pub arn: String,
+}
+
+/// A Secrets Manager secret ARN, with the six-character suffix AWS appends; no wildcards.
+pub const SECRET_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$";
+static SECRET_ARN_RE: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(SECRET_ARN_PATTERN).expect("valid"));
 
 /// One catalog table and how the function uses it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -496,6 +514,14 @@ impl EtlFunction {
                 f.error(&path, format!("{:?} is not an SNS topic ARN (wildcards are refused)", t.arn));
             } else if !seen.insert(t.arn.as_str()) {
                 f.error(&path, format!("topic {:?} is listed twice", t.arn));
+            }
+        }
+        for (i, secret) in s.access.secrets.iter().enumerate() {
+            if !SECRET_ARN_RE.is_match(&secret.arn) {
+                f.error(
+                    format!("spec.access.secrets[{i}].arn"),
+                    format!("{:?} is not a Secrets Manager secret ARN (wildcards are refused)", secret.arn),
+                );
             }
         }
         if s.dead_letter_queue_arn.is_none() {

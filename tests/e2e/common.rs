@@ -35,6 +35,15 @@ impl RunningController {
         Self::start_inner(env, namespace, resync, RequestRecorder::recording_requests(), client, true)
     }
 
+    /// Starts the controller sending its AWS requests to `endpoint` (a fault proxy in front
+    /// of moto) instead of moto itself.
+    pub async fn start_through(env: &TestEnv, namespace: &str, resync: Duration, endpoint: &str) -> Result<Self> {
+        lakeops::install_crypto_provider();
+        let client = env.kube_client().await?;
+        let sdk = env.aws_config_for(endpoint, "eu-west-1");
+        Self::start_with_sdk(namespace, resync, RequestRecorder::recording_requests(), client, false, sdk)
+    }
+
     /// Starts the controller with a given request recorder (to arm its fault hook first).
     pub async fn start_with(
         env: &TestEnv,
@@ -67,6 +76,17 @@ impl RunningController {
         client: kube::Client,
         security_baselines: bool,
     ) -> Result<Self> {
+        Self::start_with_sdk(namespace, resync, recorder, client, security_baselines, env.aws_config("eu-west-1"))
+    }
+
+    fn start_with_sdk(
+        namespace: &str,
+        resync: Duration,
+        recorder: RequestRecorder,
+        client: kube::Client,
+        security_baselines: bool,
+        sdk: aws_config::SdkConfig,
+    ) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let metrics_addr = SocketAddr::from(([127, 0, 0, 1], port));
         let config = Config {
@@ -79,7 +99,7 @@ impl RunningController {
             security_baselines,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let aws = AwsClients::new(env.aws_config("eu-west-1"), recorder.clone());
+        let aws = AwsClients::new(sdk, recorder.clone());
         let task = tokio::spawn(lakeops::controller::run(client, aws, config, async move {
             let _ = rx.await;
         }));

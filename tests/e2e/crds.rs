@@ -56,7 +56,7 @@ async fn lakeops_crds_without_cel_applies_server_side_to_a_1_20_api_server() {
         .expect("kubectl");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
-    assert_eq!(text.matches("serverside-applied").count(), 4, "{text}");
+    assert_eq!(text.matches("serverside-applied").count(), 5, "{text}");
 }
 
 /// Every `enum` list in a schema, by its path.

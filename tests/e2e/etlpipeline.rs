@@ -314,3 +314,36 @@ async fn a_trigger_overlapping_a_function_and_a_missing_function_are_refused_nam
     );
     ctrl.stop().await.expect("stopped");
 }
+
+#[tokio::test]
+async fn a_create_state_machine_whose_answer_is_lost_leaves_exactly_one_machine() {
+    use lakeops_testenv::faultproxy::{FaultProxy, Faults};
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("etlp-lost").await.expect("namespace");
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let pipelines = api::<EtlPipeline>(env, &ns).await.expect("api");
+    let bucket = crate::etlfunction::artifacts(env, &ns, &["validate"]).await;
+    // Moto carries out the first CreateStateMachine; the proxy then closes the connection
+    // without an answer. (The plain listener: the proxy reads and rewrites HTTP.)
+    let mut faults = Faults::none(7);
+    faults.drop_first.insert("states:CreateStateMachine".into(), 1);
+    let proxy = FaultProxy::start(&env.moto_plain_endpoint, faults).await.expect("fault proxy");
+    let ctrl = RunningController::start_through(env, &ns, Duration::from_secs(600), &proxy.endpoint)
+        .await
+        .expect("controller");
+    lakes.create(&PostParams::default(), &lake()).await.expect("lake created");
+    fns.create(&PostParams::default(), &function("validate", &bucket)).await.expect("function created");
+    let mut p = pipeline(&["validate"]);
+    p.spec.trigger = Default::default();
+    p.spec.trigger.schedule = Some("rate(1 hour)".into());
+    pipelines.create(&PostParams::default(), &p).await.expect("pipeline created");
+    wait_ready(&pipelines, "orders").await;
+    let tally = proxy.tally();
+    assert_eq!(tally.dropped.get("states:CreateStateMachine"), Some(&1), "{tally:?}");
+    let machines = sfn(env).list_state_machines().send().await.expect("list");
+    let ours: Vec<&str> =
+        machines.state_machines().iter().map(|m| m.name()).filter(|n| n.contains(&format!("-{ns}-"))).collect();
+    assert_eq!(ours, [format!("lakeops-{ns}-orders")], "exactly one machine");
+    ctrl.stop().await.expect("stopped");
+}

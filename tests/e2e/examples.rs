@@ -4,7 +4,11 @@ use crate::common::{kubectl_apply, repo_root};
 #[test]
 fn examples_pass_lakeops_validate_without_errors_or_warnings() {
     let loaded = lakeops::manifests::load(&[repo_root().join("examples")]).expect("examples are readable");
-    assert_eq!(loaded.documents.len(), 4, "one DataLake, one EtlFunction, one BackupPolicy, one SecurityBaseline");
+    assert_eq!(
+        loaded.documents.len(),
+        7,
+        "one DataLake, one EtlFunction, one BackupPolicy, one SecurityBaseline, and the pipeline's two functions and EtlPipeline"
+    );
     let mut problems = loaded.problems;
     problems.extend(lakeops::manifests::check(&loaded.documents));
     assert!(problems.is_empty(), "{problems:#?}");
@@ -26,7 +30,7 @@ async fn every_example_applies_server_side_and_is_listed_as_lakeops() {
         .output()
         .expect("kubectl");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for example in ["datalake.yaml", "etlfunction.yaml", "backuppolicy.yaml"] {
+    for example in ["datalake.yaml", "etlfunction.yaml", "backuppolicy.yaml", "pipeline/pipeline.yaml"] {
         let (ok, out) = kubectl_apply(env, &ns, &dir.join(example)).expect("kubectl");
         assert!(ok, "kubectl apply of {example} failed:\n{out}");
     }
@@ -39,7 +43,10 @@ async fn every_example_applies_server_side_and_is_listed_as_lakeops() {
         [
             "backuppolicy.lakeops.dev/sales-backup",
             "datalake.lakeops.dev/sales",
-            "etlfunction.lakeops.dev/orders-to-curated"
+            "etlfunction.lakeops.dev/customers-tokenise",
+            "etlfunction.lakeops.dev/customers-validate",
+            "etlfunction.lakeops.dev/orders-to-curated",
+            "etlpipeline.lakeops.dev/customers"
         ]
     );
 

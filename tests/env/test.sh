@@ -18,5 +18,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "helm lint charts/lakeops"
 helm lint charts/lakeops
 
+step "example pipeline handlers against moto's S3 and Secrets Manager"
+"$HOME/.cache/lakeops/venv/bin/python" -m unittest discover -s examples/pipeline/tests
+
 step "cargo test (unit and end-to-end)"
 cargo test --workspace --locked

@@ -42,6 +42,9 @@ pub struct Faults {
     /// Requests delayed by up to `max_latency`.
     pub latency_rate: f64,
     pub max_latency: Duration,
+    /// Writes of these operations (`service:Operation`, e.g. `states:CreateStateMachine`)
+    /// forwarded and then left without an answer, the first n of each: a targeted lost answer.
+    pub drop_first: BTreeMap<String, u64>,
 }
 
 impl Faults {
@@ -55,6 +58,7 @@ impl Faults {
             drop_rate: 0.0,
             latency_rate: 0.0,
             max_latency: Duration::ZERO,
+            drop_first: BTreeMap::new(),
         }
     }
 }
@@ -305,7 +309,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let rbody = rbody.collect().await.map_err(|_| Dropped)?.to_bytes();
     count(|t| &mut t.forwarded);
 
-    if op.write && roll(faults.seed, &key, ordinal, 6) < faults.drop_rate {
+    let targeted = faults.drop_first.get(&key).is_some_and(|n| ordinal <= *n);
+    if op.write && (targeted || roll(faults.seed, &key, ordinal, 6) < faults.drop_rate) {
         count(|t| &mut t.dropped);
         return Err(Dropped);
     }

@@ -307,7 +307,8 @@ impl TestEnv {
         self.aws_config_for(&self.moto_plain_endpoint, region)
     }
 
-    fn aws_config_for(&self, endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    /// The same for any endpoint that forwards to moto (a fault proxy).
+    pub fn aws_config_for(&self, endpoint: &str, region: &str) -> aws_config::SdkConfig {
         let credentials = aws_sdk_s3::config::Credentials::new(
             AWS_DUMMY_CREDENTIAL,
             AWS_DUMMY_CREDENTIAL,

@@ -67,6 +67,30 @@ pub async fn current_lake(
     Ok(api.get_opt(name).await?.map(std::sync::Arc::new))
 }
 
+/// The outcome of a kind that works on a lake (EtlFunction, EtlPipeline) once its spec
+/// passed its checks: waiting while the lake is missing or not Ready with its key, else
+/// progressing (`what` says what is being converged).
+pub fn lake_readiness(
+    lake: Option<&lakeops_crds::DataLake>,
+    lake_name: &str,
+    what: &str,
+) -> crate::conditions::Outcome {
+    use crate::conditions::Outcome;
+    use lakeops_crds::names::reason;
+    let ready = lake.is_some_and(|l| lake_is_ready(l) && l.status.as_ref().is_some_and(|s| s.kms_key_arn.is_some()));
+    match (lake, ready) {
+        (None, _) => Outcome::Waiting {
+            reason: reason::DATA_LAKE_NOT_READY,
+            message: format!("DataLake {lake_name:?} does not exist in this namespace"),
+        },
+        (Some(_), false) => Outcome::Waiting {
+            reason: reason::DATA_LAKE_NOT_READY,
+            message: format!("DataLake {lake_name:?} is not Ready yet"),
+        },
+        (Some(_), true) => Outcome::Progressing { reason: reason::PROGRESSING, message: format!("converging {what}") },
+    }
+}
+
 /// True when the lake's Ready condition is True for its current generation.
 pub fn lake_is_ready(lake: &lakeops_crds::DataLake) -> bool {
     let status = lake.status.as_ref();

@@ -340,6 +340,12 @@ pub fn access_statements(access: &Access, facts: Facts<'_>) -> Vec<Statement> {
     if !topics.is_empty() {
         statements.push(allow("PublishDeclaredTopics", &["sns:Publish"], topics));
     }
+    let mut secrets: Vec<String> = access.secrets.iter().map(|t| t.arn.clone()).collect();
+    secrets.sort();
+    secrets.dedup();
+    if !secrets.is_empty() {
+        statements.push(allow("ReadDeclaredSecrets", &["secretsmanager:GetSecretValue"], secrets));
+    }
     statements
 }
 
@@ -491,6 +497,15 @@ topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'}]
             serde_saphyr::from_str("topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:a'}]").expect("access");
         let sids: Vec<String> = access_statements(&etl.spec.access, facts(&lake)).into_iter().map(|s| s.sid).collect();
         assert_eq!(sids, ["PublishDeclaredTopics"]);
+        etl.spec.access = serde_saphyr::from_str(
+            "secrets: [{arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-key-AbCdEf'}]",
+        )
+        .expect("access");
+        let statements = access_statements(&etl.spec.access, facts(&lake));
+        assert_eq!(
+            PolicyDocument::new(statements).to_json(),
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadDeclaredSecrets","Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-key-AbCdEf"}]}"#
+        );
     }
 
     #[test]

@@ -138,22 +138,7 @@ pub fn plan_outcome<'a>(
     if let Some(message) = findings.error_summary() {
         return Outcome::Stalled { reason: reason::INVALID_SPEC, message };
     }
-    let lake_name = &etl.spec.data_lake_ref.name;
-    let ready =
-        lake.is_some_and(|l| super::lake_is_ready(l) && l.status.as_ref().is_some_and(|s| s.kms_key_arn.is_some()));
-    match (lake, ready) {
-        (None, _) => Outcome::Waiting {
-            reason: reason::DATA_LAKE_NOT_READY,
-            message: format!("DataLake {lake_name:?} does not exist in this namespace"),
-        },
-        (Some(_), false) => Outcome::Waiting {
-            reason: reason::DATA_LAKE_NOT_READY,
-            message: format!("DataLake {lake_name:?} is not Ready yet"),
-        },
-        (Some(_), true) => {
-            Outcome::Progressing { reason: reason::PROGRESSING, message: "converging the function".into() }
-        }
-    }
+    super::lake_readiness(lake, &etl.spec.data_lake_ref.name, "the function")
 }
 
 /// Creation order (timestamps have one-second resolution), then a function that already

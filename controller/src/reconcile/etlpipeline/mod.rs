@@ -76,22 +76,7 @@ pub fn plan_outcome<'a>(
     if let Some(message) = findings.error_summary() {
         return Outcome::Stalled { reason: reason::INVALID_SPEC, message };
     }
-    let lake_name = &p.spec.data_lake_ref.name;
-    let ready =
-        lake.is_some_and(|l| super::lake_is_ready(l) && l.status.as_ref().is_some_and(|s| s.kms_key_arn.is_some()));
-    match (lake, ready) {
-        (None, _) => Outcome::Waiting {
-            reason: reason::DATA_LAKE_NOT_READY,
-            message: format!("DataLake {lake_name:?} does not exist in this namespace"),
-        },
-        (Some(_), false) => Outcome::Waiting {
-            reason: reason::DATA_LAKE_NOT_READY,
-            message: format!("DataLake {lake_name:?} is not Ready yet"),
-        },
-        (Some(_), true) => {
-            Outcome::Progressing { reason: reason::PROGRESSING, message: "converging the pipeline".into() }
-        }
-    }
+    super::lake_readiness(lake, &p.spec.data_lake_ref.name, "the pipeline")
 }
 
 async fn converge(
@@ -304,6 +289,35 @@ mod tests {
         round(&aws, &p, &lake, &mut status).await.expect("converges");
         assert_eq!(aws.state_machines().len(), 1);
         assert_eq!(writes(&aws).iter().filter(|o| *o == "CreateStateMachine").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_crashed_after_any_call_converges_without_a_second_resource() {
+        let (p, lake) = fixtures();
+        let total = {
+            let aws = FakeAws::new(ACCOUNT);
+            with_bucket(&aws);
+            round(&aws, &p, &lake, &mut EtlPipelineStatus::default()).await.expect("converges");
+            aws.calls().len()
+        };
+        for n in 0..total {
+            let aws = FakeAws::new(ACCOUNT);
+            with_bucket(&aws);
+            // Status survives the crash as far as it was recorded (here: all of it).
+            let mut status = EtlPipelineStatus::default();
+            aws.crash_after(n);
+            let _ = round(&aws, &p, &lake, &mut status).await;
+            aws.clear_faults();
+            round(&aws, &p, &lake, &mut status).await.unwrap_or_else(|e| panic!("after a crash at call {n}: {e:?}"));
+            aws.reset_calls();
+            round(&aws, &p, &lake, &mut status).await.expect("steady");
+            assert!(writes(&aws).is_empty(), "crash at {n}: a third round wrote {:?}", writes(&aws));
+            let snapshot = aws.snapshot();
+            assert_eq!(snapshot.state_machines.len(), 1, "crash at {n}");
+            assert_eq!(snapshot.event_rules.len(), 1, "crash at {n}");
+            assert_eq!(snapshot.roles.len(), 2, "crash at {n}");
+            assert_eq!(snapshot.log_groups.len(), 1, "crash at {n}");
+        }
     }
 
     #[tokio::test]

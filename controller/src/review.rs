@@ -146,7 +146,14 @@ pub fn compare(base: &[Document], head: &[Document]) -> Vec<ManifestChange> {
             weakens,
         };
         match (b.get(key), h.get(key)) {
-            (None, Some(_)) => out.push(entry("added", Vec::new(), Vec::new())),
+            (None, Some(new)) => {
+                // A new baseline's suppressions accept risks from the start.
+                let weakens = match new {
+                    Object::SecurityBaseline(n) => n.weakening_from(None),
+                    _ => Vec::new(),
+                };
+                out.push(entry("added", Vec::new(), weakens));
+            }
             (Some(old), None) => {
                 let weakens = match old {
                     Object::BackupPolicy(_) => vec![
@@ -170,15 +177,8 @@ pub fn compare(base: &[Document], head: &[Document]) -> Vec<ManifestChange> {
                 let weakens = match (old, new) {
                     (Object::DataLake(o), Object::DataLake(n)) => lake_weakening(o, n),
                     (Object::BackupPolicy(o), Object::BackupPolicy(n)) => policy_weakening(o, n),
+                    (Object::SecurityBaseline(o), Object::SecurityBaseline(n)) => n.weakening_from(Some(o)),
                     (Object::EtlPipeline(o), Object::EtlPipeline(n)) => n.weakening_from(o),
-                    (Object::SecurityBaseline(o), Object::SecurityBaseline(n)) => {
-                        let before = o.disabled_protections();
-                        n.disabled_protections()
-                            .into_iter()
-                            .filter(|p| !before.contains(p))
-                            .map(|(path, what)| format!("{path}: {what}"))
-                            .collect()
-                    }
                     _ => Vec::new(),
                 };
                 out.push(entry("changed", fields, weakens));

@@ -78,6 +78,10 @@ pub struct DataLakeSpec {
     #[serde(default)]
     pub audit: Audit,
 
+    /// Account-level security the lake depends on.
+    #[serde(default, skip_serializing_if = "LakeSecurity::is_default")]
+    pub security: LakeSecurity,
+
     /// What happens to AWS resources when this DataLake is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
@@ -612,5 +616,22 @@ fn check_lifecycle(f: &mut Findings, path: &str, noncurrent: i32, abort: i32) {
     }
     if !(1..=365).contains(&abort) {
         f.error(format!("{path}.abortIncompleteMultipartUploadDays"), "must be between 1 and 365");
+    }
+}
+
+/// Account-level security a lake depends on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LakeSecurity {
+    /// Wait (`BaselineNotReady`) until a Ready SecurityBaseline covers the lake's account and
+    /// region before creating anything. Default false, so existing lakes keep working.
+    #[serde(default)]
+    pub require_baseline: bool,
+}
+
+impl LakeSecurity {
+    /// True when nothing is asked (kept out of serialized manifests).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }

@@ -6,7 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{DataLakeRef, DeletionPolicy, HasConditions};
+use crate::common::{DataLakeRef, DeletionPolicy, FindingSeverity, HasConditions};
 use crate::validation::{
     AWS_ACCESS_KEY_RE, CODE_SIGNING_ARN_PATTERN, CODE_SIGNING_ARN_RE, DLQ_ARN_PATTERN, DLQ_ARN_RE, ENV_NAME_RE,
     Findings, KEY_PREFIX_PATTERN, KEY_PREFIX_RE, SNS_TOPIC_ARN_PATTERN, SNS_TOPIC_ARN_RE, TABLE_NAME_PATTERN,
@@ -32,6 +32,7 @@ use crate::validation::{
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
     printcolumn(name = "Lake", type_ = "string", json_path = ".spec.dataLakeRef.name"),
     printcolumn(name = "Runtime", type_ = "string", json_path = ".spec.runtime"),
+    printcolumn(name = "Findings", type_ = "string", json_path = ".status.findings.summary"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -88,6 +89,11 @@ pub struct EtlFunctionSpec {
     /// role and its trigger are always removed).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// The highest Inspector finding severity tolerated on the function: a finding at or
+    /// above it turns Ready False with reason `VulnerableCode`. Unset: findings are shown only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::common::optional_severity_schema")]
+    pub maximum_finding_severity: Option<FindingSeverity>,
     /// Services the function may use beyond its two prefixes; each entry becomes exactly
     /// the actions it needs on exactly that resource in the generated role.
     #[serde(default, skip_serializing_if = "Access::is_empty")]
@@ -348,6 +354,23 @@ pub struct EtlFunctionStatus {
     /// The last `lakeops.dev/reconcile-requested-at` annotation value handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+    /// Inspector's active findings on the function, read at the resync cadence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<FindingsStatus>,
+}
+
+/// Inspector's active findings on one function.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingsStatus {
+    /// One line for `kubectl get etl`: counts by severity, worst first (`none` when clean).
+    pub summary: String,
+    /// Severity (CRITICAL, HIGH, ...) -> number of active findings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u32>,
+    /// The worst findings (at most five): `SEVERITY vulnerability-id package@version`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst: Vec<String>,
 }
 
 impl HasConditions for EtlFunctionStatus {

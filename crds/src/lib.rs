@@ -16,7 +16,7 @@ pub mod validation;
 mod crd;
 
 pub use backuppolicy::{BackupPolicy, BackupPolicySpec, BackupPolicyStatus};
-pub use common::{DataLakeRef, DeletionPolicy, HasConditions};
+pub use common::{DataLakeRef, DeletionPolicy, FindingSeverity, HasConditions};
 pub use crd::{crds, crds_without_cel, crds_yaml, crds_yaml_without_cel};
 pub use datalake::{DataLake, DataLakeSpec, DataLakeStatus};
 pub use etlfunction::{EtlFunction, EtlFunctionSpec, EtlFunctionStatus};

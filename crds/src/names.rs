@@ -44,6 +44,10 @@ pub mod reason {
     pub const DELETION_BLOCKED: &str = "DeletionBlocked";
     /// An account service was enabled and AWS reports it still starting (Inspector ENABLING).
     pub const SERVICES_ENABLING: &str = "ServicesEnabling";
+    /// Inspector reports a finding on the function at or above its `maximumFindingSeverity`.
+    pub const VULNERABLE_CODE: &str = "VulnerableCode";
+    /// The lake requires a SecurityBaseline and no Ready one covers its account and region.
+    pub const BASELINE_NOT_READY: &str = "BaselineNotReady";
 }
 
 /// Annotations users put on objects.

@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{HasConditions, default_true};
+use crate::common::{FindingSeverity, HasConditions, default_true};
 use crate::validation::{Findings, REGION_PATTERN, check_region};
 
 /// GuardDuty, Inspector and AWS Config for one account and region, never weakened by
@@ -45,6 +45,10 @@ pub struct SecurityBaselineSpec {
     /// AWS Config recording of resource configurations.
     #[serde(default)]
     pub config: ConfigSpec,
+    /// The alert topic: an SNS topic encrypted with the baseline's key, email subscriptions,
+    /// and the controller's own deployment and deletion messages. Unset: no topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsSpec>,
     /// Must be true for the spec to ask for less than what is running (a protection
     /// turned off). Even then lakeops never disables a detector, Inspector scanning or
     /// the Config recorder: it only stops turning them on.
@@ -104,12 +108,55 @@ pub struct InspectorSpec {
     /// Code scanning of Lambda functions (inspector-lambda-code-scan-enabled); needs `lambda`.
     #[serde(default = "default_true")]
     pub lambda_code: bool,
+    /// Accepted risks: each becomes an Inspector suppression filter until it expires, when
+    /// lakeops removes it. `lakeops plan --base` marks an added or extended one as weakening.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressions: Vec<Suppression>,
 }
 
 impl Default for InspectorSpec {
     fn default() -> Self {
-        Self { lambda: true, lambda_code: true }
+        Self { lambda: true, lambda_code: true, suppressions: Vec::new() }
     }
+}
+
+/// One accepted vulnerability.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Suppression {
+    /// The vulnerability (a CVE id or Inspector's id), e.g. `CVE-2024-3651`.
+    #[schemars(length(min = 1, max = 128))]
+    pub vulnerability_id: String,
+    /// EtlFunctions it applies to, as `namespace/name`; unset: every function of the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<String>,
+    /// Why the risk is accepted (kept in the filter's reason).
+    #[schemars(length(min = 1, max = 512))]
+    pub reason: String,
+    /// The last day it applies (`YYYY-MM-DD`, UTC); lakeops removes the filter after it.
+    pub expires: String,
+}
+
+/// The alert topic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertsSpec {
+    /// Email addresses subscribed to the topic (each must confirm; status shows PendingConfirmation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
+    /// Inspector and GuardDuty findings at or above this severity are forwarded.
+    #[serde(default = "default_alert_severity")]
+    pub minimum_finding_severity: FindingSeverity,
+    /// lakeops publishes a message when it deploys new function code.
+    #[serde(default = "default_true")]
+    pub deployments: bool,
+    /// lakeops publishes a message when it deletes an AWS resource or a lakeops object goes away.
+    #[serde(default = "default_true")]
+    pub deletions: bool,
+}
+
+fn default_alert_severity() -> FindingSeverity {
+    FindingSeverity::High
 }
 
 /// AWS Config settings.
@@ -161,6 +208,41 @@ pub struct SecurityBaselineStatus {
     /// is found instead of repeated.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub creation_tokens: std::collections::BTreeMap<String, String>,
+    /// The alert topic and its subscriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsStatus>,
+    /// The Inspector suppression filters in force (vulnerability ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressions: Vec<String>,
+}
+
+/// The alert topic as lakeops knows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertsStatus {
+    /// The topic's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// Whether lakeops publishes deployments and deletions to it (copied from the spec for
+    /// the other kinds' reconcilers).
+    #[serde(default)]
+    pub deployments: bool,
+    /// Whether lakeops publishes deletions to it.
+    #[serde(default)]
+    pub deletions: bool,
+    /// Each email subscription and its state (`Confirmed` or `PendingConfirmation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionStatus>,
+}
+
+/// One subscription.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionStatus {
+    /// The email address.
+    pub endpoint: String,
+    /// `Confirmed` or `PendingConfirmation`.
+    pub state: String,
 }
 
 /// A GuardDuty detector as lakeops knows it.
@@ -240,6 +322,35 @@ impl SecurityBaseline {
         if s.guard_duty.lambda_protection && !s.guard_duty.enabled {
             f.error("spec.guardDuty.lambdaProtection", "needs an enabled detector (spec.guardDuty.enabled: true)");
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, sup) in s.inspector.suppressions.iter().enumerate() {
+            let path = |field: &str| format!("spec.inspector.suppressions[{i}].{field}");
+            if !seen.insert(sup.vulnerability_id.as_str()) {
+                f.error(
+                    path("vulnerabilityId"),
+                    format!("{} is suppressed twice; merge the two entries", sup.vulnerability_id),
+                );
+            }
+            if !sup.vulnerability_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+                f.error(path("vulnerabilityId"), "only letters, digits, '-', '_' and '.'");
+            }
+            if !is_date(&sup.expires) {
+                f.error(path("expires"), format!("{:?} is not a date YYYY-MM-DD", sup.expires));
+            }
+            for fun in &sup.functions {
+                if fun.split('/').count() != 2 || fun.split('/').any(str::is_empty) {
+                    f.error(path("functions"), format!("{fun:?} must be namespace/name of an EtlFunction"));
+                }
+            }
+        }
+        if let Some(a) = &s.alerts {
+            for (i, e) in a.emails.iter().enumerate() {
+                let (local, domain) = e.split_once('@').unwrap_or_default();
+                if local.is_empty() || !domain.contains('.') || e.chars().any(char::is_whitespace) {
+                    f.error(format!("spec.alerts.emails[{i}]"), format!("{e:?} is not an email address"));
+                }
+            }
+        }
         for (path, what) in self.disabled_protections() {
             if s.allow_protection_downgrade {
                 f.warning(path, what);
@@ -251,6 +362,74 @@ impl SecurityBaseline {
             }
         }
         f
+    }
+
+    /// What `self` weakens compared with `old` (`None`: a new baseline), for review:
+    /// protections turned off, every added or extended suppression (a later expiry or a
+    /// wider scope), and alerts sent to fewer places.
+    pub fn weakening_from(&self, old: Option<&SecurityBaseline>) -> Vec<String> {
+        let before = old.map(SecurityBaseline::disabled_protections).unwrap_or_default();
+        let mut out: Vec<String> = self
+            .disabled_protections()
+            .into_iter()
+            .filter(|p| old.is_some() && !before.contains(p))
+            .map(|(path, what)| format!("{path}: {what}"))
+            .collect();
+        let old_sup = old.map(|o| o.spec.inspector.suppressions.as_slice()).unwrap_or_default();
+        for (i, s) in self.spec.inspector.suppressions.iter().enumerate() {
+            let path = format!("spec.inspector.suppressions[{i}]");
+            let scope = |f: &[String]| if f.is_empty() { "every function".to_string() } else { f.join(", ") };
+            match old_sup.iter().find(|o| o.vulnerability_id == s.vulnerability_id) {
+                None => out.push(format!(
+                    "{path}: {} is accepted for {} until {} (Inspector stops reporting it)",
+                    s.vulnerability_id,
+                    scope(&s.functions),
+                    s.expires
+                )),
+                Some(o) => {
+                    if s.expires > o.expires {
+                        out.push(format!(
+                            "{path}: {} accepted longer: {} -> {}",
+                            s.vulnerability_id, o.expires, s.expires
+                        ));
+                    }
+                    let wider = (s.functions.is_empty() && !o.functions.is_empty())
+                        || (!o.functions.is_empty() && s.functions.iter().any(|f| !o.functions.contains(f)));
+                    if wider {
+                        out.push(format!(
+                            "{path}: {} accepted for more functions: {} -> {}",
+                            s.vulnerability_id,
+                            scope(&o.functions),
+                            scope(&s.functions)
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(old_alerts) = old.and_then(|o| o.spec.alerts.as_ref()) {
+            match &self.spec.alerts {
+                None => out
+                    .push("spec.alerts: removed (the topic stays; lakeops stops managing it and its messages)".into()),
+                Some(a) => {
+                    if a.minimum_finding_severity > old_alerts.minimum_finding_severity {
+                        out.push(format!(
+                            "spec.alerts.minimumFindingSeverity: fewer findings forwarded: {} -> {}",
+                            old_alerts.minimum_finding_severity.as_str(),
+                            a.minimum_finding_severity.as_str()
+                        ));
+                    }
+                    for (path, was, now) in [
+                        ("spec.alerts.deployments", old_alerts.deployments, a.deployments),
+                        ("spec.alerts.deletions", old_alerts.deletions, a.deletions),
+                    ] {
+                        if was && !now {
+                            out.push(format!("{path}: messages stop: true -> false"));
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Protections the spec turns off, each as `(field path, what is lost)`.
@@ -274,9 +453,77 @@ impl SecurityBaseline {
     }
 }
 
+/// True for `YYYY-MM-DD` with a plausible month and day.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) || !digits(8..10) {
+        return false;
+    }
+    let month: u32 = s[5..7].parse().unwrap_or(0);
+    let day: u32 = s[8..10].parse().unwrap_or(0);
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn added_and_extended_suppressions_weaken() {
+        let sup = |expires: &str, functions: &[&str]| Suppression {
+            vulnerability_id: "CVE-2024-1".into(),
+            functions: functions.iter().map(|f| f.to_string()).collect(),
+            reason: "no fix yet".into(),
+            expires: expires.into(),
+        };
+        let old = baseline(MINIMAL);
+        let mut new = old.clone();
+        new.spec.inspector.suppressions = vec![sup("2026-12-31", &["team/etl"])];
+        assert_eq!(new.weakening_from(Some(&old)).len(), 1, "added");
+        assert_eq!(new.weakening_from(None).len(), 1, "a new baseline's suppression too");
+        let mut later = new.clone();
+        later.spec.inspector.suppressions = vec![sup("2027-06-30", &[])];
+        let w = later.weakening_from(Some(&new));
+        assert_eq!(w.len(), 2, "longer and wider: {w:?}");
+        let mut shorter = new.clone();
+        shorter.spec.inspector.suppressions = vec![sup("2026-12-01", &["team/etl"])];
+        assert!(shorter.weakening_from(Some(&new)).is_empty());
+    }
+
+    #[test]
+    fn suppressions_and_emails_are_checked_by_field() {
+        let mut b = baseline(MINIMAL);
+        b.spec.inspector.suppressions = vec![
+            Suppression {
+                vulnerability_id: "CVE-1".into(),
+                functions: vec!["team".into()],
+                reason: "r".into(),
+                expires: "2026-13-01".into(),
+            },
+            Suppression {
+                vulnerability_id: "CVE-1".into(),
+                functions: vec![],
+                reason: "r".into(),
+                expires: "2026-12-01".into(),
+            },
+        ];
+        b.spec.alerts = Some(AlertsSpec {
+            emails: vec!["nobody".into()],
+            minimum_finding_severity: FindingSeverity::High,
+            deployments: true,
+            deletions: true,
+        });
+        let summary = b.validate().error_summary().expect("errors");
+        for field in [
+            "suppressions[0].expires",
+            "suppressions[0].functions",
+            "suppressions[1].vulnerabilityId",
+            "spec.alerts.emails[0]",
+        ] {
+            assert!(summary.contains(field), "{field}: {summary}");
+        }
+    }
 
     fn baseline(yaml: &str) -> SecurityBaseline {
         serde_saphyr::from_str(yaml).expect("fixture parses")

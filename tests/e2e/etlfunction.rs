@@ -274,8 +274,9 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     let reads: u64 = calls.values().sum();
     eprintln!("steady-state EtlFunction reconcile: {reads} reads: {calls:?}");
     // GetFunction, GetPolicy, GetRole, GetRolePolicy, GetBucketNotificationConfiguration,
-    // DescribeLogGroups, and HeadObject for the unpinned package.
-    assert!(reads <= 7, "{reads} reads: {calls:?}");
+    // DescribeLogGroups, HeadObject for the unpinned package, and Inspector's ListFindings.
+    assert!(reads <= 8, "{reads} reads: {calls:?}");
+    assert_eq!(calls.get(&("inspector2".into(), "ListFindings".into())), Some(&1), "{calls:?}");
     assert_eq!(calls.get(&("lambda".into(), "GetFunction".into())), Some(&1), "{calls:?}");
 
     // Out-of-band drift: a widened role policy and a removed trigger entry are restored.

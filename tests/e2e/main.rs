@@ -17,4 +17,5 @@ mod faults;
 mod invalid;
 mod leader;
 mod securitybaseline;
+mod securitybaseline_alerts;
 mod testenv;

@@ -22,7 +22,7 @@ use crate::common::{Kind, MOTO_ACCOUNT, RunningController, assert_iam_policy_cov
 
 /// One baseline controller at a time: every one watches every SecurityBaseline in the
 /// cluster, and two controllers without leader election would both create what is missing.
-static ONE_CONTROLLER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_CONTROLLER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn manifest(name: &str, region: &str) -> SecurityBaseline {
     serde_json::from_value(serde_json::json!({
@@ -53,6 +53,23 @@ async fn enabled_and_recording(aws: &Regional) -> (Vec<String>, AccountScanning,
         None => false,
     };
     (detectors, inspector, recording)
+}
+
+/// One full round of a converged baseline: asserts it wrote nothing, returns its reads.
+pub(crate) async fn steady_round(
+    ctrl: &RunningController,
+    api: &Api<SecurityBaseline>,
+    name: &str,
+) -> (u64, lakeops::aws::recorder::Counts) {
+    let before = ctrl.recorder.snapshot();
+    crate::common::reconcile_now(api, name, "steady-1", |o| {
+        o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
+    })
+    .await;
+    let round = ctrl.recorder.since(&before);
+    let writes: Vec<_> = round.keys().filter(|(_, op)| !is_read(op)).collect();
+    assert!(writes.is_empty(), "a converged baseline wrote: {writes:?}; the round: {round:?}");
+    (round.values().sum(), round)
 }
 
 fn enabled() -> AccountScanning {
@@ -113,15 +130,7 @@ async fn a_baseline_converges_is_alone_in_its_region_costs_no_write_at_rest_and_
     assert!(c.recording && !c.adopted);
 
     // Steady state: a full round sends reads only.
-    let before = ctrl.recorder.snapshot();
-    crate::common::reconcile_now(&api, &name, "steady-1", |o| {
-        o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.clone())
-    })
-    .await;
-    let round = ctrl.recorder.since(&before);
-    let writes: Vec<_> = round.keys().filter(|(_, op)| !is_read(op)).collect();
-    assert!(writes.is_empty(), "a converged baseline wrote: {writes:?}; the round: {round:?}");
-    let reads: u64 = round.values().sum();
+    let (reads, round) = steady_round(&ctrl, &api, &name).await;
     // ListDetectors, GetDetector, BatchGetAccountStatus, 3 Config reads, the key (4) and
     // the bucket (8).
     assert_eq!(reads, 18, "{round:?}");

@@ -28,6 +28,7 @@ pub struct Regional {
     pub guardduty: Arc<dyn crate::aws::guardduty::GuardDutyApi>,
     pub inspector: Arc<dyn crate::aws::inspector::InspectorApi>,
     pub config: Arc<dyn crate::aws::config::ConfigApi>,
+    pub sns: Arc<dyn crate::aws::sns::SnsApi>,
     pub events: Arc<dyn crate::aws::events::EventsApi>,
     pub stepfunctions: Arc<dyn crate::aws::stepfunctions::StepFunctionsApi>,
 }
@@ -133,8 +134,13 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let sns = aws_sdk_sns::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
         let rate = self.inner.lambda_rate;
         Regional {
+            sns: Arc::new(crate::aws::sns::SdkSns::new(aws_sdk_sns::Client::from_conf(sns))),
             guardduty: Arc::new(crate::aws::guardduty::SdkGuardDuty::new(aws_sdk_guardduty::Client::from_conf(
                 guardduty,
             ))),

@@ -38,6 +38,8 @@ const NOT_FOUND: &[&str] = &[
     "NoSuchEntity",
     "TableNotFoundException",
     "TrailNotFoundException",
+    // SNS.
+    "NotFound",
 ];
 
 /// Codes meaning the caller may not do this.

@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod recorder;
 pub mod requests;
 pub mod s3;
+pub mod sns;
 pub mod stepfunctions;
 
 use std::time::Duration;

@@ -63,6 +63,8 @@ const NAMING: &[&str] = &[
     "logGroupName",
     "logGroupNamePrefix",
     "resourceArn",
+    // SNS (`Name` of CreateTopic, `ResourceArn` of its tags, as above)
+    "TopicArn",
 ];
 
 /// The naming parameters of a serialized request of `service`.
@@ -114,7 +116,8 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
                 params.push(("DetectorId".into(), percent_decode(id, false)));
             }
         }
-        "iam" | "sts" => {
+        // The Query protocol: a form-encoded body.
+        "iam" | "sts" | "sns" => {
             for pair in std::str::from_utf8(body).unwrap_or_default().split('&') {
                 if let Some((k, v)) = pair.split_once('=')
                     && NAMING.contains(&k)

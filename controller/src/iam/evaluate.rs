@@ -309,7 +309,22 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             }
         }
         // Authorised on the account, not on a resource.
-        "inspector2" | "config service" | "config" => out.push(auth(&action, "*".into())),
+        "inspector2" | "config service" | "config" => {
+            out.push(auth(&action, "*".into()));
+            if r.operation == "CreateFilter" {
+                out.push(auth("inspector2:TagResource", "*".into()));
+            }
+        }
+        "sns" => {
+            let topic = match r.param("TopicArn").or(r.param("ResourceArn")) {
+                Some(arn) => arn.to_string(),
+                None => format!("arn:aws:sns:{region}:{account}:{}", need("Name")?),
+            };
+            if r.operation == "CreateTopic" {
+                out.push(auth("sns:TagResource", topic.clone()));
+            }
+            out.push(auth(&action, topic));
+        }
         other => return Err(format!("no resource mapping for service {other} ({})", r.operation)),
     }
     Ok(out)

@@ -125,7 +125,30 @@ const GUARDDUTY_DETECTOR_ACTIONS: &[&str] = &["guardduty:GetDetector", "guarddut
 const GUARDDUTY_ACCOUNT_ACTIONS: &[&str] =
     &["guardduty:ListDetectors", "guardduty:CreateDetector", "guardduty:TagResource"];
 /// SecurityBaseline: Inspector for the account (never Disable); neither names a resource.
-const INSPECTOR_ACTIONS: &[&str] = &["inspector2:Enable", "inspector2:BatchGetAccountStatus"];
+const INSPECTOR_ACTIONS: &[&str] = &[
+    "inspector2:Enable",
+    "inspector2:BatchGetAccountStatus",
+    // The findings on each EtlFunction's status.
+    "inspector2:ListFindings",
+    // The baseline's suppressions (tags go with the create).
+    "inspector2:ListFilters",
+    "inspector2:CreateFilter",
+    "inspector2:UpdateFilter",
+    "inspector2:DeleteFilter",
+    "inspector2:TagResource",
+];
+/// SecurityBaseline: the alert topic (never DeleteTopic or Unsubscribe); tags go with the
+/// create. Publish: the controller's own deployment and deletion messages.
+const SNS_TOPIC_ACTIONS: &[&str] = &[
+    "sns:CreateTopic",
+    "sns:TagResource",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:ListTagsForResource",
+    "sns:ListSubscriptionsByTopic",
+    "sns:Subscribe",
+    "sns:Publish",
+];
 /// SecurityBaseline: the Config recorder and channel (never Stop or Delete); Config
 /// authorises these on the account, not on a recorder ARN.
 const CONFIG_ACTIONS: &[&str] = &[
@@ -259,6 +282,8 @@ pub fn controller_policy_bounded(
         // DescribeLogGroups is authorised on the account's log groups as a whole.
         s("FindLogGroups", &["logs:DescribeLogGroups"], &[format!("arn:aws:logs:*:{acct}:log-group:*")]),
         s("FunctionLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")]),
+        // The log groups trails deliver to (CloudTrail.5).
+        s("TrailLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*")]),
         s(
             "PipelineLogGroups",
             LOG_GROUP_ACTIONS,
@@ -275,8 +300,6 @@ pub fn controller_policy_bounded(
         .when("StringLike", "kms:ViaService", &["states.*.amazonaws.com"]),
         // Logging to CloudWatch Logs: the delivery APIs accept no narrower resource.
         s("PipelineLogDelivery", PIPELINE_LOG_DELIVERY_ACTIONS, &["*".into()]),
-        // The log groups trails deliver to (CloudTrail.5).
-        s("TrailLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*")]),
         // Lambda encrypts function environments with the lake key, through a grant.
         s(
             "EncryptFunctionEnvironments",
@@ -307,6 +330,11 @@ pub fn controller_policy_bounded(
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
         s("InspectorLambdaScanning", INSPECTOR_ACTIONS, &["*".into()]),
         s("ConfigRecorder", CONFIG_ACTIONS, &["*".into()]),
+        s("AlertTopic", SNS_TOPIC_ACTIONS, &[format!("arn:aws:sns:*:{acct}:lakeops-alerts")]),
+        // Publishing to the encrypted topic uses its key, through SNS only.
+        s("AlertKeyThroughSns", &["kms:GenerateDataKey", "kms:Decrypt"], &[format!("arn:aws:kms:*:{acct}:key/*")])
+            .when("Null", &owner, &["false"])
+            .when("StringLike", "kms:ViaService", &["sns.*.amazonaws.com"]),
         s("ConfigDeliveryBucket", S3_ACTIONS, &[format!("arn:aws:s3:::lakeops-config-{acct}-*")]),
         // A new recorder names Config's service-linked role; GuardDuty's features need theirs.
         s(
@@ -336,9 +364,9 @@ pub fn controller_policy_bounded(
             &[
                 "lambda.amazonaws.com",
                 "s3.amazonaws.com",
+                "cloudtrail.amazonaws.com",
                 "events.amazonaws.com",
                 "states.amazonaws.com",
-                "cloudtrail.amazonaws.com",
             ],
         ),
     ];

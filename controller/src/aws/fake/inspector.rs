@@ -8,7 +8,10 @@ use async_trait::async_trait;
 
 use super::{FakeAws, fail};
 use crate::aws::error::AwsResult;
-use crate::aws::inspector::{ACCESS_DENIED, AccountScanning, ENABLED, InspectorApi};
+use crate::aws::inspector::{
+    ACCESS_DENIED, AccountScanning, ENABLED, FINDINGS_PAGE, Finding, Findings, InspectorApi, ObservedFilter,
+    SuppressionFilter,
+};
 
 const SERVICE: &str = "inspector2";
 
@@ -25,6 +28,21 @@ pub struct InspectorAccount {
     /// Resource type (LAMBDA, LAMBDA_CODE, ...) -> state.
     pub scans: std::collections::BTreeMap<String, ScanState>,
     pub managed_by_organization: bool,
+    /// Findings by the function ARN they are on.
+    pub findings: Vec<(String, Finding)>,
+    /// Suppression filters by ARN.
+    pub filters: std::collections::BTreeMap<String, ObservedFilter>,
+}
+
+/// True when `filter` suppresses `finding` on the function named in `function_arn`.
+fn suppresses(filter: &SuppressionFilter, function_arn: &str, finding: &Finding) -> bool {
+    let name = function_arn.rsplit(':').next().unwrap_or_default();
+    filter.vulnerability_id == finding.vulnerability
+        && (filter.functions.is_empty() || filter.functions.iter().any(|f| f == name))
+}
+
+fn rank(severity: &str) -> usize {
+    ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"].iter().position(|s| *s == severity).unwrap_or(5)
 }
 
 /// [`InspectorApi`] on the fake account, for one region.
@@ -79,6 +97,64 @@ impl InspectorApi for FakeInspector {
             Ok(())
         })
     }
+
+    async fn function_findings(&self, function_arn: &str) -> AwsResult<Findings> {
+        self.aws.read(&self.region, SERVICE, "ListFindings", function_arn, |ctx| {
+            let Some(a) = ctx.res.inspector.get(&self.region) else { return Ok(Findings::default()) };
+            let mut found: Vec<Finding> = a
+                .findings
+                .iter()
+                .filter(|(arn, f)| arn == function_arn && !a.filters.values().any(|o| suppresses(&o.filter, arn, f)))
+                .map(|(_, f)| f.clone())
+                .collect();
+            found.sort_by_key(|f| rank(&f.severity));
+            let page = usize::try_from(FINDINGS_PAGE).unwrap_or(usize::MAX);
+            let truncated = found.len() > page;
+            found.truncate(page);
+            Ok(Findings { findings: found, truncated })
+        })
+    }
+
+    async fn suppression_filters(&self) -> AwsResult<Vec<ObservedFilter>> {
+        self.aws.read(&self.region, SERVICE, "ListFilters", "suppression filters", |ctx| {
+            Ok(ctx.res.inspector.get(&self.region).map(|a| a.filters.values().cloned().collect()).unwrap_or_default())
+        })
+    }
+
+    async fn create_suppression(
+        &self,
+        filter: &SuppressionFilter,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> AwsResult<String> {
+        self.aws.write(&self.region, SERVICE, "CreateFilter", &filter.name, |ctx| {
+            let id = ctx.next_id();
+            let arn =
+                format!("arn:aws:inspector2:{}:{}:owner/{}/filter/{id:016x}", ctx.region, ctx.account, ctx.account);
+            let a = ctx.res.inspector.entry(ctx.region.to_string()).or_default();
+            // Inspector allows two filters of one name; lakeops looks before it creates.
+            a.filters
+                .insert(arn.clone(), ObservedFilter { arn: arn.clone(), filter: filter.clone(), tags: tags.clone() });
+            Ok(arn)
+        })
+    }
+
+    async fn update_suppression(&self, arn: &str, filter: &SuppressionFilter) -> AwsResult<()> {
+        self.aws.write(&self.region, SERVICE, "UpdateFilter", arn, |ctx| {
+            let a = ctx.res.inspector.entry(ctx.region.to_string()).or_default();
+            let o = a.filters.get_mut(arn).ok_or_else(|| fail("ResourceNotFoundException", 404, "no such filter"))?;
+            o.filter = SuppressionFilter { name: o.filter.name.clone(), ..filter.clone() };
+            Ok(())
+        })
+    }
+
+    async fn delete_filter(&self, arn: &str) -> AwsResult<()> {
+        self.aws.write(&self.region, SERVICE, "DeleteFilter", arn, |ctx| {
+            if let Some(a) = ctx.res.inspector.get_mut(ctx.region) {
+                a.filters.remove(arn);
+            }
+            Ok(())
+        })
+    }
 }
 
 // ----- helpers for tests' starting states -----
@@ -87,6 +163,13 @@ impl FakeAws {
     /// An organization's delegated administrator manages Inspector in `region`.
     pub fn with_inspector_managed_by_organization(&self, region: &str) {
         self.edit(|r| r.inspector.entry(region.to_string()).or_default().managed_by_organization = true);
+    }
+
+    /// A finding on the function `function_arn` in `region`.
+    pub fn with_finding(&self, region: &str, function_arn: &str, finding: Finding) {
+        self.edit(|r| {
+            r.inspector.entry(region.to_string()).or_default().findings.push((function_arn.to_string(), finding))
+        });
     }
 
     /// Inspector's state in `region`.

@@ -69,6 +69,7 @@ mod kms;
 mod lambda;
 mod logs;
 mod s3;
+mod sns;
 mod stepfunctions;
 
 #[cfg(test)]
@@ -91,6 +92,7 @@ pub use kms::{FakeKms, Key};
 pub use lambda::{FakeLambda, Function};
 pub use logs::{FakeLogs, LogGroupState};
 pub use s3::{Bucket, FakeS3};
+pub use sns::{FakeSns, Topic};
 pub use stepfunctions::{FakeStepFunctions, StateMachine};
 
 use super::clients::Regional;
@@ -161,6 +163,8 @@ pub struct Resources {
     pub inspector: BTreeMap<String, InspectorAccount>,
     /// AWS Config by region.
     pub config: BTreeMap<String, ConfigRegion>,
+    /// SNS topics by ARN.
+    pub topics: BTreeMap<String, Topic>,
     /// EventBridge rules of the default bus by `(region, name)`.
     pub event_rules: BTreeMap<(String, String), EventRule>,
     /// Step Functions state machines by ARN.
@@ -303,6 +307,7 @@ impl FakeAws {
             guardduty: Arc::new(FakeGuardDuty::new(self.this(), region)),
             inspector: Arc::new(FakeInspector::new(self.this(), region)),
             config: Arc::new(FakeConfig::new(self.this(), region)),
+            sns: Arc::new(FakeSns::new(self.this(), region)),
             events: Arc::new(self.events(region)),
             stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
         }

@@ -19,11 +19,17 @@ use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::{self, Exec, Report, Stop, exec::StatusProgress};
 use crate::error::Result;
+use crate::reconcile::securitybaseline::publish::{Message, after_cleanup};
 use crate::status;
 
 /// Reconciles one DataLake: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
-    super::with_finalizer(lake, ctx, apply_lake, cleanup).await
+    super::with_finalizer(lake, ctx, apply_lake, |lake, ctx| {
+        let mut message = Message::about(lake.as_ref(), "ObjectDeleted", &lake.spec.region);
+        message.deletion_policy = Some(format!("{:?}", lake.spec.deletion_policy));
+        after_cleanup(lake, ctx, Some(message), cleanup)
+    })
+    .await
 }
 
 async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
@@ -41,6 +47,14 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
             ctx.fingerprints.remember(lake.as_ref());
         }
         return Ok(Action::requeue(resync));
+    }
+    // A lake that requires a baseline waits for one; not remembered, looked at again soon.
+    if lake.spec.security.require_baseline
+        && let Some(message) = crate::reconcile::securitybaseline::baseline_missing(&ctx, &lake.spec.region).await?
+    {
+        let outcome = Outcome::Waiting { reason: lakeops_crds::names::reason::BASELINE_NOT_READY, message };
+        status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
+        return Ok(Action::requeue(crate::reconcile::securitybaseline::BASELINE_POLL));
     }
     let result = converge(&lake, &ctx, &mut next).await;
     let (outcome, requeue) = match result {

@@ -47,8 +47,13 @@ pub struct Names {
 /// `lakeops-<namespace>-<name>`, shortened with a stable hash when longer than 64.
 pub fn names(etl: &EtlFunction) -> Names {
     let full = format!("lakeops-{}-{}", etl.namespace().unwrap_or_default(), etl.name_any());
-    let function = bounded_name(&full, MAX_NAME);
+    let function = function_name(&etl.namespace().unwrap_or_default(), &etl.name_any());
     Names { role: function.clone(), log_group: format!("/aws/lambda/{function}"), notification_id: full, function }
+}
+
+/// The Lambda function name of EtlFunction `namespace/name`.
+pub fn function_name(namespace: &str, name: &str) -> String {
+    bounded_name(&format!("lakeops-{namespace}-{name}"), MAX_NAME)
 }
 
 /// `full` when it fits in `max` characters, else its first `max - 9`, a dash and 8 hex

@@ -5,6 +5,7 @@ pub mod apply;
 mod cleanup;
 pub mod desired;
 pub mod diff;
+pub mod findings;
 pub mod observe;
 pub mod plan;
 pub mod steps;
@@ -27,6 +28,7 @@ use crate::context::Context;
 use crate::engine::exec::StatusProgress;
 use crate::engine::{Exec, Report, Stop};
 use crate::error::Result;
+use crate::reconcile::securitybaseline::publish;
 use crate::status;
 
 use super::KeyedLocks;
@@ -41,7 +43,11 @@ pub(crate) const UPDATE_WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Reconciles one EtlFunction: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Action> {
-    super::with_finalizer(etl, ctx, apply_function, cleanup).await
+    super::with_finalizer(etl, ctx, apply_function, |etl, ctx| {
+        let message = deletion_message(&etl);
+        publish::after_cleanup(etl, ctx, message, cleanup)
+    })
+    .await
 }
 
 async fn apply_function(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Action> {
@@ -70,14 +76,30 @@ async fn apply_function(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::requeue(resync));
     };
     let (outcome, requeue) = match converge(&etl, &lake, &ctx, &mut next).await {
-        Ok(report) => {
+        Ok((report, deployed)) => {
             if !report.drift.is_empty() {
                 super::drift_event(&ctx, etl.as_ref(), &report.drift).await;
             }
             if report.applied > 0 {
                 tracing::info!(changes = report.applied, "converged");
             }
-            (Outcome::Ready { message: "the function, its role, log group and trigger match the spec".into() }, resync)
+            if deployed {
+                let mut m = publish::Message::about(etl.as_ref(), "FunctionCodeDeployed", &lake.spec.region);
+                m.resources.extend(next.function_arn.clone());
+                m.code_version = next.deployed_code_version.clone();
+                publish::publish(&ctx, publish::Topic::Deployments, &m).await;
+            }
+            let vulnerable = etl
+                .spec
+                .maximum_finding_severity
+                .and_then(|max| next.findings.as_ref().and_then(|f| findings::violation(f, max)));
+            match vulnerable {
+                Some(message) => (Outcome::Stalled { reason: reason::VULNERABLE_CODE, message }, resync),
+                None => (
+                    Outcome::Ready { message: "the function, its role, log group and trigger match the spec".into() },
+                    resync,
+                ),
+            }
         }
         Err(stop) => stop.outcome(resync, || ctx.backoff.next(etl.as_ref()))?,
     };
@@ -86,6 +108,17 @@ async fn apply_function(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<Acti
         ctx.fingerprints.remember_with(etl.as_ref(), &lake_version);
     }
     Ok(Action::requeue(requeue))
+}
+
+/// The alert sent once the function's clean-up finished: what lakeops deleted (the function
+/// and its role, when they were ours) and the log group's fate.
+fn deletion_message(etl: &EtlFunction) -> Option<publish::Message> {
+    let status = etl.status.as_ref()?;
+    let region = status.function_arn.as_deref().and_then(region_of)?;
+    let mut m = publish::Message::about(etl, "ObjectDeleted", region);
+    m.resources.extend(status.function_arn.iter().chain(&status.role_arn).cloned());
+    m.deletion_policy = Some(format!("{:?}", etl.spec.deletion_policy));
+    Some(m)
 }
 
 /// The outcome from the spec, the referenced lake and the other functions, before any
@@ -127,7 +160,7 @@ async fn converge(
     lake: &DataLake,
     ctx: &Context,
     next: &mut EtlFunctionStatus,
-) -> std::result::Result<Report, Stop> {
+) -> std::result::Result<(Report, bool), Stop> {
     let aws = ctx.aws.region(&lake.spec.region);
     let iam = ctx.aws.iam();
     let account = ctx.aws.account_id().await?;
@@ -143,7 +176,22 @@ async fn converge(
     let progress = StatusProgress { ctx, obj: etl };
     let exec = Exec::apply(etl, &progress);
     steps::converge(&aws, iam.as_ref(), &input, &exec, next).await?;
-    Ok(exec.finish().0)
+    let (report, sent) = exec.finish();
+    // New code reached the function: created with it, or its code updated.
+    // (The settings of `Change::UpdateCode` and `Change::CreateFunction`.)
+    let deployed = sent
+        .changes
+        .iter()
+        .any(|c| c.setting == "code" || (c.setting == "function" && c.action == crate::engine::Action::Create));
+    // Inspector's findings at the resync cadence: one read. Informational unless the spec
+    // sets a maximum; a failed read keeps the last counts and never fails the round.
+    if let Some(arn) = next.function_arn.clone() {
+        match findings::read(aws.inspector.as_ref(), &arn).await {
+            Ok(found) => next.findings = Some(found),
+            Err(e) => tracing::warn!(error = %e, function = %arn, "Inspector findings not read"),
+        }
+    }
+    Ok((report, deployed))
 }
 
 /// Removes the entry `id` from `bucket`'s notification document, under the bucket's lock.

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
-use lakeops_crds::SecurityBaseline;
 use lakeops_crds::datalake::Lifecycle;
+use lakeops_crds::{FindingSeverity, SecurityBaseline};
 
 use crate::aws::config::{Channel, Recorder};
+use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::{DetectorSettings, FEATURES, LAMBDA_NETWORK_LOGS};
-use crate::aws::inspector::{AccountScanning, ENABLED, LAMBDA, LAMBDA_CODE};
+use crate::aws::inspector::{AccountScanning, ENABLED, LAMBDA, LAMBDA_CODE, SuppressionFilter};
 use crate::engine::intent;
 use crate::engine::key::ManagedKey;
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
@@ -219,6 +220,193 @@ pub fn channel(account: &str, region: &str, key_arn: &str) -> Channel {
     }
 }
 
+// ----- alerts -----
+
+/// Purpose of the alert key's creation token.
+pub const ALERTS_KEY_PURPOSE: &str = "alerts-key";
+/// The alert key's alias (one per region, beside the Config key's).
+pub const ALERTS_KEY_ALIAS: &str = "alias/lakeops/_baseline/alerts";
+/// The alert topic's name (one per account and region).
+pub const TOPIC_NAME: &str = "lakeops-alerts";
+
+/// Condition keys and operators of the alert policies.
+const SOURCE_ACCOUNT: &str = "aws:SourceAccount";
+const SOURCE_ARN: &str = "aws:SourceArn";
+const SECURE_TRANSPORT: &str = "aws:SecureTransport";
+/// The services that publish alerts: CloudWatch alarms and EventBridge rules.
+pub const CLOUDWATCH: &str = "cloudwatch.amazonaws.com";
+pub const EVENTS: &str = "events.amazonaws.com";
+
+/// The topic's ARN, which its name decides (so it is found without a list).
+pub fn topic_arn(region: &str, account: &str) -> String {
+    format!("arn:{}:sns:{region}:{account}:{TOPIC_NAME}", partition(region))
+}
+
+/// The publishers allowed, each with the ARN pattern of what may publish: this account's
+/// alarms and rules in this region only.
+fn publishers(region: &str, account: &str) -> [(&'static str, &'static str, String); 2] {
+    let p = partition(region);
+    [
+        ("CloudWatchAlarms", CLOUDWATCH, format!("arn:{p}:cloudwatch:{region}:{account}:alarm:*")),
+        ("EventBridgeRules", EVENTS, format!("arn:{p}:events:{region}:{account}:rule/*")),
+    ]
+}
+
+/// The key that encrypts the topic: the account root administers it; CloudWatch alarms and
+/// EventBridge rules of this account may use it to publish (without this an encrypted topic
+/// accepts their configuration and silently delivers nothing).
+pub fn alerts_key(b: &SecurityBaseline, account: &str) -> ManagedKey {
+    let region = &b.spec.region;
+    let mut policy = root_key_policy(region, account);
+    for (sid, service, source) in publishers(region, account) {
+        policy.statements.push(
+            Statement::new(
+                &format!("{sid}PublishEncrypted"),
+                Effect::Allow,
+                Principal::service(service),
+                &["kms:GenerateDataKey*", "kms:Decrypt"],
+                &["*".into()],
+            )
+            .when("StringEquals", SOURCE_ACCOUNT, &[account])
+            .when("ArnLike", SOURCE_ARN, &[&source]),
+        );
+    }
+    ManagedKey {
+        alias: ALERTS_KEY_ALIAS.into(),
+        region: region.clone(),
+        description: format!("lakeops SecurityBaseline {}: encrypts the alert topic", b.name_any()),
+        rotation_days: 365,
+        policy,
+        tags: tags(b),
+        what: "alert key".into(),
+        token: token(b, ALERTS_KEY_PURPOSE),
+    }
+}
+
+/// The topic policy: no access without TLS; this account's alarms and rules may publish.
+pub fn topic_policy(region: &str, account: &str) -> PolicyDocument {
+    let arn = topic_arn(region, account);
+    let mut statements = vec![
+        Statement::new(
+            "DenyInsecureTransport",
+            Effect::Deny,
+            Principal::anyone(),
+            &["sns:Publish", "sns:Subscribe"],
+            std::slice::from_ref(&arn),
+        )
+        .when("Bool", SECURE_TRANSPORT, &["false"]),
+    ];
+    for (sid, service, source) in publishers(region, account) {
+        statements.push(
+            Statement::new(
+                &format!("{sid}Publish"),
+                Effect::Allow,
+                Principal::service(service),
+                &["sns:Publish"],
+                std::slice::from_ref(&arn),
+            )
+            .when("StringEquals", SOURCE_ACCOUNT, &[account])
+            .when("ArnLike", SOURCE_ARN, &[&source]),
+        );
+    }
+    PolicyDocument::new(statements)
+}
+
+/// The topic attributes a create sends.
+pub fn topic_attributes(region: &str, account: &str, key_arn: &str) -> BTreeMap<String, String> {
+    [
+        (crate::aws::sns::KMS_MASTER_KEY_ID.to_string(), key_arn.to_string()),
+        (crate::aws::sns::POLICY.to_string(), topic_policy(region, account).to_json()),
+    ]
+    .into()
+}
+
+// ----- finding rules -----
+
+/// The EventBridge rules forwarding findings to the alert topic, and their target's id.
+pub const INSPECTOR_RULE: &str = "lakeops-inspector-findings";
+pub const GUARDDUTY_RULE: &str = "lakeops-guardduty-findings";
+pub const ALERT_TARGET_ID: &str = "lakeops-alerts";
+
+/// The rules forwarding Inspector and GuardDuty findings at or above `minimum` (Inspector
+/// names severities; GuardDuty numbers them, so its rule compares numbers).
+pub fn finding_rules(b: &SecurityBaseline, minimum: FindingSeverity) -> [Rule; 2] {
+    let names: Vec<&str> = FindingSeverity::ALL.iter().filter(|s| **s >= minimum).map(|s| s.as_str()).collect();
+    let inspector = serde_json::json!({
+        "source": ["aws.inspector2"],
+        "detail-type": ["Inspector2 Finding"],
+        "detail": { "severity": names, "status": ["ACTIVE"] }
+    });
+    let guardduty = serde_json::json!({
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Finding"],
+        "detail": { "severity": [{ "numeric": [">=", minimum.guardduty_floor()] }] }
+    });
+    let rule = |name: &str, pattern: serde_json::Value, what: &str| Rule {
+        name: name.into(),
+        event_pattern: Some(pattern.to_string()),
+        schedule_expression: None,
+        description: format!(
+            "lakeops SecurityBaseline {}: {what} findings at or above {} to the alert topic",
+            b.name_any(),
+            minimum.as_str()
+        ),
+        enabled: true,
+    };
+    [rule(INSPECTOR_RULE, inspector, "Inspector"), rule(GUARDDUTY_RULE, guardduty, "GuardDuty")]
+}
+
+/// True when an observed rule says what `want` says (patterns compared as JSON).
+pub fn same_rule(observed: &Rule, want: &Rule) -> bool {
+    let json = |p: &Option<String>| p.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+    json(&observed.event_pattern) == json(&want.event_pattern)
+        && observed.description == want.description
+        && observed.enabled == want.enabled
+        && observed.schedule_expression.is_none()
+}
+
+/// The rules' one target: the alert topic (no role: the topic policy lets EventBridge publish).
+pub fn alert_target(topic_arn: &str) -> RuleTarget {
+    RuleTarget { id: ALERT_TARGET_ID.into(), arn: topic_arn.into(), role_arn: None }
+}
+
+// ----- suppressions -----
+
+/// The name prefix of the suppression filters lakeops writes.
+pub const SUPPRESSION_PREFIX: &str = "lakeops-";
+
+/// Today's date (UTC) as `YYYY-MM-DD`, for expiry.
+pub fn today() -> String {
+    humantime::format_rfc3339(std::time::SystemTime::now()).to_string().chars().take(10).collect()
+}
+
+/// The suppression filters in force on `today`: one per vulnerability, scoped to the
+/// functions named (their Lambda names); an expired one is not wanted, so it is removed.
+pub fn suppression_filters(b: &SecurityBaseline, today: &str) -> Vec<SuppressionFilter> {
+    b.spec
+        .inspector
+        .suppressions
+        .iter()
+        .filter(|s| s.expires.as_str() >= today)
+        .map(|s| {
+            let mut functions: Vec<String> = s
+                .functions
+                .iter()
+                .filter_map(|f| f.split_once('/'))
+                .map(|(ns, name)| crate::reconcile::etlfunction::desired::function_name(ns, name))
+                .collect();
+            functions.sort();
+            SuppressionFilter {
+                name: format!("{SUPPRESSION_PREFIX}{}", s.vulnerability_id),
+                vulnerability_id: s.vulnerability_id.clone(),
+                functions,
+                reason: s.reason.clone(),
+                description: format!("lakeops SecurityBaseline {}: accepted until {}", b.name_any(), s.expires),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +453,61 @@ mod tests {
         assert_eq!(inspector_types(&b, &s(Some("ENABLED"), Some("DISABLED"))), [LAMBDA_CODE]);
         assert!(inspector_types(&b, &s(Some("ENABLED"), Some("ENABLING"))).is_empty());
         assert!(inspector_types(&b, &AccountScanning::ManagedByOrganization).is_empty());
+    }
+
+    #[test]
+    fn the_alert_key_and_topic_let_only_this_accounts_alarms_and_rules_publish() {
+        let b = baseline();
+        let key = serde_json::to_value(&alerts_key(&b, "1").policy).expect("json");
+        let topic = serde_json::to_value(topic_policy("eu-west-1", "1")).expect("json");
+        for (doc, sid) in [(&key, "CloudWatchAlarmsPublishEncrypted"), (&topic, "EventBridgeRulesPublish")] {
+            let s = doc["Statement"].as_array().expect("statements").iter().find(|s| s["Sid"] == sid).expect(sid);
+            assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"], "1", "{s}");
+            assert!(
+                s["Condition"]["ArnLike"]["aws:SourceArn"].as_str().is_some_and(|a| a.starts_with("arn:aws:")),
+                "{s}"
+            );
+        }
+        let deny = &topic["Statement"][0];
+        assert_eq!(
+            (deny["Effect"].as_str(), deny["Condition"]["Bool"]["aws:SecureTransport"].as_str()),
+            (Some("Deny"), Some("false"))
+        );
+        assert_eq!(topic_arn("eu-west-1", "1"), "arn:aws:sns:eu-west-1:1:lakeops-alerts");
+    }
+
+    #[test]
+    fn an_expired_suppression_is_not_wanted_and_scopes_name_the_lambda_functions() {
+        let mut b = baseline();
+        let sup = |id: &str, expires: &str, functions: &[&str]| lakeops_crds::securitybaseline::Suppression {
+            vulnerability_id: id.into(),
+            functions: functions.iter().map(|f| f.to_string()).collect(),
+            reason: "accepted".into(),
+            expires: expires.into(),
+        };
+        b.spec.inspector.suppressions =
+            vec![sup("CVE-1", "2026-11-29", &[]), sup("CVE-2", "2026-11-30", &["team/etl"])];
+        let want = suppression_filters(&b, "2026-11-30");
+        assert_eq!(want.len(), 1, "the expired one is dropped: {want:?}");
+        assert_eq!(
+            (want[0].name.as_str(), want[0].functions.as_slice()),
+            ("lakeops-CVE-2", ["lakeops-team-etl".to_string()].as_slice())
+        );
+        assert_eq!(today().len(), 10);
+    }
+
+    #[test]
+    fn finding_rules_forward_at_or_above_the_minimum() {
+        let [inspector, guardduty] = finding_rules(&baseline(), FindingSeverity::High);
+        let p: serde_json::Value =
+            serde_json::from_str(inspector.event_pattern.as_deref().expect("pattern")).expect("json");
+        assert_eq!(p["detail"]["severity"], serde_json::json!(["HIGH", "CRITICAL"]));
+        let g: serde_json::Value =
+            serde_json::from_str(guardduty.event_pattern.as_deref().expect("pattern")).expect("json");
+        assert_eq!(g["detail"]["severity"][0]["numeric"], serde_json::json!([">=", 7.0]));
+        let mut reordered = inspector.clone();
+        reordered.event_pattern = Some(r#"{"detail":{"status":["ACTIVE"],"severity":["HIGH","CRITICAL"]},"detail-type":["Inspector2 Finding"],"source":["aws.inspector2"]}"#.into());
+        assert!(same_rule(&reordered, &inspector), "key order is not a difference");
     }
 
     #[test]

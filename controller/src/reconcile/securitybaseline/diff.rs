@@ -5,18 +5,78 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::aws::config::{Channel, Recorder};
+use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::DetectorSettings;
+use crate::aws::inspector::SuppressionFilter;
 use crate::engine::{Action, describe_with_inherent};
 
 /// One write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    CreateDetector { settings: DetectorSettings, tags: BTreeMap<String, String> },
-    UpdateDetector { id: String, settings: DetectorSettings },
-    EnableInspector { account: String, types: Vec<&'static str> },
-    PutRecorder { recorder: Recorder },
-    PutChannel { channel: Channel },
-    StartRecorder { name: String },
+    CreateDetector {
+        settings: DetectorSettings,
+        tags: BTreeMap<String, String>,
+    },
+    UpdateDetector {
+        id: String,
+        settings: DetectorSettings,
+    },
+    EnableInspector {
+        account: String,
+        types: Vec<&'static str>,
+    },
+    PutRecorder {
+        recorder: Recorder,
+    },
+    PutChannel {
+        channel: Channel,
+    },
+    StartRecorder {
+        name: String,
+    },
+    /// CreateTopic: its key and policy are attributes of the create.
+    CreateTopic {
+        name: String,
+        attributes: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// SetTopicAttributes (`KmsMasterKeyId` or `Policy`).
+    SetTopicAttribute {
+        arn: String,
+        name: &'static str,
+        value: String,
+    },
+    /// Subscribe an email address.
+    SubscribeEmail {
+        arn: String,
+        email: String,
+    },
+    /// PutRule of a finding rule (creates it with tags, or rewrites its pattern).
+    PutRule {
+        rule: Rule,
+        tags: BTreeMap<String, String>,
+    },
+    /// PutTargets: the alert topic as the rule's target.
+    PutTarget {
+        rule: String,
+        target: RuleTarget,
+    },
+    /// CreateFilter (SUPPRESS): a risk accepted in the spec.
+    CreateSuppression {
+        filter: SuppressionFilter,
+        tags: BTreeMap<String, String>,
+    },
+    /// UpdateFilter: its scope, reason or expiry changed; `weakens` when it covers more or longer.
+    UpdateSuppression {
+        arn: String,
+        filter: SuppressionFilter,
+        weakens: bool,
+    },
+    /// DeleteFilter: expired or removed from the spec (Inspector reports the findings again).
+    DeleteSuppression {
+        arn: String,
+        vulnerability_id: String,
+    },
 }
 
 impl Change {
@@ -29,6 +89,15 @@ impl Change {
             Change::PutRecorder { .. } => "Config recorder",
             Change::PutChannel { .. } => "Config delivery channel",
             Change::StartRecorder { .. } => "Config recording",
+            Change::CreateTopic { .. } => "alert topic",
+            Change::SetTopicAttribute { name, .. } if *name == crate::aws::sns::KMS_MASTER_KEY_ID => "alert topic key",
+            Change::SetTopicAttribute { .. } => "alert topic policy",
+            Change::SubscribeEmail { .. } => "alert subscription",
+            Change::PutRule { .. } => "finding rule",
+            Change::PutTarget { .. } => "finding rule target",
+            Change::CreateSuppression { .. } | Change::UpdateSuppression { .. } | Change::DeleteSuppression { .. } => {
+                "Inspector suppression"
+            }
         }
     }
 
@@ -41,20 +110,41 @@ impl Change {
             Change::PutRecorder { recorder } => &recorder.name,
             Change::PutChannel { channel } => &channel.name,
             Change::StartRecorder { name } => name,
+            Change::CreateTopic { name, .. } => name,
+            Change::SetTopicAttribute { arn, .. } | Change::SubscribeEmail { arn, .. } => arn,
+            Change::CreateSuppression { filter, .. } => &filter.name,
+            Change::PutRule { rule, .. } => &rule.name,
+            Change::PutTarget { rule, .. } => rule,
+            Change::UpdateSuppression { arn, .. } | Change::DeleteSuppression { arn, .. } => arn,
         }
     }
 
-    /// Nothing here weakens protection.
+    /// Only accepting a risk weakens protection: a new suppression, or one that covers
+    /// more functions or lasts longer.
     pub fn weakens(&self) -> bool {
-        false
+        match self {
+            Change::CreateSuppression { .. } => true,
+            Change::UpdateSuppression { weakens, .. } => *weakens,
+            _ => false,
+        }
     }
 }
 
 fn action(change: &Change) -> Option<Action> {
-    matches!(change, Change::CreateDetector { .. }).then_some(Action::Create)
+    match change {
+        Change::CreateDetector { .. } | Change::CreateTopic { .. } | Change::CreateSuppression { .. } => {
+            Some(Action::Create)
+        }
+        Change::DeleteSuppression { .. } => Some(Action::Delete),
+        _ => None,
+    }
 }
 
 describe_with_inherent!(Change, action);
+
+fn scope(f: &SuppressionFilter) -> String {
+    if f.functions.is_empty() { "every function".into() } else { f.functions.join(", ") }
+}
 
 fn on_features(s: &DetectorSettings) -> String {
     let on: Vec<&str> = s.features.iter().filter(|(_, on)| **on).map(|(f, _)| f.as_str()).collect();
@@ -94,6 +184,42 @@ impl fmt::Display for Change {
                 )
             }
             Change::StartRecorder { name } => write!(f, "Config recorder {name}: start recording"),
+            Change::CreateTopic { name, attributes, .. } => write!(
+                f,
+                "create the alert topic {name}, encrypted with {}, TLS only, CloudWatch alarms and EventBridge rules of this account may publish",
+                attributes.get(crate::aws::sns::KMS_MASTER_KEY_ID).map_or("the alert key", String::as_str)
+            ),
+            Change::SetTopicAttribute { arn, name, value } if *name == crate::aws::sns::KMS_MASTER_KEY_ID => {
+                write!(f, "alert topic {arn}: encrypt with {value}")
+            }
+            Change::SetTopicAttribute { arn, .. } => {
+                write!(f, "alert topic {arn}: policy TLS only, publishing by this account's alarms and rules")
+            }
+            // The address is the user's own manifest content; it is not a secret.
+            Change::SubscribeEmail { email, .. } => write!(f, "alert topic: subscribe {email} (it must confirm)"),
+            Change::CreateSuppression { filter, .. } => write!(
+                f,
+                "Inspector: suppress {} for {} ({}; reason: {})",
+                filter.vulnerability_id,
+                scope(filter),
+                filter.description,
+                filter.reason
+            ),
+            Change::UpdateSuppression { filter, .. } => write!(
+                f,
+                "Inspector: suppression of {} now for {} ({}; reason: {})",
+                filter.vulnerability_id,
+                scope(filter),
+                filter.description,
+                filter.reason
+            ),
+            Change::PutRule { rule, .. } => {
+                write!(f, "EventBridge rule {}: {}", rule.name, rule.event_pattern.as_deref().unwrap_or_default())
+            }
+            Change::PutTarget { rule, target } => write!(f, "EventBridge rule {rule}: send to {}", target.arn),
+            Change::DeleteSuppression { vulnerability_id, .. } => {
+                write!(f, "Inspector: remove the suppression of {vulnerability_id} (expired or no longer in the spec)")
+            }
         }
     }
 }

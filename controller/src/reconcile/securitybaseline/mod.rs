@@ -7,6 +7,7 @@
 pub mod desired;
 pub mod diff;
 pub mod plan;
+pub mod publish;
 pub mod steps;
 
 use std::sync::Arc;
@@ -93,6 +94,46 @@ pub fn owner_of_region<'a>(
 ) -> Option<&'a SecurityBaseline> {
     all.filter(|o| o.spec.region == region && o.metadata.deletion_timestamp.is_none())
         .min_by(|a, b| (a.creation_timestamp(), a.name_any()).cmp(&(b.creation_timestamp(), b.name_any())))
+}
+
+/// How often a lake that requires a baseline looks again while none is Ready.
+pub const BASELINE_POLL: Duration = Duration::from_secs(30);
+
+/// Why no Ready SecurityBaseline covers `region` of the controller's account (`None` when
+/// one does). The baseline that owns the region (the oldest) must be Ready for its
+/// generation and act in this account.
+pub async fn baseline_missing(ctx: &Context, region: &str) -> Result<Option<String>> {
+    let api: kube::Api<SecurityBaseline> = kube::Api::all(ctx.client.clone());
+    let all = api.list(&Default::default()).await?;
+    let account = ctx.aws.account_id().await.ok();
+    Ok(baseline_gap(all.items.iter(), region, account.as_deref()))
+}
+
+/// Pure part of [`baseline_missing`].
+pub fn baseline_gap<'a>(
+    all: impl Iterator<Item = &'a SecurityBaseline>,
+    region: &str,
+    account: Option<&str>,
+) -> Option<String> {
+    let Some(owner) = owner_of_region(all, region) else {
+        return Some(format!(
+            "spec.security.requireBaseline: no SecurityBaseline covers region {region}; create one (see examples/securitybaseline.yaml)"
+        ));
+    };
+    let status = owner.status.as_ref();
+    let ready = status.is_some_and(|s| {
+        lakeops_crds::common::is_ready(&s.conditions, s.observed_generation, owner.metadata.generation)
+    });
+    let same_account = match (status.and_then(|s| s.account_id.as_deref()), account) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => true,
+    };
+    (!ready || !same_account).then(|| {
+        format!(
+            "spec.security.requireBaseline: SecurityBaseline {:?} for region {region} is not Ready yet",
+            owner.name_any()
+        )
+    })
 }
 
 fn ready_message(status: &SecurityBaselineStatus) -> String {
@@ -293,6 +334,108 @@ mod tests {
         let c = status.config.expect("recorded");
         assert_eq!((c.recorder.as_deref(), c.adopted), (Some(theirs.name.as_str()), true));
         assert!(status.inspector.expect("recorded").managed_by_organization);
+    }
+
+    fn with_alerts_and_a_suppression(expires: &str) -> SecurityBaseline {
+        let mut b = baseline();
+        b.spec.alerts = Some(lakeops_crds::securitybaseline::AlertsSpec {
+            emails: vec!["secops@example.com".into()],
+            minimum_finding_severity: lakeops_crds::FindingSeverity::High,
+            deployments: true,
+            deletions: true,
+        });
+        b.spec.inspector.suppressions = vec![lakeops_crds::securitybaseline::Suppression {
+            vulnerability_id: "CVE-2024-3651".into(),
+            functions: vec!["team/etl".into()],
+            reason: "not reachable".into(),
+            expires: expires.into(),
+        }];
+        b
+    }
+
+    #[tokio::test]
+    async fn alerts_and_suppressions_converge_once_plan_as_apply_and_survive_lost_answers() {
+        let b = with_alerts_and_a_suppression("2099-12-31");
+        let aws = FakeAws::new(ACCOUNT);
+        // Lost answers on the two creates that AWS does not deduplicate the same way.
+        aws.drop_response_on(|service, op| (service, op) == ("inspector2", "CreateFilter") || op == "CreateTopic");
+        let planned = plan_of(&aws.fork(), &b, &SecurityBaselineStatus::default()).await;
+        let mut status = SecurityBaselineStatus::default();
+        assert!(round(&aws, &b, &mut status).await.is_err(), "an answer was lost");
+        aws.clear_faults();
+        let (_, applied) = round(&aws, &b, &mut status).await.expect("converges");
+        let creates = |ops: &[String], op: &str| ops.iter().filter(|o| *o == op).count();
+        let writes = ops(&aws, true);
+        assert_eq!(creates(&writes, "CreateTopic"), 1, "{writes:?}");
+        assert_eq!(creates(&writes, "CreateFilter"), 1, "found by name and tags, not repeated: {writes:?}");
+        assert!(planned.changes.iter().any(|c| c.setting == "Inspector suppression" && c.weakens), "{planned:?}");
+        assert!(applied.changes.iter().all(|c| c.setting != "Inspector suppression"), "already there: {applied:?}");
+
+        let topic_arn = desired::topic_arn(REGION, ACCOUNT);
+        let topic = aws.topic(&topic_arn).expect("the topic");
+        let key = aws.snapshot().aliases.get(&(REGION.to_string(), desired::ALERTS_KEY_ALIAS.to_string())).cloned();
+        assert!(
+            topic
+                .attributes
+                .get(crate::aws::sns::KMS_MASTER_KEY_ID)
+                .is_some_and(|k| key.as_ref().is_some_and(|id| k.ends_with(id.as_str())))
+        );
+        let alerts = status.alerts.clone().expect("alerts");
+        assert_eq!(alerts.subscriptions[0].state, "PendingConfirmation");
+        assert_eq!(status.suppressions, ["CVE-2024-3651"]);
+
+        // At rest: no write; a confirmed address shows as such.
+        aws.confirm_subscriptions(&topic_arn);
+        aws.reset_calls();
+        round(&aws, &b, &mut status).await.expect("converges");
+        assert!(ops(&aws, true).is_empty(), "{:?}", ops(&aws, true));
+        assert_eq!(status.alerts.as_ref().expect("alerts").subscriptions[0].state, "Confirmed");
+        let plan = plan_of(&aws, &b, &status).await;
+        assert!(plan.changes.is_empty(), "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_suppression_is_deleted_and_a_foreign_filter_is_left_alone() {
+        let live = with_alerts_and_a_suppression("2099-12-31");
+        let aws = FakeAws::new(ACCOUNT);
+        let mut status = SecurityBaselineStatus::default();
+        round(&aws, &live, &mut status).await.expect("converges");
+        let foreign = crate::aws::inspector::SuppressionFilter {
+            name: "lakeops-CVE-1".into(),
+            vulnerability_id: "CVE-1".into(),
+            ..Default::default()
+        };
+        aws.region(REGION).inspector.create_suppression(&foreign, &Default::default()).await.expect("someone's filter");
+        let expired = with_alerts_and_a_suppression("2020-01-01");
+        aws.reset_calls();
+        round(&aws, &expired, &mut status).await.expect("converges");
+        assert_eq!(ops(&aws, true), ["DeleteFilter"]);
+        let left: Vec<_> = aws.inspector(REGION).filters.into_values().map(|f| f.filter.name).collect();
+        assert_eq!(left, ["lakeops-CVE-1"]);
+        assert!(status.suppressions.is_empty());
+    }
+
+    #[test]
+    fn a_lake_that_requires_a_baseline_needs_a_ready_one_in_its_account_and_region() {
+        let mut b = baseline();
+        b.metadata.generation = Some(1);
+        assert!(
+            baseline_gap(std::iter::empty(), REGION, Some(ACCOUNT)).is_some_and(|m| m.contains("no SecurityBaseline"))
+        );
+        assert!(baseline_gap([&b].into_iter(), REGION, Some(ACCOUNT)).is_some_and(|m| m.contains("not Ready")));
+        let outcome = Outcome::Ready { message: "ok".into() };
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let conditions = crate::conditions::next_conditions(&[], &outcome, Some(1), &now);
+        let status = SecurityBaselineStatus {
+            account_id: Some(ACCOUNT.into()),
+            conditions,
+            observed_generation: Some(1),
+            ..Default::default()
+        };
+        b.status = Some(status);
+        assert_eq!(baseline_gap([&b].into_iter(), REGION, Some(ACCOUNT)), None);
+        assert!(baseline_gap([&b].into_iter(), REGION, Some("999999999999")).is_some(), "another account's");
+        assert!(baseline_gap([&b].into_iter(), "us-east-1", Some(ACCOUNT)).is_some(), "another region");
     }
 
     #[test]

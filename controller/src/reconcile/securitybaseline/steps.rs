@@ -12,7 +12,7 @@
 //! DescribeConfigurationRecorderStatus, and, when the channel is the baseline's own, the
 //! key (DescribeKey, rotation, policy, its tags) and the bucket (8 reads): 18 reads, 0
 //! writes (a unit test counts them).
-use lakeops_crds::securitybaseline::{ConfigStatus, InspectorStatus, ServiceStatus};
+use lakeops_crds::securitybaseline::{AlertsStatus, ConfigStatus, InspectorStatus, ServiceStatus, SubscriptionStatus};
 use lakeops_crds::{SecurityBaseline, SecurityBaselineStatus};
 
 use crate::aws::clients::Regional;
@@ -42,7 +42,12 @@ pub async fn converge(
     if b.spec.inspector.lambda {
         inspector(b, aws, account, exec, next).await?;
     }
-    config(b, aws, account, exec, next).await
+    suppressions(b, aws, exec, next, &desired::today()).await?;
+    config(b, aws, account, exec, next).await?;
+    if b.spec.alerts.is_some() {
+        alerts(b, aws, account, exec, next).await?;
+    }
+    Ok(())
 }
 
 async fn send(exec: &Exe<'_>, aws: &Regional, change: &Change, existed: bool) -> Result<Option<String>, Stop> {
@@ -139,6 +144,86 @@ async fn inspector(
     Ok(())
 }
 
+/// The EventBridge rules forwarding findings to the topic: found by name (PutRule and
+/// PutTargets create or replace, so a lost answer is simply sent again), owner tags checked,
+/// pattern and target converged. 3 reads per rule at rest.
+async fn finding_rules(
+    b: &SecurityBaseline,
+    aws: &Regional,
+    exec: &Exe<'_>,
+    topic_arn: &str,
+    minimum: lakeops_crds::FindingSeverity,
+) -> Result<(), Stop> {
+    for rule in desired::finding_rules(b, minimum) {
+        let observed = aws.events.describe_rule(&rule.name).await?;
+        if let Some(o) = &observed
+            && !exec.owned(&format!("EventBridge rule {}", rule.name), &aws.events.list_tags(&o.arn).await?)?
+        {
+            continue;
+        }
+        if !observed.as_ref().is_some_and(|o| desired::same_rule(&o.rule, &rule)) {
+            let mut tags = desired::tags(b);
+            exec.desired_tags(&mut tags, None);
+            send(exec, aws, &Change::PutRule { rule: rule.clone(), tags }, observed.is_some()).await?;
+        }
+        let target = desired::alert_target(topic_arn);
+        let targets = if observed.is_some() { aws.events.list_targets(&rule.name).await? } else { Vec::new() };
+        if !targets.contains(&target) {
+            send(exec, aws, &Change::PutTarget { rule: rule.name.clone(), target }, observed.is_some()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The spec's accepted risks as Inspector suppression filters (found by name and owner
+/// tags, so a create whose answer was lost is not repeated); an expired or removed one is
+/// deleted (only ours). No read at all while the spec has none and none was made.
+pub(crate) async fn suppressions(
+    b: &SecurityBaseline,
+    aws: &Regional,
+    exec: &Exe<'_>,
+    next: &mut SecurityBaselineStatus,
+    today: &str,
+) -> Result<(), Stop> {
+    if b.spec.inspector.suppressions.is_empty() && next.suppressions.is_empty() {
+        return Ok(());
+    }
+    let want = desired::suppression_filters(b, today);
+    let observed = aws.inspector.suppression_filters().await?;
+    let ours: Vec<_> = observed
+        .iter()
+        .filter(|o| o.filter.name.starts_with(desired::SUPPRESSION_PREFIX) && exec.is_ours(&o.tags))
+        .collect();
+    for w in &want {
+        match ours.iter().find(|o| o.filter.name == w.name) {
+            None => {
+                let mut tags = desired::tags(b);
+                exec.desired_tags(&mut tags, None);
+                send(exec, aws, &Change::CreateSuppression { filter: w.clone(), tags }, false).await?;
+            }
+            Some(o) => {
+                let mut seen = o.filter.clone();
+                seen.functions.sort();
+                if seen != *w {
+                    // Longer (the description carries the date) or wider (fewer or no functions named).
+                    let wider = (w.functions.is_empty() && !seen.functions.is_empty())
+                        || w.functions.iter().any(|f| !seen.functions.contains(f) && !seen.functions.is_empty());
+                    let weakens = wider || w.description > seen.description;
+                    let update = Change::UpdateSuppression { arn: o.arn.clone(), filter: w.clone(), weakens };
+                    send(exec, aws, &update, true).await?;
+                }
+            }
+        }
+    }
+    for o in ours.iter().filter(|o| !want.iter().any(|w| w.name == o.filter.name)) {
+        let delete =
+            Change::DeleteSuppression { arn: o.arn.clone(), vulnerability_id: o.filter.vulnerability_id.clone() };
+        send(exec, aws, &delete, true).await?;
+    }
+    next.suppressions = want.into_iter().map(|w| w.vulnerability_id).collect();
+    Ok(())
+}
+
 /// The recorder (an existing one keeps its name), a delivery channel (the region's, or the
 /// baseline's to its own encrypted bucket), recording started.
 async fn config(
@@ -201,16 +286,100 @@ async fn config_key(
     exec: &Exe<'_>,
     next: &mut SecurityBaselineStatus,
 ) -> Result<String, Stop> {
-    let want = desired::config_key(b, account);
-    let token_recorded = next.creation_tokens.contains_key(KEY_PURPOSE);
+    baseline_key(aws, exec, next, desired::config_key(b, account), KEY_PURPOSE).await
+}
+
+/// One of the baseline's keys, its creation token recorded under `purpose` before a create.
+async fn baseline_key(
+    aws: &Regional,
+    exec: &Exe<'_>,
+    next: &mut SecurityBaselineStatus,
+    want: key::ManagedKey,
+    purpose: &str,
+) -> Result<String, Stop> {
+    let token_recorded = next.creation_tokens.contains_key(purpose);
     let state = key::observe(exec, aws.kms.as_ref(), &want, None, token_recorded).await?;
     if state.creates()
         && let Some(token) = &want.token
-        && intent::record(&mut next.creation_tokens, KEY_PURPOSE, token)
+        && intent::record(&mut next.creation_tokens, purpose, token)
     {
         exec.record(next).await?;
     }
     key::converge(exec, aws.kms.as_ref(), &want, state).await
+}
+
+/// The alert topic: its key, the topic (found by the ARN its name decides; CreateTopic of
+/// an existing name answers that topic, so a lost answer needs no intent), its key and
+/// policy converged, and every email subscribed (never unsubscribed).
+async fn alerts(
+    b: &SecurityBaseline,
+    aws: &Regional,
+    account: &str,
+    exec: &Exe<'_>,
+    next: &mut SecurityBaselineStatus,
+) -> Result<(), Stop> {
+    let Some(spec) = &b.spec.alerts else { return Ok(()) };
+    let region = &b.spec.region;
+    let key_arn = baseline_key(aws, exec, next, desired::alerts_key(b, account), desired::ALERTS_KEY_PURPOSE).await?;
+    let arn = desired::topic_arn(region, account);
+    let observed = aws.sns.topic_attributes(&arn).await?;
+    let mut subscribed = Vec::new();
+    match &observed {
+        None => {
+            let mut tags = desired::tags(b);
+            exec.desired_tags(&mut tags, None);
+            let attributes = desired::topic_attributes(region, account, &key_arn);
+            let create = Change::CreateTopic { name: desired::TOPIC_NAME.into(), attributes, tags };
+            send(exec, aws, &create, false).await?;
+        }
+        Some(attributes) => {
+            let tags = aws.sns.topic_tags(&arn).await?;
+            if !exec.owned(&format!("alert topic {arn}"), &tags)? {
+                return Ok(());
+            }
+            let key_attr = crate::aws::sns::KMS_MASTER_KEY_ID;
+            if attributes.get(key_attr) != Some(&key_arn) {
+                send(
+                    exec,
+                    aws,
+                    &Change::SetTopicAttribute { arn: arn.clone(), name: key_attr, value: key_arn.clone() },
+                    true,
+                )
+                .await?;
+            }
+            let policy = desired::topic_policy(region, account);
+            if !attributes.get(crate::aws::sns::POLICY).is_some_and(|p| policy.matches_json(p)) {
+                let set = Change::SetTopicAttribute {
+                    arn: arn.clone(),
+                    name: crate::aws::sns::POLICY,
+                    value: policy.to_json(),
+                };
+                send(exec, aws, &set, true).await?;
+            }
+            subscribed = aws.sns.subscriptions(&arn).await?;
+        }
+    }
+    let mut subscriptions = Vec::new();
+    for email in &spec.emails {
+        let found = subscribed.iter().find(|s| s.protocol == "email" && s.endpoint.eq_ignore_ascii_case(email));
+        let state = match found {
+            Some(s) => s.state(),
+            None => {
+                send(exec, aws, &Change::SubscribeEmail { arn: arn.clone(), email: email.clone() }, observed.is_some())
+                    .await?;
+                crate::aws::sns::PENDING_CONFIRMATION
+            }
+        };
+        subscriptions.push(SubscriptionStatus { endpoint: email.clone(), state: state.into() });
+    }
+    finding_rules(b, aws, exec, &arn, spec.minimum_finding_severity).await?;
+    next.alerts = Some(AlertsStatus {
+        topic_arn: Some(arn),
+        deployments: spec.deployments,
+        deletions: spec.deletions,
+        subscriptions,
+    });
+    Ok(())
 }
 
 /// Sends one change. Returns the new detector's id for CreateDetector.
@@ -224,6 +393,18 @@ async fn apply(aws: &Regional, change: &Change) -> AwsResult<Option<String>> {
         Change::PutRecorder { recorder } => aws.config.put_recorder(recorder).await,
         Change::PutChannel { channel } => aws.config.put_channel(channel).await,
         Change::StartRecorder { name } => aws.config.start_recorder(name).await,
+        Change::CreateTopic { name, attributes, tags } => {
+            return aws.sns.create_topic(name, attributes, tags).await.map(Some);
+        }
+        Change::SetTopicAttribute { arn, name, value } => aws.sns.set_topic_attribute(arn, name, value).await,
+        Change::SubscribeEmail { arn, email } => aws.sns.subscribe(arn, "email", email).await,
+        Change::PutRule { rule, tags } => aws.events.put_rule(rule, tags).await.map(|_| ()),
+        Change::PutTarget { rule, target } => aws.events.put_targets(rule, std::slice::from_ref(target)).await,
+        Change::CreateSuppression { filter, tags } => {
+            return aws.inspector.create_suppression(filter, tags).await.map(Some);
+        }
+        Change::UpdateSuppression { arn, filter, .. } => aws.inspector.update_suppression(arn, filter).await,
+        Change::DeleteSuppression { arn, .. } => aws.inspector.delete_filter(arn).await,
     };
     done.map(|()| None)
 }

@@ -53,7 +53,7 @@ pub async fn observe(
 
 /// The source bucket's notifications; a bucket that does not exist yet (a plan before its
 /// lake) has none.
-async fn notifications(aws: &Regional, bucket: &str) -> AwsResult<crate::aws::s3::Notifications> {
+pub(crate) async fn notifications(aws: &Regional, bucket: &str) -> AwsResult<crate::aws::s3::Notifications> {
     match aws.s3.get_notifications(bucket).await {
         Err(e) if e.is_not_found() => Ok(Default::default()),
         other => other,

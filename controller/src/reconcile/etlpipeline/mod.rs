@@ -230,6 +230,21 @@ mod tests {
         assert!(plan_of(&aws, &p, &lake).await.changes.is_empty());
     }
 
+    /// `lakeops plan` on a pull request that adds the lake and the pipeline together: the
+    /// zone bucket does not exist yet, so it has no notifications to merge into.
+    #[tokio::test]
+    async fn a_pipeline_is_planned_before_its_lake_bucket_exists() {
+        let (p, lake) = fixtures();
+        let aws = FakeAws::new(ACCOUNT);
+        let planned = plan_of(&aws, &p, &lake).await;
+        assert!(planned.blockers.is_empty(), "{planned:?}");
+        assert!(
+            planned.changes.iter().any(|c| c.description.contains("team-a-sales-raw")),
+            "the bucket's EventBridge delivery is planned: {planned:?}"
+        );
+        assert!(aws.writes().is_empty());
+    }
+
     #[tokio::test]
     async fn a_step_added_is_one_update_state_machine_and_drift_is_corrected_in_one_update() {
         let (mut p, lake) = fixtures();

@@ -191,7 +191,8 @@ async fn trigger(
     if let Some(bucket) = &t.bucket
         && next.event_bridge_bucket.as_deref() != Some(bucket.as_str())
     {
-        let current = aws.s3.get_notifications(bucket).await?;
+        // A plan before its lake: the bucket does not exist yet and has no notifications.
+        let current = crate::reconcile::etlfunction::observe::notifications(aws, bucket).await?;
         if let Some(change) = diff::event_bridge_change(bucket, &current) {
             exec.change(&change, true, &format!("bucket {bucket}"), send(change.clone())).await?;
         }

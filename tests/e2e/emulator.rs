@@ -23,8 +23,13 @@ const BACKUP: &str = "eu-central-1";
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// The moto release the extensions were written for (`MOTO_SPEC` in tests/env/install.sh).
 const MOTO_VERSION: &str = "5.2.5";
-const EXTENSIONS: [&str; 4] =
-    ["dynamodb-replica-updates", "lambda-dead-letter-config", "s3-replication", "s3-bucket-policy-conditions"];
+const EXTENSIONS: [&str; 5] = [
+    "dynamodb-replica-updates",
+    "lambda-dead-letter-config",
+    "s3-replication",
+    "s3-bucket-policy-conditions",
+    "s3-event-bridge-notifications",
+];
 
 /// `GET /moto-api/lakeops/extensions` on the plain listener (the same server).
 async fn extension_report(env: &TestEnv) -> serde_json::Value {
@@ -286,6 +291,44 @@ async fn a_function_keeps_its_dead_letter_config_until_an_update_removes_it() {
     let empty = DeadLetterConfig::builder().target_arn("").build();
     lambda.update_function_configuration().function_name(&name).dead_letter_config(empty).send().await.expect("remove");
     assert_eq!(target().await, None);
+}
+
+#[tokio::test]
+async fn a_bucket_reports_its_event_bridge_delivery_beside_its_other_notifications() {
+    use aws_sdk_s3::types::{Event, EventBridgeConfiguration, NotificationConfiguration, QueueConfiguration};
+    let env = shared().await;
+    let s3 = env.s3(REGION);
+    let bucket = versioned_bucket(&s3, REGION, "ext-eb").await;
+    let read = || async {
+        let out = s3.get_bucket_notification_configuration().bucket(&bucket).send().await.expect("read");
+        (out.event_bridge_configuration().is_some(), out.queue_configurations().len())
+    };
+    // (moto answers a bucket that never had a notification document with a root element the
+    // SDK refuses; the controller's adapter reads that as empty. A queue entry keeps every
+    // read here a real document.)
+    let queue = QueueConfiguration::builder()
+        .id("q")
+        .queue_arn(format!("arn:aws:sqs:{REGION}:123456789012:q"))
+        .events(Event::S3ObjectCreated)
+        .build()
+        .expect("queue entry");
+    let put = |config: NotificationConfiguration| {
+        s3.put_bucket_notification_configuration().bucket(&bucket).notification_configuration(config).send()
+    };
+    let on = EventBridgeConfiguration::builder().build();
+    put(NotificationConfiguration::builder().queue_configurations(queue.clone()).build()).await.expect("a queue");
+    assert_eq!(read().await, (false, 1));
+    put(NotificationConfiguration::builder().event_bridge_configuration(on.clone()).build()).await.expect("on");
+    assert_eq!(read().await, (true, 0));
+    put(NotificationConfiguration::builder()
+        .event_bridge_configuration(on)
+        .queue_configurations(queue.clone())
+        .build())
+    .await
+    .expect("on, with a queue");
+    assert_eq!(read().await, (true, 1));
+    put(NotificationConfiguration::builder().queue_configurations(queue).build()).await.expect("off");
+    assert_eq!(read().await, (false, 1));
 }
 
 #[test]

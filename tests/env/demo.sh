@@ -36,9 +36,10 @@ echo "==> starting the lakeops controller (log: $STATE/controller.log, metrics: 
 "$TARGET/debug/lakeops" controller --metrics-addr "127.0.0.1:$metrics_port" >"$STATE/controller.log" 2>&1 &
 pids+=($!)
 
-echo "==> uploading the example ETL package to s3://lakeops-demo-artifacts (the EtlFunction's code)"
+echo "==> uploading the example ETL packages to s3://lakeops-demo-artifacts (the EtlFunctions' code; the pipeline's handlers packaged from source)"
+bash examples/pipeline/package.sh >/dev/null
 "$HOME/.cache/lakeops/venv/bin/python" - <<'PY'
-import io, zipfile, boto3
+import io, pathlib, zipfile, boto3
 s3 = boto3.client("s3", region_name="eu-west-1")
 s3.create_bucket(Bucket="lakeops-demo-artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
 s3.put_bucket_versioning(Bucket="lakeops-demo-artifacts", VersioningConfiguration={"Status": "Enabled"})
@@ -46,6 +47,9 @@ package = io.BytesIO()
 with zipfile.ZipFile(package, "w") as z:
     z.writestr("app.py", "def handler(event, context):\n    return {'records': len(event.get('Records', []))}\n")
 s3.put_object(Bucket="lakeops-demo-artifacts", Key="etl/orders-to-curated.zip", Body=package.getvalue())
+for name in ("validate", "tokenise"):
+    body = pathlib.Path(f"examples/pipeline/dist/{name}.zip").read_bytes()
+    s3.put_object(Bucket="lakeops-demo-artifacts", Key=f"pipeline/{name}.zip", Body=body)
 PY
 
 echo "==> lakeops validate examples/"
@@ -54,16 +58,16 @@ echo "==> lakeops validate examples/"
 echo "==> lakeops plan -n $NS examples/   (what a reviewer sees before merging)"
 "$TARGET/debug/lakeops" plan -n "$NS" examples/
 
-echo "==> kubectl apply --server-side -n $NS -f examples/"
+echo "==> kubectl apply --server-side -n $NS -f examples/ -f examples/pipeline/"
 kubectl create namespace "$NS" >/dev/null
-kubectl apply --server-side -n "$NS" -f examples/
+kubectl apply --server-side -n "$NS" -f examples/ -f examples/pipeline/
 
 echo "==> kubectl get lakeops -n $NS   (converging)"
 ready() { kubectl get "$1" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
 # The BackupPolicy is Ready once the table replicas are ACTIVE, which it re-checks every 30 s.
 for _ in $(seq 1 120); do
   if [ "$(ready datalake/sales)" = True ] && [ "$(ready etlfunction/orders-to-curated)" = True ] \
-    && [ "$(ready backuppolicy/sales-backup)" = True ]; then break; fi
+    && [ "$(ready backuppolicy/sales-backup)" = True ] && [ "$(ready etlpipeline/customers)" = True ]; then break; fi
   sleep 1
 done
 kubectl get lakeops -n "$NS"

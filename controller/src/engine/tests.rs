@@ -721,6 +721,24 @@ fn a_function_crashed_after_any_call_converges_without_a_second_resource() {
     });
 }
 
+/// `lakeops plan` names a BackupPolicy's lake from its manifest; the controller from the
+/// lake's status. Both must give the same buckets (the audit bucket included), or the plan
+/// shows changes the controller never makes.
+#[test]
+fn a_lake_manifest_names_the_buckets_its_status_records() {
+    block_on(async {
+        for trail in [false, true] {
+            let fake = FakeAws::new(ACCOUNT);
+            let mut lake =
+                lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail, tables: vec!["runs"] });
+            converged_lake(&fake, &mut lake).await;
+            let recorded = backuppolicy::desired::lake_facts(&lake).expect("the lake recorded its facts");
+            let manifest = backuppolicy::plan::manifest_facts(&lake, &recorded.key_arn);
+            assert_eq!(manifest, recorded, "trail: {trail}");
+        }
+    });
+}
+
 #[test]
 fn owners_are_named_in_the_census() {
     block_on(async {

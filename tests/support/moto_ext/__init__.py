@@ -9,6 +9,8 @@ page is cited next to the code), and nothing that lakeops itself should do:
 - ``lambda_dead_letter``: a function keeps and returns its ``DeadLetterConfig``.
 - ``s3_replication``: replication keeps and returns ``SourceSelectionCriteria`` (and the rest
   of each rule), and new object versions and delete markers are copied to the destination.
+- ``s3_event_bridge``: GetBucketNotificationConfiguration reports ``EventBridgeConfiguration``
+  when the bucket's events go to EventBridge.
 - ``s3_policy_conditions``: bucket-policy conditions are evaluated against the request
   (``aws:SecureTransport``, ``s3:TlsVersion``, the SSE headers) instead of every conditional
   statement refusing the request.
@@ -17,7 +19,7 @@ Each extension first checks whether the running moto already does what it adds; 
 steps aside. ``GET /moto-api/lakeops/extensions`` reports which are active and why.
 """
 
-from . import dynamodb_replicas, lambda_dead_letter, s3_policy_conditions, s3_replication
+from . import dynamodb_replicas, lambda_dead_letter, s3_event_bridge, s3_policy_conditions, s3_replication
 from ._extension import Extension, apply
 
 EXTENSIONS: list[Extension] = [
@@ -25,6 +27,7 @@ EXTENSIONS: list[Extension] = [
     lambda_dead_letter.EXTENSION,
     s3_replication.EXTENSION,
     s3_policy_conditions.EXTENSION,
+    s3_event_bridge.EXTENSION,
 ]
 
 

@@ -20,14 +20,14 @@ pub fn manifest_facts(lake: &DataLake, key_arn: &str) -> LakeFacts {
         prefix: lake.bucket_prefix(),
         key_arn: key_arn.to_string(),
         object_lock: lake.spec.object_lock,
+        // With its trail, the lake records its audit bucket too, replicated like a zone.
         zones: lake
             .spec
             .zones
             .iter()
-            .map(|z| {
-                let bucket = lake.zone_bucket(&z.name);
-                Zone { name: z.name.clone(), replica_bucket: format!("{bucket}-replica"), bucket }
-            })
+            .map(|z| (z.name.clone(), lake.zone_bucket(&z.name)))
+            .chain(lake.spec.audit.trail.then(|| (desired::AUDIT.to_string(), lake.audit_bucket())))
+            .map(|(name, bucket)| Zone { name, replica_bucket: format!("{bucket}-replica"), bucket })
             .collect(),
         tables: lake.spec.catalog.tables.iter().map(|t| lake.table_name(&t.name)).collect(),
     }

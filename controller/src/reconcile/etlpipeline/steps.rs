@@ -185,9 +185,10 @@ async fn trigger(
     }
     exec.desired_tags(&mut events_role.tags, None);
     role::converge(exec, iam, &events_role, observed_role.as_ref(), None, String::new()).await?;
-    // EventBridge delivery is turned on once per bucket and recorded: moto's
-    // GetBucketNotificationConfiguration never reports it, so reading it back each round
-    // would rewrite the document every time.
+    // EventBridge delivery is turned on once per bucket and recorded, not read back each
+    // round: moto 5.2.5 leaves it out of GetBucketNotificationConfiguration (our moto
+    // extension now reports it). Reading it back would notice an out-of-band switch-off, at
+    // one read per round.
     if let Some(bucket) = &t.bucket
         && next.event_bridge_bucket.as_deref() != Some(bucket.as_str())
     {

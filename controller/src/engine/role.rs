@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::aws::error::AwsResult;
+use crate::aws::error::{AwsError, AwsResult};
 use crate::aws::iam::{IamApi, NewRole, RoleInfo};
 use crate::policy::PolicyDocument;
 
@@ -208,4 +208,29 @@ pub async fn delete<S: Sync>(
     let change = RoleChange::DeleteRole { role: name.to_string() };
     exec.change(&change, true, &label, apply(iam, &change)).await?;
     Ok(())
+}
+
+/// IAM is eventually consistent: a service may refuse a role created a moment ago. Calls
+/// that name one are retried at this pace...
+const PROPAGATION_STEP: std::time::Duration = std::time::Duration::from_secs(2);
+/// ...for at most this long.
+const PROPAGATION_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `call`, retrying while `not_yet` says the service refused a freshly created role
+/// (each service words it its own way).
+pub async fn retry_while_propagating<T, F, Fut>(not_yet: fn(&AwsError) -> bool, mut call: F) -> AwsResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AwsResult<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PROPAGATION_LIMIT;
+    loop {
+        match call().await {
+            Err(e) if not_yet(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "the role is not usable yet; retrying");
+                tokio::time::sleep(PROPAGATION_STEP).await;
+            }
+            result => return result,
+        }
+    }
 }

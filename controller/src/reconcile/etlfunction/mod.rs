@@ -33,11 +33,6 @@ use crate::status;
 
 use super::KeyedLocks;
 
-/// IAM is eventually consistent: a role created a moment ago may not be assumable by
-/// Lambda yet. Such calls are retried at this pace...
-const ROLE_PROPAGATION_STEP: Duration = Duration::from_secs(2);
-/// ...for at most this long.
-const ROLE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 /// How long to wait for a previous update of a function to finish before the next one.
 pub(crate) const UPDATE_WAIT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -234,21 +229,12 @@ pub fn role_not_yet_assumable(e: &AwsError) -> bool {
 }
 
 /// Runs `call`, retrying quickly while Lambda cannot assume a freshly created role yet.
-pub async fn retry_role_propagation<T, F, Fut>(mut call: F) -> AwsResult<T>
+pub async fn retry_role_propagation<T, F, Fut>(call: F) -> AwsResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = AwsResult<T>>,
 {
-    let deadline = tokio::time::Instant::now() + ROLE_PROPAGATION_LIMIT;
-    loop {
-        match call().await {
-            Err(e) if role_not_yet_assumable(&e) && tokio::time::Instant::now() < deadline => {
-                tracing::debug!(error = %e, "the execution role is not assumable yet; retrying");
-                tokio::time::sleep(ROLE_PROPAGATION_STEP).await;
-            }
-            result => return result,
-        }
-    }
+    crate::engine::role::retry_while_propagating(role_not_yet_assumable, call).await
 }
 
 /// The region of a recorded Lambda ARN (`arn:aws:lambda:<region>:...`).

@@ -12,7 +12,6 @@
 //! for each of the two roles, DescribeLogGroups, DescribeStateMachine, DescribeRule and
 //! ListTargetsByRule: 8 reads, 0 writes (a unit test counts them). The bucket's
 //! EventBridge delivery is turned on once and recorded in status.
-use std::time::Duration;
 
 use lakeops_crds::names::reason;
 use lakeops_crds::{DataLake, EtlPipeline, EtlPipelineStatus};
@@ -29,11 +28,6 @@ use super::desired::{self, Facts};
 use super::diff::{self, Change};
 
 type Exe<'a> = Exec<'a, EtlPipelineStatus>;
-
-/// IAM is eventually consistent: Step Functions and EventBridge may refuse a role created
-/// a moment ago. Such calls are retried at this pace for at most this long.
-const ROLE_PROPAGATION_STEP: Duration = Duration::from_secs(2);
-const ROLE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 
 /// What the sequence works from.
 pub struct Inputs<'a> {
@@ -296,19 +290,11 @@ fn role_not_yet_usable(e: &crate::aws::error::AwsError) -> bool {
     e.code.as_deref() == Some("AccessDeniedException") && e.message.contains("assume the provided role")
 }
 
-async fn retry_role_propagation<T, F, Fut>(mut call: F) -> AwsResult<T>
+/// Runs `call`, retrying while Step Functions or EventBridge cannot use a fresh role yet.
+async fn retry_role_propagation<T, F, Fut>(call: F) -> AwsResult<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = AwsResult<T>>,
 {
-    let deadline = tokio::time::Instant::now() + ROLE_PROPAGATION_LIMIT;
-    loop {
-        match call().await {
-            Err(e) if role_not_yet_usable(&e) && tokio::time::Instant::now() < deadline => {
-                tracing::debug!(error = %e, "the role is not usable yet; retrying");
-                tokio::time::sleep(ROLE_PROPAGATION_STEP).await;
-            }
-            result => return result,
-        }
-    }
+    crate::engine::role::retry_while_propagating(role_not_yet_usable, call).await
 }

@@ -53,7 +53,7 @@ pub async fn run(
     let ctrl_config = controller::Config::default().concurrency(config.concurrency);
     let wc = watcher::Config::default().any_semantic();
 
-    let lakes = Controller::new(api::<DataLake>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
+    let mut lakes = Controller::new(api::<DataLake>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let functions = Controller::new(api::<EtlFunction>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let pipelines = Controller::new(api::<EtlPipeline>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
@@ -66,6 +66,15 @@ pub async fn run(
         baselines: baselines.store(),
     };
 
+    // A baseline's changes (Ready or not, its account trail converged or not) re-queue every
+    // lake: whether a Ready baseline records management events decides the lake trails'
+    // selectors. A lake whose coverage did not change skips the round (its fingerprint).
+    if config.security_baselines {
+        let lstore = stores.lakes.clone();
+        lakes = lakes.watches(Api::<SecurityBaseline>::all(client.clone()), wc.clone(), move |_| {
+            lstore.state().iter().map(|l| ObjectRef::from_obj(l.as_ref())).collect::<Vec<_>>()
+        });
+    }
     // A lake's changes re-queue what depends on it, so nothing polls for readiness.
     let fstore = stores.functions.clone();
     let functions = functions.watches(api::<DataLake>(&client, ns), wc.clone(), move |lake| {

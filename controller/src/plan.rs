@@ -21,7 +21,8 @@ pub struct ObjectPlan {
     pub region: Option<String>,
     #[serde(flatten)]
     pub plan: LakePlan,
-    /// Set for kinds whose AWS side lakeops does not plan yet.
+    /// What the plan cannot show: a dependent whose lake is not among the manifests, or a
+    /// lake that waits for a baseline (`BaselineNotReady`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -84,20 +85,27 @@ pub async fn plan(documents: &[Document], aws: &dyn Clients) -> Result<Vec<Objec
                 };
                 let regional = aws.region(&lake.spec.region);
                 let iam = aws.iam();
-                // A baseline among the planned manifests is taken as Ready once applied.
-                let covered = documents.iter().any(|d| {
-                    matches!(&d.object, Object::SecurityBaseline(b)
-                        if b.spec.region == lake.spec.region && b.records_management_events())
-                });
+                // A baseline among the planned manifests is taken as Ready once applied; its
+                // account trail is multi-region, so it covers lakes of every region.
+                let baselines = || {
+                    documents.iter().filter_map(|d| match &d.object {
+                        Object::SecurityBaseline(b) => Some(b),
+                        _ => None,
+                    })
+                };
+                let covered = baselines().any(|b| b.declares_account_trail());
                 let plan =
                     crate::reconcile::datalake::plan::plan(lake, &regional, iam.as_ref(), account, covered).await?;
+                let note = (lake.spec.security.require_baseline
+                    && !baselines().any(|b| b.spec.region == lake.spec.region))
+                .then(|| baseline_not_ready(&lake.spec.region));
                 out.push(ObjectPlan {
                     kind: "DataLake",
                     namespace: lake.namespace().unwrap_or_default(),
                     name: lake.name_any(),
                     region: Some(lake.spec.region.clone()),
                     plan,
-                    note: None,
+                    note,
                 });
             }
             Object::EtlFunction(etl) => {
@@ -199,6 +207,15 @@ fn planned(kind: &'static str, namespace: Option<String>, name: String, region: 
     }
 }
 
+/// The note of a lake that requires a baseline when none for its region is among the
+/// manifests: the controller creates nothing until one is Ready in the cluster.
+fn baseline_not_ready(region: &str) -> String {
+    format!(
+        "{}: spec.security.requireBaseline is set and no SecurityBaseline for region {region} is among these manifests; the controller creates nothing until a Ready one covers the region",
+        lakeops_crds::names::reason::BASELINE_NOT_READY
+    )
+}
+
 /// A dependent object whose lake is not among the manifests: nothing to plan against.
 fn without_lake(kind: &'static str, namespace: Option<String>, name: String, lake: &str) -> ObjectPlan {
     ObjectPlan {
@@ -282,9 +299,9 @@ pub fn render_markdown(plans: &[ObjectPlan]) -> String {
     for p in plans {
         let n = p.plan.changes.len();
         let what = match (&p.note, n) {
-            (Some(_), _) => "not planned".to_string(),
+            (Some(_), 0) => "not planned".to_string(),
             (None, 0) => "no changes".to_string(),
-            (None, n) => format!("{n} change(s)"),
+            (_, n) => format!("{n} change(s)"),
         };
         if p.note.is_none() && n == 0 && p.plan.blockers.is_empty() {
             // Nothing to unfold: one line, not an empty collapsible block.
@@ -355,6 +372,34 @@ mod tests {
             },
             note: None,
         }]
+    }
+
+    #[tokio::test]
+    async fn a_lake_requiring_a_baseline_shows_baseline_not_ready_and_a_baseline_s_trail_takes_its_management_events() {
+        let lake = "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {name: sales, namespace: team-a}\nspec:\n  region: eu-west-1\n  zones: [{name: raw}]\n  audit: {trail: true}\n  security: {requireBaseline: true}\n";
+        let baseline = "---\napiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {name: eu}\nspec: {region: eu-west-1}\n";
+        let aws = crate::aws::fake::FakeAws::new("123456789012");
+        let planned = |text: String| {
+            let aws = aws.clone();
+            async move {
+                let mut loaded = crate::manifests::Loaded::new("default");
+                crate::manifests::parse_stream("t.yaml", &text, &mut loaded);
+                plan(&loaded.documents, aws.as_ref()).await.expect("plans")
+            }
+        };
+        let alone = planned(lake.to_string()).await;
+        let note = alone[0].note.clone().expect("a note");
+        assert!(note.starts_with("BaselineNotReady"), "{note}");
+        let management = |p: &ObjectPlan| {
+            p.plan.changes.iter().find(|c| c.setting == "audit trail events").map(|c| c.description.clone())
+        };
+        assert!(management(&alone[0]).is_some_and(|d| d.contains("management events on")), "{alone:?}");
+        assert!(render_markdown(&alone).contains("BaselineNotReady"));
+
+        let together = planned(format!("{lake}{baseline}")).await;
+        let lake_plan = together.iter().find(|p| p.kind == "DataLake").expect("the lake");
+        assert_eq!(lake_plan.note, None);
+        assert!(management(lake_plan).is_some_and(|d| d.contains("management events off")), "{lake_plan:?}");
     }
 
     #[test]

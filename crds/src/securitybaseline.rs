@@ -49,6 +49,12 @@ pub struct SecurityBaselineSpec {
     /// and the controller's own deployment and deletion messages. Unset: no topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertsSpec>,
+    /// The account audit trail: one multi-region trail recording management events
+    /// (CloudTrail.1), with log-file validation, encrypted with the baseline's trail key,
+    /// delivered to an encrypted bucket and to CloudWatch Logs, and the CIS CloudWatch.1-14
+    /// metric filters and alarms on its log group. On by default.
+    #[serde(default)]
+    pub audit_trail: AuditTrailSpec,
     /// Must be true for the spec to ask for less than what is running (a protection
     /// turned off). Even then lakeops never disables a detector, Inspector scanning or
     /// the Config recorder: it only stops turning them on.
@@ -159,6 +165,35 @@ fn default_alert_severity() -> FindingSeverity {
     FindingSeverity::High
 }
 
+/// The account audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditTrailSpec {
+    /// One multi-region trail records the account's management events. Its trail covers
+    /// every region, so lake trails stop recording management events once it runs; one
+    /// baseline per account is enough (turn it off in the others to avoid paying twice).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The CIS / Security Hub CloudWatch.1-14 metric filters on the trail's log group, one
+    /// more for lake key deletion, each with an alarm notifying the alert topic (`spec.alerts`).
+    #[serde(default = "default_true")]
+    pub cis_alarms: bool,
+    /// Retention of the trail's CloudWatch Logs group, in days (a CloudWatch value).
+    #[serde(default = "default_trail_log_retention")]
+    #[schemars(extend("enum" = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]))]
+    pub log_retention_days: i32,
+}
+
+impl Default for AuditTrailSpec {
+    fn default() -> Self {
+        Self { enabled: true, cis_alarms: true, log_retention_days: default_trail_log_retention() }
+    }
+}
+
+fn default_trail_log_retention() -> i32 {
+    365
+}
+
 /// AWS Config settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -214,6 +249,39 @@ pub struct SecurityBaselineStatus {
     /// The Inspector suppression filters in force (vulnerability ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressions: Vec<String>,
+    /// The bucket receiving the access logs of the baseline's buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bucket: Option<String>,
+    /// The account audit trail, once converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_trail: Option<AuditTrailStatus>,
+}
+
+/// The account audit trail as lakeops knows it (written when the trail step finished).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditTrailStatus {
+    /// The trail's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail_arn: Option<String>,
+    /// True when the trail existed before this baseline and was adopted.
+    #[serde(default)]
+    pub adopted: bool,
+    /// The bucket the trail writes its log files to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// The CloudWatch Logs group's ARN as CloudTrail names it (`...:log-group:NAME:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group_arn: Option<String>,
+    /// The role CloudTrail delivers to the group with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_role_arn: Option<String>,
+    /// True when the trail records the account's management events in every region.
+    #[serde(default)]
+    pub management_events: bool,
+    /// The CIS metric filters and alarms in place (0 with `cisAlarms: false`).
+    #[serde(default)]
+    pub alarms: u32,
 }
 
 /// The alert topic as lakeops knows it.
@@ -301,11 +369,23 @@ impl HasConditions for SecurityBaselineStatus {
 }
 
 impl SecurityBaseline {
-    /// True when this baseline's account trail records the region's management events, so
-    /// lake trails need not. The kind has no account trail yet: until it does, this stays
-    /// false and lake trails keep recording management events (nothing goes unaudited).
+    /// True when this baseline's account trail records management events in every region,
+    /// so lake trails need not: the spec declares the trail and the last round converged it
+    /// (status). The caller checks that the baseline is Ready in its account; until then
+    /// lake trails keep recording management events (nothing goes unaudited).
     pub fn records_management_events(&self) -> bool {
-        false
+        self.declares_account_trail()
+            && self
+                .status
+                .as_ref()
+                .and_then(|s| s.audit_trail.as_ref())
+                .is_some_and(|t| t.management_events && t.trail_arn.is_some())
+    }
+
+    /// True when the spec asks for the account trail (for `lakeops plan`, which takes a
+    /// baseline among the planned manifests as converged once applied).
+    pub fn declares_account_trail(&self) -> bool {
+        self.spec.audit_trail.enabled
     }
 
     /// Every rule the schema cannot express, on this object alone.
@@ -342,6 +422,34 @@ impl SecurityBaseline {
                     f.error(path("functions"), format!("{fun:?} must be namespace/name of an EtlFunction"));
                 }
             }
+        }
+        let trail = &s.audit_trail;
+        if !crate::etlfunction::LOG_RETENTION_DAYS.contains(&trail.log_retention_days) {
+            f.error(
+                "spec.auditTrail.logRetentionDays",
+                format!(
+                    "{} is not a CloudWatch Logs retention value ({:?})",
+                    trail.log_retention_days,
+                    crate::etlfunction::LOG_RETENTION_DAYS
+                ),
+            );
+        }
+        if trail.enabled && trail.cis_alarms && s.alerts.is_none() {
+            f.warning(
+                "spec.auditTrail.cisAlarms",
+                "no alert topic (spec.alerts): the alarms change state but notify nobody",
+            );
+        }
+        if !trail.enabled {
+            f.warning(
+                "spec.auditTrail.enabled",
+                "this baseline keeps no account trail: management events are recorded only by lake trails or a trail lakeops does not manage (CloudTrail.1)",
+            );
+        } else if !trail.cis_alarms {
+            f.warning(
+                "spec.auditTrail.cisAlarms",
+                "no CIS CloudWatch.1-14 metric filters and alarms (CloudWatch.1-14)",
+            );
         }
         if let Some(a) = &s.alerts {
             for (i, e) in a.emails.iter().enumerate() {
@@ -404,6 +512,24 @@ impl SecurityBaseline {
                         ));
                     }
                 }
+            }
+        }
+        if let Some(o) = old.map(|o| &o.spec.audit_trail) {
+            let n = &self.spec.audit_trail;
+            if o.enabled && !n.enabled {
+                out.push("spec.auditTrail.enabled: the account trail is no longer kept (it keeps running; lake trails record management events again): true -> false".into());
+            }
+            if o.enabled && n.enabled && o.cis_alarms && !n.cis_alarms {
+                out.push(
+                    "spec.auditTrail.cisAlarms: the CIS metric filters and alarms are no longer kept: true -> false"
+                        .into(),
+                );
+            }
+            if n.log_retention_days < o.log_retention_days {
+                out.push(format!(
+                    "spec.auditTrail.logRetentionDays: trail logs kept shorter: {} -> {} days",
+                    o.log_retention_days, n.log_retention_days
+                ));
             }
         }
         if let Some(old_alerts) = old.and_then(|o| o.spec.alerts.as_ref()) {
@@ -547,6 +673,48 @@ spec: {region: eu-west-1}
     }
 
     #[test]
+    fn the_account_trail_is_on_by_default_and_recorded_only_once_converged() {
+        let mut b = baseline(MINIMAL);
+        assert!(b.spec.audit_trail.enabled && b.spec.audit_trail.cis_alarms);
+        assert_eq!(b.spec.audit_trail.log_retention_days, 365);
+        assert!(b.declares_account_trail());
+        assert!(!b.records_management_events(), "nothing converged yet");
+        b.status = Some(SecurityBaselineStatus {
+            audit_trail: Some(AuditTrailStatus {
+                trail_arn: Some("arn:aws:cloudtrail:eu-west-1:1:trail/lakeops-account-eu-west-1".into()),
+                management_events: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(b.records_management_events());
+        b.spec.audit_trail.enabled = false;
+        assert!(!b.records_management_events(), "a trail no longer declared is not relied on");
+    }
+
+    #[test]
+    fn turning_the_trail_or_its_alarms_off_or_shortening_its_logs_weakens() {
+        let old = baseline(MINIMAL);
+        let mut new = old.clone();
+        new.spec.audit_trail.log_retention_days = 90;
+        new.spec.audit_trail.cis_alarms = false;
+        let w = new.weakening_from(Some(&old));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w.iter().any(|l| l.starts_with("spec.auditTrail.cisAlarms")) && w.iter().any(|l| l.contains("365 -> 90"))
+        );
+        new.spec.audit_trail.enabled = false;
+        assert!(new.weakening_from(Some(&old)).iter().any(|l| l.starts_with("spec.auditTrail.enabled")));
+        assert!(old.weakening_from(Some(&new)).is_empty(), "turning it back on weakens nothing");
+        new.spec.audit_trail.log_retention_days = 400;
+        let f = new.validate();
+        assert!(f.is_ok(), "{f:?}");
+        new.spec.audit_trail.log_retention_days = 42;
+        let summary = new.validate().error_summary().expect("not a CloudWatch value");
+        assert!(summary.contains("spec.auditTrail.logRetentionDays"), "{summary}");
+    }
+
+    #[test]
     fn a_bad_region_is_named() {
         let mut b = baseline(MINIMAL);
         b.spec.region = "moon-1".into();
@@ -563,7 +731,8 @@ spec: {region: eu-west-1}
         b.spec.allow_protection_downgrade = true;
         let f = b.validate();
         assert!(f.is_ok(), "allowed with the flag");
-        assert_eq!(f.warnings().count(), 1, "but still flagged");
+        let flagged: Vec<_> = f.warnings().filter(|w| w.path == "spec.guardDuty.lambdaProtection").collect();
+        assert_eq!(flagged.len(), 1, "but still flagged");
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub trait KmsApi: Send + Sync {
     /// ListResourceTags per key. Costly (one read per key in the region), so called only to
     /// recover a create whose answer was lost (a recorded creation token, no ARN).
     async fn find_key_by_tag(&self, tag_key: &str, tag_value: &str) -> AwsResult<Option<String>>;
+    /// ListAliases of the region (every page), keeping those whose name starts with
+    /// `prefix`: `(alias name, target key id)`, sorted by alias.
+    async fn aliases(&self, prefix: &str) -> AwsResult<Vec<(String, String)>>;
 }
 
 /// [`KmsApi`] on the AWS SDK.
@@ -255,6 +258,31 @@ impl KmsApi for SdkKms {
                 _ => return Ok(None),
             }
         }
+    }
+
+    async fn aliases(&self, prefix: &str) -> AwsResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_aliases()
+                .limit(100)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListAliases", prefix, &e))?;
+            out.extend(page.aliases().iter().filter_map(|a| {
+                let name = a.alias_name().filter(|n| n.starts_with(prefix))?;
+                Some((name.to_string(), a.target_key_id()?.to_string()))
+            }));
+            match page.next_marker {
+                Some(next) if page.truncated && !next.is_empty() => marker = Some(next),
+                _ => break,
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     async fn tag(&self, key_id: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {

@@ -1,4 +1,5 @@
-//! The CloudWatch Logs operations lakeops uses: the log groups of the functions it runs.
+//! The CloudWatch Logs operations lakeops uses: the log groups of the functions it runs and
+//! of the trails it owns, and the metric filters on an account trail's group.
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -16,6 +17,17 @@ pub struct LogGroup {
     pub arn: String,
     pub retention_days: Option<i32>,
     pub kms_key_id: Option<String>,
+}
+
+/// A metric filter with its one metric transformation: each event matching `pattern` adds
+/// `metric_value` to `metric_namespace`/`metric_name`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricFilter {
+    pub name: String,
+    pub pattern: String,
+    pub metric_name: String,
+    pub metric_namespace: String,
+    pub metric_value: String,
 }
 
 /// The CloudWatch Logs calls lakeops makes; one AWS request each.
@@ -37,6 +49,10 @@ pub trait LogsApi: Send + Sync {
     async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
     /// DeleteLogGroup. A missing group is success.
     async fn delete_log_group(&self, name: &str) -> AwsResult<()>;
+    /// DescribeMetricFilters of one group (every page; one request for up to 50 filters).
+    async fn metric_filters(&self, group: &str) -> AwsResult<Vec<MetricFilter>>;
+    /// PutMetricFilter: creates or replaces the filter of that name (a repeat is harmless).
+    async fn put_metric_filter(&self, group: &str, filter: &MetricFilter) -> AwsResult<()>;
 }
 
 /// [`LogsApi`] on the AWS SDK.
@@ -164,6 +180,65 @@ impl LogsApi for SdkLogs {
                 err => Err(err),
             },
         }
+    }
+
+    async fn metric_filters(&self, group: &str) -> AwsResult<Vec<MetricFilter>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_metric_filters()
+                .log_group_name(group)
+                .limit(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeMetricFilters", group, &e))?;
+            for f in page.metric_filters() {
+                // lakeops writes one transformation per filter; a filter with none is not one of its own.
+                let Some(t) = f.metric_transformations().first() else { continue };
+                out.push(MetricFilter {
+                    name: f.filter_name().unwrap_or_default().to_string(),
+                    pattern: f.filter_pattern().unwrap_or_default().to_string(),
+                    metric_name: t.metric_name().to_string(),
+                    metric_namespace: t.metric_namespace().to_string(),
+                    metric_value: t.metric_value().to_string(),
+                });
+            }
+            match page.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn put_metric_filter(&self, group: &str, filter: &MetricFilter) -> AwsResult<()> {
+        let transformation = aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
+            .metric_name(&filter.metric_name)
+            .metric_namespace(&filter.metric_namespace)
+            .metric_value(&filter.metric_value)
+            .build()
+            .map_err(|e| {
+                AwsError::classify(
+                    "logs",
+                    "PutMetricFilter",
+                    &filter.name,
+                    Some("InvalidParameter"),
+                    Some(&e.to_string()),
+                    None,
+                )
+            })?;
+        self.client
+            .put_metric_filter()
+            .log_group_name(group)
+            .filter_name(&filter.name)
+            .filter_pattern(&filter.pattern)
+            .metric_transformations(transformation)
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutMetricFilter", &filter.name, &e))?;
+        Ok(())
     }
 }
 

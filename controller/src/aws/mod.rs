@@ -5,6 +5,7 @@
 //! a repeat harmless, and what happens when an answer is lost.
 pub mod clients;
 pub mod cloudtrail;
+pub mod cloudwatch;
 pub mod config;
 pub mod dynamodb;
 pub mod error;

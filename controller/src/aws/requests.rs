@@ -65,6 +65,9 @@ const NAMING: &[&str] = &[
     "resourceArn",
     // SNS (`Name` of CreateTopic, `ResourceArn` of its tags, as above)
     "TopicArn",
+    // CloudWatch alarms (`ResourceARN` of their tags, as above)
+    "AlarmName",
+    "AlarmNamePrefix",
 ];
 
 /// The naming parameters of a serialized request of `service`.
@@ -117,7 +120,7 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
             }
         }
         // The Query protocol: a form-encoded body.
-        "iam" | "sts" | "sns" => {
+        "iam" | "sts" | "sns" | "cloudwatch" => {
             for pair in std::str::from_utf8(body).unwrap_or_default().split('&') {
                 if let Some((k, v)) = pair.split_once('=')
                     && NAMING.contains(&k)

@@ -243,8 +243,8 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             }
         }
         "kms" => match r.operation.as_str() {
-            // CreateKey and ListKeys name no resource.
-            "CreateKey" | "ListKeys" => out.push(auth(&action, "*".into())),
+            // CreateKey, ListKeys and ListAliases name no resource.
+            "CreateKey" | "ListKeys" | "ListAliases" => out.push(auth(&action, "*".into())),
             // CreateAlias is authorised on the alias and on the key it points to.
             "CreateAlias" | "UpdateAlias" => {
                 out.push(auth(&action, format!("arn:aws:kms:{region}:{account}:{}", need("AliasName")?)));
@@ -307,6 +307,19 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             if let Some(role) = r.param("roleArn") {
                 out.push(auth("iam:PassRole", role_arn(role)));
             }
+        }
+        "cloudwatch" => {
+            let alarm = ["AlarmName", "AlarmNamePrefix", "ResourceARN"]
+                .iter()
+                .find_map(|n| r.param(n))
+                .ok_or_else(|| missing("AlarmName"))?;
+            let arn = qualified(&format!("arn:aws:cloudwatch:{region}:{account}:alarm:"), alarm);
+            // DescribeAlarms by prefix: every alarm the prefix names.
+            let arn = if r.param("AlarmNamePrefix").is_some() { format!("{arn}*") } else { arn };
+            if r.operation == "PutMetricAlarm" {
+                out.push(auth("cloudwatch:TagResource", arn.clone()));
+            }
+            out.push(auth(&action, arn));
         }
         // Authorised on the account, not on a resource.
         "inspector2" | "config service" | "config" => {

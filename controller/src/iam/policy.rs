@@ -137,6 +137,15 @@ const INSPECTOR_ACTIONS: &[&str] = &[
     "inspector2:DeleteFilter",
     "inspector2:TagResource",
 ];
+/// SecurityBaseline: the account trail's CIS metric filters, on its log group only.
+const METRIC_FILTER_ACTIONS: &[&str] = &["logs:DescribeMetricFilters", "logs:PutMetricFilter"];
+/// SecurityBaseline: the CIS alarms (never DeleteAlarms); tags go with the create.
+const ALARM_ACTIONS: &[&str] = &[
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:ListTagsForResource",
+    "cloudwatch:TagResource",
+];
 /// SecurityBaseline: the alert topic (never DeleteTopic or Unsubscribe); tags go with the
 /// create. Publish: the controller's own deployment and deletion messages.
 const SNS_TOPIC_ACTIONS: &[&str] = &[
@@ -270,7 +279,15 @@ pub fn controller_policy_bounded(
         s("ManageOwnedKeys", KMS_OWNED, &[format!("arn:aws:kms:*:{acct}:key/*")]).when("Null", &owner, &["false"]),
         s("ManageLakeAliases", &["kms:CreateAlias"], &[format!("arn:aws:kms:*:{acct}:alias/lakeops/*")]),
         s("CatalogTables", DYNAMODB_ACTIONS, &[format!("arn:aws:dynamodb:*:{acct}:table/*")]),
-        s("AuditTrails", CLOUDTRAIL_ACTIONS, &[format!("arn:aws:cloudtrail:*:{acct}:trail/lakeops-*")]),
+        s(
+            "AuditTrails",
+            CLOUDTRAIL_ACTIONS,
+            &[
+                format!("arn:aws:cloudtrail:*:{acct}:trail/lakeops-*"),
+                // The SecurityBaseline's account trail (`_` keeps it apart from lake trails).
+                format!("arn:aws:cloudtrail:*:{acct}:trail/lakeops_account-*"),
+            ],
+        ),
         s("LakeFunctions", LAMBDA_ACTIONS, &[format!("arn:aws:lambda:*:{acct}:function:lakeops-*")]),
         // Lambda reads the package with the caller's rights at create and update; the
         // controller reads its version to notice a new upload.
@@ -283,7 +300,24 @@ pub fn controller_policy_bounded(
         s("FindLogGroups", &["logs:DescribeLogGroups"], &[format!("arn:aws:logs:*:{acct}:log-group:*")]),
         s("FunctionLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/lambda/lakeops-*")]),
         // The log groups trails deliver to (CloudTrail.5).
-        s("TrailLogGroups", LOG_GROUP_ACTIONS, &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*")]),
+        s(
+            "TrailLogGroups",
+            LOG_GROUP_ACTIONS,
+            &[
+                format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops-*"),
+                format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops_account-*"),
+            ],
+        ),
+        // The CIS metric filters live on the account trail's group only.
+        s(
+            "AccountTrailMetricFilters",
+            METRIC_FILTER_ACTIONS,
+            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/cloudtrail/lakeops_account-*")],
+        ),
+        s("CisAlarms", ALARM_ACTIONS, &[format!("arn:aws:cloudwatch:*:{acct}:alarm:lakeops-cis-*")]),
+        // The lake keys the lake-key alarm watches are found by their aliases; ListAliases
+        // has no resource-level permission.
+        s("FindLakeKeys", &["kms:ListAliases"], &["*".into()]),
         s(
             "PipelineLogGroups",
             LOG_GROUP_ACTIONS,
@@ -335,7 +369,15 @@ pub fn controller_policy_bounded(
         s("AlertKeyThroughSns", &["kms:GenerateDataKey", "kms:Decrypt"], &[format!("arn:aws:kms:*:{acct}:key/*")])
             .when("Null", &owner, &["false"])
             .when("StringLike", "kms:ViaService", &["sns.*.amazonaws.com"]),
-        s("ConfigDeliveryBucket", S3_ACTIONS, &[format!("arn:aws:s3:::lakeops-config-{acct}-*")]),
+        s(
+            "BaselineBuckets",
+            S3_ACTIONS,
+            &[
+                format!("arn:aws:s3:::lakeops-config-{acct}-*"),
+                format!("arn:aws:s3:::lakeops-trail-{acct}-*"),
+                format!("arn:aws:s3:::lakeops-logs-{acct}-*"),
+            ],
+        ),
         // A new recorder names Config's service-linked role; GuardDuty's features need theirs.
         s(
             "PassConfigRole",
@@ -396,6 +438,7 @@ mod tests {
             if ![
                 "CreateTaggedKeys",
                 "FindKeysByCreationToken",
+                "FindLakeKeys",
                 "LakeBuckets",
                 "ReadDeploymentPackages",
                 "GuardDutyDetectors",
@@ -442,6 +485,10 @@ mod tests {
             ("eventbridge", "PutTargets"),
             ("sfn", "CreateStateMachine"),
             ("sfn", "UpdateStateMachine"),
+            ("cloudwatchlogs", "PutMetricFilter"),
+            ("cloudwatch", "PutMetricAlarm"),
+            ("cloudwatch", "DescribeAlarms"),
+            ("kms", "ListAliases"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");

@@ -147,6 +147,18 @@ impl KmsApi for FakeKms {
         FakeKms::find_key_by_tag(self, tag_key, tag_value).await
     }
 
+    async fn aliases(&self, prefix: &str) -> AwsResult<Vec<(String, String)>> {
+        self.aws.read(&self.region, SERVICE, "ListAliases", prefix, |ctx| {
+            Ok(ctx
+                .res
+                .aliases
+                .iter()
+                .filter(|((region, alias), _)| *region == self.region && alias.starts_with(prefix))
+                .map(|((_, alias), id)| (alias.clone(), id.clone()))
+                .collect())
+        })
+    }
+
     async fn describe_key(&self, key: &str) -> AwsResult<Option<KeyInfo>> {
         none_if_missing(self.get("DescribeKey", key, |k| Ok(k.info())))
     }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{Fail, FakeAws, fail, merge_tags, ok_if_missing};
 use crate::aws::error::AwsResult;
-use crate::aws::logs::{LogGroup, LogsApi};
+use crate::aws::logs::{LogGroup, LogsApi, MetricFilter};
 
 const SERVICE: &str = "logs";
 
@@ -23,6 +23,8 @@ pub struct LogGroupState {
     pub retention_days: Option<i32>,
     pub kms_key_id: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Metric filters by name.
+    pub metric_filters: BTreeMap<String, MetricFilter>,
 }
 
 impl LogGroupState {
@@ -97,6 +99,7 @@ impl LogsApi for FakeLogs {
                 retention_days: None,
                 kms_key_id: Some(kms_key_id.to_string()).filter(|k| !k.is_empty()),
                 tags: tags.clone(),
+                metric_filters: BTreeMap::new(),
             };
             ctx.res.log_groups.insert(id, group);
             Ok(())
@@ -146,6 +149,24 @@ impl LogsApi for FakeLogs {
         });
         ok_if_missing(result)
     }
+
+    async fn metric_filters(&self, group: &str) -> AwsResult<Vec<MetricFilter>> {
+        self.aws.read(&self.region, SERVICE, "DescribeMetricFilters", group, |ctx| {
+            let g = ctx.res.log_groups.get(&self.id(group)).ok_or_else(|| not_found(group))?;
+            Ok(g.metric_filters.values().cloned().collect())
+        })
+    }
+
+    async fn put_metric_filter(&self, group: &str, filter: &MetricFilter) -> AwsResult<()> {
+        self.put("PutMetricFilter", group, |g| {
+            // CloudWatch Logs allows 100 filters per group.
+            if !g.metric_filters.contains_key(&filter.name) && g.metric_filters.len() >= 100 {
+                return Err(fail("LimitExceededException", 400, "too many metric filters on the group"));
+            }
+            g.metric_filters.insert(filter.name.clone(), filter.clone());
+            Ok(())
+        })
+    }
 }
 
 // ----- helpers for tests' starting states -----
@@ -166,6 +187,7 @@ impl FakeAws {
             retention_days,
             kms_key_id: kms_key_id.map(str::to_string),
             tags: tags.clone(),
+            metric_filters: BTreeMap::new(),
         };
         self.edit(|r| r.log_groups.insert((region.to_string(), name.to_string()), group));
     }

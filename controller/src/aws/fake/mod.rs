@@ -59,6 +59,7 @@
 //! ARN is accepted), and the SDK's own retries (an injected throttle is answered once per
 //! call, as after the SDK gave up).
 mod cloudtrail;
+mod cloudwatch;
 mod config;
 mod dynamodb;
 mod events;
@@ -82,6 +83,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 /// Object versions are S3's own type; [`ObjectVersion::new`] builds one for a starting state.
 pub use crate::aws::s3::ObjectVersion;
 pub use cloudtrail::{FakeCloudTrail, Trail};
+pub use cloudwatch::{Alarm, FakeCloudWatch};
 pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
 pub use events::{EventRule, FakeEvents};
@@ -169,6 +171,8 @@ pub struct Resources {
     pub event_rules: BTreeMap<(String, String), EventRule>,
     /// Step Functions state machines by ARN.
     pub state_machines: BTreeMap<String, StateMachine>,
+    /// CloudWatch metric alarms by `(region, name)`.
+    pub alarms: BTreeMap<(String, String), Alarm>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -310,6 +314,7 @@ impl FakeAws {
             sns: Arc::new(FakeSns::new(self.this(), region)),
             events: Arc::new(self.events(region)),
             stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
+            cloudwatch: Arc::new(FakeCloudWatch::new(self.this(), region)),
         }
     }
 

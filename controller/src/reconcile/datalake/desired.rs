@@ -233,17 +233,9 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
         ),
     );
     if lake.spec.audit.trail {
-        // CloudTrail encrypts the lake's trail logs, for that trail only.
-        policy.statements.push(
-            Statement::new(
-                "CloudTrailEncryptsTheLakeTrail",
-                Effect::Allow,
-                Principal::service("cloudtrail.amazonaws.com"),
-                &["kms:GenerateDataKey*", "kms:DescribeKey"],
-                &["*".into()],
-            )
-            .when("StringEquals", "aws:SourceArn", &[&trail_arn(lake, account_id)]),
-        );
+        policy
+            .statements
+            .push(cloudtrail_key_statement("CloudTrailEncryptsTheLakeTrail", &trail_arn(lake, account_id)));
         policy.statements.push(trail_logs::key_statement(region, account_id, &trail_log_group(lake)));
     }
     DesiredKey::Managed {
@@ -354,26 +346,13 @@ fn audit_bucket(lake: &DataLake, account_id: &str, key_arn: &str, tags: BTreeMap
     let name = lake.audit_bucket();
     let trail = trail_arn(lake, account_id);
     let mut policy = tls_only(region, &name);
-    policy.statements.push(
-        Statement::new(
-            "CloudTrailChecksTheBucketAcl",
-            Effect::Allow,
-            Principal::service("cloudtrail.amazonaws.com"),
-            &["s3:GetBucketAcl"],
-            &[bucket_arn(region, &name)],
-        )
-        .when("StringEquals", "aws:SourceArn", &[&trail]),
-    );
-    policy.statements.push(
-        Statement::new(
-            "CloudTrailWritesTheLakeTrail",
-            Effect::Allow,
-            Principal::service("cloudtrail.amazonaws.com"),
-            &["s3:PutObject"],
-            &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, &name))],
-        )
-        .when("StringEquals", "aws:SourceArn", &[&trail]),
-    );
+    policy.statements.extend(cloudtrail_bucket_statements(
+        region,
+        &name,
+        account_id,
+        &trail,
+        "CloudTrailWritesTheLakeTrail",
+    ));
     DesiredBucket {
         name,
         zone: None,
@@ -384,6 +363,48 @@ fn audit_bucket(lake: &DataLake, account_id: &str, key_arn: &str, tags: BTreeMap
         lifecycle: lifecycle_rules(&lake.spec.lifecycle),
         tags,
     }
+}
+
+/// The key-policy statement that lets CloudTrail encrypt the log files of one trail.
+pub fn cloudtrail_key_statement(sid: &str, trail_arn: &str) -> Statement {
+    Statement::new(
+        sid,
+        Effect::Allow,
+        Principal::service("cloudtrail.amazonaws.com"),
+        &["kms:GenerateDataKey*", "kms:DescribeKey"],
+        &["*".into()],
+    )
+    .when("StringEquals", "aws:SourceArn", &[trail_arn])
+}
+
+/// The bucket-policy statements that let CloudTrail check `bucket` and write the log files of
+/// one trail under [`TRAIL_PREFIX`], for that trail only (`aws:SourceArn`); `write_sid`
+/// names the second.
+pub fn cloudtrail_bucket_statements(
+    region: &str,
+    bucket: &str,
+    account_id: &str,
+    trail_arn: &str,
+    write_sid: &str,
+) -> [Statement; 2] {
+    [
+        Statement::new(
+            "CloudTrailChecksTheBucketAcl",
+            Effect::Allow,
+            Principal::service("cloudtrail.amazonaws.com"),
+            &["s3:GetBucketAcl"],
+            &[bucket_arn(region, bucket)],
+        )
+        .when("StringEquals", "aws:SourceArn", &[trail_arn]),
+        Statement::new(
+            write_sid,
+            Effect::Allow,
+            Principal::service("cloudtrail.amazonaws.com"),
+            &["s3:PutObject"],
+            &[format!("{}/{TRAIL_PREFIX}/AWSLogs/{account_id}/*", bucket_arn(region, bucket))],
+        )
+        .when("StringEquals", "aws:SourceArn", &[trail_arn]),
+    ]
 }
 
 /// SSE-KMS with `key_arn` and S3 Bucket Keys (S3.17).
@@ -419,7 +440,7 @@ pub fn kms_bucket_policy(region: &str, name: &str, key_arn: &str) -> PolicyDocum
 }
 
 /// Deny every request over plain HTTP or TLS older than 1.2 (S3.5).
-fn tls_only(region: &str, bucket: &str) -> PolicyDocument {
+pub(crate) fn tls_only(region: &str, bucket: &str) -> PolicyDocument {
     let resources = [bucket_arn(region, bucket), format!("{}/*", bucket_arn(region, bucket))];
     PolicyDocument::new(vec![
         Statement::new("DenyInsecureTransport", Effect::Deny, Principal::anyone(), &["s3:*"], &resources).when(

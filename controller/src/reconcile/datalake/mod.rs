@@ -11,7 +11,7 @@ pub mod steps;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use lakeops_crds::names::{condition, reason};
+use lakeops_crds::names::reason;
 use lakeops_crds::{DataLake, DataLakeStatus, SecurityBaseline};
 
 use self::cleanup::cleanup;
@@ -34,7 +34,14 @@ pub async fn reconcile(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action>
 
 async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let resync = super::resync_interval(lake.as_ref(), ctx.config.resync_interval);
-    if let Some(left) = ctx.fingerprints.fresh(lake.as_ref(), resync) {
+    // Whether a Ready baseline's account trail records management events decides the lake
+    // trail's selectors, so it is part of what makes a round necessary: a baseline becoming
+    // Ready, or no longer Ready, re-queues every lake (the baselines' watch) and the lake
+    // then converges at once.
+    let account = ctx.aws.account_id().await.ok();
+    let covered = account.as_deref().is_some_and(|a| baseline_covers(&ctx.stores.baselines.state(), a));
+    let depends = if covered { "baseline-covers" } else { "" };
+    if let Some(left) = ctx.fingerprints.fresh_with(lake.as_ref(), depends, resync) {
         return Ok(Action::requeue(left));
     }
     // Until this round succeeds, the next event must be handled in full.
@@ -56,7 +63,7 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
         status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
         return Ok(Action::requeue(crate::reconcile::securitybaseline::BASELINE_POLL));
     }
-    let result = converge(&lake, &ctx, &mut next).await;
+    let result = converge(&lake, &ctx, &mut next, covered).await;
     let (outcome, requeue) = match result {
         Ok(report) => {
             if !report.drift.is_empty() {
@@ -72,12 +79,17 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     };
     status::apply(&ctx, lake.as_ref(), next, &outcome).await?;
     if engine::remembers(&outcome) {
-        ctx.fingerprints.remember(lake.as_ref());
+        ctx.fingerprints.remember_with(lake.as_ref(), depends);
     }
     Ok(Action::requeue(requeue))
 }
 
-async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> std::result::Result<Report, Stop> {
+async fn converge(
+    lake: &DataLake,
+    ctx: &Context,
+    next: &mut DataLakeStatus,
+    baseline_covers: bool,
+) -> std::result::Result<Report, Stop> {
     let aws = ctx.aws.region(&lake.spec.region);
     let account = ctx.aws.account_id().await?;
     let progress = StatusProgress { ctx, obj: lake };
@@ -89,26 +101,26 @@ async fn converge(lake: &DataLake, ctx: &Context, next: &mut DataLakeStatus) -> 
         iam: iam.as_ref(),
         account: &account,
         boundary: ctx.config.permissions_boundary.as_deref(),
-        baseline_covers: baseline_covers(&ctx.stores.baselines.state(), &lake.spec.region, &account),
+        baseline_covers,
     };
     steps::converge(input, &exec, next).await?;
     Ok(exec.finish().0)
 }
 
-/// True when a Ready SecurityBaseline of this account covers `region` and its account
-/// trail records management events, so lake trails need not pay for another copy.
-pub fn baseline_covers(baselines: &[Arc<SecurityBaseline>], region: &str, account: &str) -> bool {
-    baselines.iter().any(|b| b.records_management_events() && ready_in(b, region, account))
+/// True when a Ready SecurityBaseline of this account has an account trail recording
+/// management events, so lake trails need not pay for another copy. The account trail is
+/// multi-region: it covers the lakes of every region, whichever region the baseline is in.
+pub fn baseline_covers(baselines: &[Arc<SecurityBaseline>], account: &str) -> bool {
+    baselines.iter().any(|b| b.records_management_events() && ready_in(b, account))
 }
 
-/// The baseline is Ready for `region` of `account`.
-fn ready_in(b: &SecurityBaseline, region: &str, account: &str) -> bool {
+/// The baseline is Ready for its generation in `account`.
+fn ready_in(b: &SecurityBaseline, account: &str) -> bool {
     let status = b.status.as_ref();
-    b.spec.region == region
-        && status.and_then(|s| s.account_id.as_deref()) == Some(account)
-        && status
-            .and_then(|s| lakeops_crds::common::find_condition(&s.conditions, condition::READY))
-            .is_some_and(|c| c.status == "True")
+    status.and_then(|s| s.account_id.as_deref()) == Some(account)
+        && status.is_some_and(|s| {
+            lakeops_crds::common::is_ready(&s.conditions, s.observed_generation, b.metadata.generation)
+        })
 }
 
 /// The status to write and the outcome, from the spec and what was recorded before.
@@ -151,25 +163,37 @@ spec:
   zones: [{name: raw}, {name: curated}]
 ";
 
-    fn baseline(region: &str, account: &str, ready: &str) -> Arc<SecurityBaseline> {
+    fn baseline(region: &str, account: &str, ready: &str, trail: bool) -> Arc<SecurityBaseline> {
+        let trail = if trail {
+            format!(
+                "  auditTrail: {{trailArn: \"arn:aws:cloudtrail:{region}:{account}:trail/t\", managementEvents: true}}\n"
+            )
+        } else {
+            String::new()
+        };
         Arc::new(
             serde_saphyr::from_str(&format!(
-                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: b}}\nspec: {{region: {region}}}\nstatus:\n  accountId: \"{account}\"\n  conditions: [{{type: Ready, status: \"{ready}\", reason: R, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}}]\n"
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: b, generation: 2}}\nspec: {{region: {region}}}\nstatus:\n  accountId: \"{account}\"\n  observedGeneration: 2\n  conditions: [{{type: Ready, status: \"{ready}\", reason: R, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}}]\n{trail}"
             ))
             .expect("fixture"),
         )
     }
 
     #[test]
-    fn only_a_ready_baseline_of_the_same_account_and_region_covers_a_lake() {
+    fn a_ready_baseline_of_the_account_whose_trail_converged_covers_lakes_of_every_region() {
         let acct = "123456789012";
-        assert!(ready_in(&baseline("eu-west-1", acct, "True"), "eu-west-1", acct));
-        assert!(!ready_in(&baseline("eu-west-1", acct, "False"), "eu-west-1", acct), "not Ready");
-        assert!(!ready_in(&baseline("us-east-1", acct, "True"), "eu-west-1", acct), "another region");
-        assert!(!ready_in(&baseline("eu-west-1", "999999999999", "True"), "eu-west-1", acct), "another account");
-        assert!(!baseline_covers(&[], "eu-west-1", acct), "none");
-        // The kind has no account trail yet: a Ready baseline leaves management events on.
-        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "True")], "eu-west-1", acct));
+        assert!(ready_in(&baseline("eu-west-1", acct, "True", false), acct));
+        assert!(!ready_in(&baseline("eu-west-1", acct, "False", false), acct), "not Ready");
+        assert!(!ready_in(&baseline("eu-west-1", "999999999999", "True", false), acct), "another account");
+        let mut stale = (*baseline("eu-west-1", acct, "True", true)).clone();
+        stale.metadata.generation = Some(3);
+        assert!(!ready_in(&stale, acct), "Ready for an older generation");
+        assert!(!baseline_covers(&[], acct), "none");
+        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "True", false)], acct), "no converged account trail");
+        assert!(!baseline_covers(&[baseline("eu-west-1", acct, "False", true)], acct), "not Ready");
+        // The account trail is multi-region: the baseline's region does not matter.
+        assert!(baseline_covers(&[baseline("us-east-1", acct, "True", true)], acct));
+        assert!(!baseline_covers(&[baseline("us-east-1", "999999999999", "True", true)], acct));
     }
 
     #[test]

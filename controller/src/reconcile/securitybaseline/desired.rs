@@ -9,15 +9,19 @@ use kube::ResourceExt;
 use lakeops_crds::datalake::Lifecycle;
 use lakeops_crds::{FindingSeverity, SecurityBaseline};
 
+use crate::aws::cloudtrail::{EventSelection, TrailSettings};
 use crate::aws::config::{Channel, Recorder};
 use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::{DetectorSettings, FEATURES, LAMBDA_NETWORK_LOGS};
 use crate::aws::inspector::{AccountScanning, ENABLED, LAMBDA, LAMBDA_CODE, SuppressionFilter};
+use crate::aws::s3::Logging;
 use crate::engine::intent;
 use crate::engine::key::ManagedKey;
+use crate::engine::trail_logs::{self, Delivery, TrailLogs};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 use crate::reconcile::datalake::desired::{
-    DesiredBucket, bucket_arn, kms_bucket_policy, kms_encryption, lifecycle_rules, partition, root_key_policy,
+    DesiredBucket, DesiredTrail, TRAIL_PREFIX, bucket_arn, cloudtrail_bucket_statements, cloudtrail_key_statement,
+    kms_bucket_policy, kms_encryption, lifecycle_rules, log_bucket_of, partition, root_key_policy, tls_only,
 };
 
 /// Purposes under which creation tokens are recorded.
@@ -171,7 +175,8 @@ pub fn config_key(b: &SecurityBaseline, account: &str) -> ManagedKey {
 }
 
 /// The delivery bucket: the lake bucket baseline (SSE-KMS with Bucket Keys, TLS-only,
-/// uploads only with the key, versioning, public access blocked, ACLs off, lifecycle),
+/// uploads only with the key, versioning, public access blocked, ACLs off, lifecycle,
+/// access-logged into the baseline's log bucket),
 /// plus what Config needs to check and write it, for this account only.
 pub fn config_bucket(b: &SecurityBaseline, account: &str, key_arn: &str) -> DesiredBucket {
     let region = &b.spec.region;
@@ -205,7 +210,7 @@ pub fn config_bucket(b: &SecurityBaseline, account: &str, key_arn: &str) -> Desi
         object_lock: false,
         encryption: kms_encryption(key_arn),
         policy,
-        logging: None,
+        logging: Some(Logging { target_bucket: log_bucket_name(account, region), target_prefix: "config/".into() }),
         lifecycle: lifecycle_rules(&Lifecycle::default()),
         tags: tags(b),
     }
@@ -405,6 +410,167 @@ pub fn suppression_filters(b: &SecurityBaseline, today: &str) -> Vec<Suppression
             }
         })
         .collect()
+}
+
+// ----- the baseline's log bucket -----
+
+/// The bucket receiving the server access logs of the baseline's buckets (one per account
+/// and region).
+pub fn log_bucket_name(account: &str, region: &str) -> String {
+    format!("lakeops-logs-{account}-{region}")
+}
+
+/// The log bucket: SSE-S3 (S3 delivers access logs only there), TLS-only, versioned,
+/// private, receiving access logs from the Config bucket and the trail bucket only.
+pub fn log_bucket(b: &SecurityBaseline, account: &str) -> DesiredBucket {
+    let region = &b.spec.region;
+    let sources = [
+        bucket_arn(region, &config_bucket_name(account, region)),
+        bucket_arn(region, &trail_bucket_name(account, region)),
+    ];
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    log_bucket_of(
+        region,
+        &log_bucket_name(account, region),
+        account,
+        &sources,
+        false,
+        lifecycle_rules(&Lifecycle::default()),
+        tags(b),
+    )
+}
+
+// ----- the account audit trail -----
+
+/// Purpose of the trail key's creation token.
+pub const TRAIL_KEY_PURPOSE: &str = "trail-key";
+/// The trail key's alias (one per region, beside the Config and alert keys').
+pub const TRAIL_KEY_ALIAS: &str = "alias/lakeops/_baseline/trail";
+
+/// The account trail's name. `_` cannot appear in a Kubernetes name, so no lake trail
+/// (`lakeops-<namespace>-<name>`) can take it.
+pub fn account_trail_name(region: &str) -> String {
+    format!("lakeops_account-{region}")
+}
+
+/// The account trail's ARN (known before it exists, for policy conditions).
+pub fn account_trail_arn(region: &str, account: &str) -> String {
+    format!("arn:{}:cloudtrail:{region}:{account}:trail/{}", partition(region), account_trail_name(region))
+}
+
+/// The bucket the account trail writes its log files to.
+pub fn trail_bucket_name(account: &str, region: &str) -> String {
+    format!("lakeops-trail-{account}-{region}")
+}
+
+/// The account trail's CloudWatch Logs group.
+pub fn trail_log_group(region: &str) -> String {
+    format!("/aws/cloudtrail/{}", account_trail_name(region))
+}
+
+/// The role CloudTrail delivers to that group with.
+pub fn trail_logs_role(region: &str) -> String {
+    format!("{}-logs", account_trail_name(region))
+}
+
+/// The key that encrypts the trail's log files and its log group: the account root
+/// administers it; CloudTrail uses it for this trail only, CloudWatch Logs for this group only.
+pub fn trail_key(b: &SecurityBaseline, account: &str) -> ManagedKey {
+    let region = &b.spec.region;
+    let mut policy = root_key_policy(region, account);
+    policy
+        .statements
+        .push(cloudtrail_key_statement("CloudTrailEncryptsTheAccountTrail", &account_trail_arn(region, account)));
+    policy.statements.push(trail_logs::key_statement(region, account, &trail_log_group(region)));
+    ManagedKey {
+        alias: TRAIL_KEY_ALIAS.into(),
+        region: region.clone(),
+        description: format!("lakeops SecurityBaseline {}: encrypts the account trail's logs", b.name_any()),
+        rotation_days: 365,
+        policy,
+        tags: tags(b),
+        what: "trail key".into(),
+        token: token(b, TRAIL_KEY_PURPOSE),
+    }
+}
+
+/// The trail bucket: SSE-KMS with the trail key and Bucket Keys, TLS-only, CloudTrail
+/// allowed for this trail only, versioned, private, access-logged (CloudTrail.7).
+pub fn trail_bucket(b: &SecurityBaseline, account: &str, key_arn: &str) -> DesiredBucket {
+    let region = &b.spec.region;
+    let name = trail_bucket_name(account, region);
+    let mut policy = tls_only(region, &name);
+    policy.statements.extend(cloudtrail_bucket_statements(
+        region,
+        &name,
+        account,
+        &account_trail_arn(region, account),
+        "CloudTrailWritesTheAccountTrail",
+    ));
+    DesiredBucket {
+        name,
+        zone: None,
+        object_lock: false,
+        encryption: kms_encryption(key_arn),
+        policy,
+        logging: Some(Logging { target_bucket: log_bucket_name(account, region), target_prefix: "trail/".into() }),
+        lifecycle: lifecycle_rules(&Lifecycle::default()),
+        tags: tags(b),
+    }
+}
+
+/// The trail's CloudWatch Logs delivery (CloudTrail.5): a group encrypted with the trail
+/// key, kept `spec.auditTrail.logRetentionDays`, and its delivery role.
+pub fn trail_logs(b: &SecurityBaseline, account: &str, key_arn: &str, boundary: Option<&str>) -> TrailLogs {
+    let region = &b.spec.region;
+    let trail_arn = account_trail_arn(region, account);
+    trail_logs::desired(&trail_logs::Input {
+        region,
+        account,
+        trail_arn: &trail_arn,
+        group_name: trail_log_group(region),
+        role_name: trail_logs_role(region),
+        key_arn,
+        retention_days: b.spec.audit_trail.log_retention_days,
+        tags: tags(b),
+        boundary: boundary.map(str::to_string),
+    })
+}
+
+/// The account trail: multi-region, management events (read and write) of every region,
+/// global service events, log-file validation, encrypted with the trail key, to the trail
+/// bucket and to CloudWatch Logs through `delivery` (CloudTrail.1, .2, .4, .5).
+pub fn account_trail(b: &SecurityBaseline, account: &str, key_arn: &str, delivery: &Delivery) -> DesiredTrail {
+    let region = &b.spec.region;
+    DesiredTrail {
+        settings: TrailSettings {
+            name: account_trail_name(region),
+            s3_bucket: trail_bucket_name(account, region),
+            s3_key_prefix: TRAIL_PREFIX.into(),
+            kms_key_id: key_arn.into(),
+            multi_region: true,
+            global_service_events: true,
+            log_file_validation: true,
+            cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
+            cloud_watch_logs_role_arn: delivery.role_arn.clone(),
+        },
+        events: EventSelection { management_events: true, ..EventSelection::default() },
+        tags: tags(b),
+    }
+}
+
+/// The ARNs of the lake keys of the region from their aliases (`alias/lakeops/<ns>/<name>`
+/// and replicas; the baseline's own keys excluded), sorted and without repeats.
+pub fn lake_key_arns(region: &str, account: &str, aliases: &[(String, String)]) -> Vec<String> {
+    let own = format!("{}_baseline/", super::cis::LAKE_KEY_ALIAS_PREFIX);
+    let mut out: Vec<String> = aliases
+        .iter()
+        .filter(|(alias, _)| alias.starts_with(super::cis::LAKE_KEY_ALIAS_PREFIX) && !alias.starts_with(&own))
+        .map(|(_, id)| format!("arn:{}:kms:{region}:{account}:key/{id}", partition(region)))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! The SecurityBaseline's own changes (GuardDuty, Inspector, Config), one AWS call each.
-//! Its key and bucket changes are the engine's and the DataLake's. There is no change that
+//! The SecurityBaseline's own changes (GuardDuty, Inspector, Config, alerts, the account
+//! trail's metric filters and alarms), one AWS call each. Its key, bucket, trail and log
+//! delivery changes are the engine's and the DataLake's. There is no change that
 //! disables, stops or deletes anything: the type cannot express one.
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::aws::cloudwatch::MetricAlarm;
 use crate::aws::config::{Channel, Recorder};
 use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::DetectorSettings;
 use crate::aws::inspector::SuppressionFilter;
+use crate::aws::logs::MetricFilter;
 use crate::engine::{Action, describe_with_inherent};
 
 /// One write.
@@ -77,6 +80,16 @@ pub enum Change {
         arn: String,
         vulnerability_id: String,
     },
+    /// PutMetricFilter on the account trail's log group (creates or replaces it).
+    PutMetricFilter {
+        group: String,
+        filter: MetricFilter,
+    },
+    /// PutMetricAlarm (creates it with tags, or replaces its settings).
+    PutAlarm {
+        alarm: MetricAlarm,
+        tags: BTreeMap<String, String>,
+    },
 }
 
 impl Change {
@@ -98,6 +111,8 @@ impl Change {
             Change::CreateSuppression { .. } | Change::UpdateSuppression { .. } | Change::DeleteSuppression { .. } => {
                 "Inspector suppression"
             }
+            Change::PutMetricFilter { .. } => "CIS metric filter",
+            Change::PutAlarm { .. } => "CIS alarm",
         }
     }
 
@@ -116,6 +131,8 @@ impl Change {
             Change::PutRule { rule, .. } => &rule.name,
             Change::PutTarget { rule, .. } => rule,
             Change::UpdateSuppression { arn, .. } | Change::DeleteSuppression { arn, .. } => arn,
+            Change::PutMetricFilter { filter, .. } => &filter.name,
+            Change::PutAlarm { alarm, .. } => &alarm.name,
         }
     }
 
@@ -219,6 +236,28 @@ impl fmt::Display for Change {
             Change::PutTarget { rule, target } => write!(f, "EventBridge rule {rule}: send to {}", target.arn),
             Change::DeleteSuppression { vulnerability_id, .. } => {
                 write!(f, "Inspector: remove the suppression of {vulnerability_id} (expired or no longer in the spec)")
+            }
+            Change::PutMetricFilter { group, filter } => write!(
+                f,
+                "metric filter {} on {group}: count {} into {}/{}",
+                filter.name, filter.pattern, filter.metric_namespace, filter.metric_name
+            ),
+            Change::PutAlarm { alarm, .. } => {
+                write!(
+                    f,
+                    "alarm {}: {} of {}/{} >= {} in {} s, notify {}",
+                    alarm.name,
+                    alarm.statistic,
+                    alarm.namespace,
+                    alarm.metric_name,
+                    alarm.threshold,
+                    alarm.period_seconds,
+                    if alarm.alarm_actions.is_empty() {
+                        "nobody (no alert topic)".into()
+                    } else {
+                        alarm.alarm_actions.join(", ")
+                    }
+                )
             }
         }
     }

@@ -4,6 +4,7 @@
 //! There is no finalizer and no clean-up: deleting a SecurityBaseline leaves every service
 //! running (detector, Inspector scanning, recorder, channel, bucket and key). lakeops never
 //! disables, stops or deletes any of them.
+pub mod cis;
 pub mod desired;
 pub mod diff;
 pub mod plan;
@@ -140,6 +141,8 @@ fn ready_message(status: &SecurityBaselineStatus) -> String {
     // Stable: a count or timestamp here would make every round a status write.
     if status.inspector.as_ref().is_some_and(|i| i.managed_by_organization) {
         "GuardDuty and Config match the spec; Inspector is ManagedByOrganization (a delegated administrator decides; read-only here)".into()
+    } else if status.audit_trail.is_some() {
+        "GuardDuty, Inspector, Config and the account trail match the spec".into()
     } else {
         "GuardDuty, Inspector and Config match the spec".into()
     }
@@ -154,7 +157,14 @@ async fn converge(
     let account = ctx.aws.account_id().await?;
     let progress = StatusProgress { ctx, obj: b };
     let exec = Exec::apply(b, &progress);
-    steps::converge(b, &aws, &account, &exec, next).await?;
+    let iam = ctx.aws.iam();
+    let input = steps::Inputs {
+        aws: &aws,
+        iam: iam.as_ref(),
+        account: &account,
+        boundary: ctx.config.permissions_boundary.as_deref(),
+    };
+    steps::converge(b, input, &exec, next).await?;
     Ok(exec.finish().0)
 }
 
@@ -187,7 +197,9 @@ mod tests {
         status: &mut SecurityBaselineStatus,
     ) -> std::result::Result<(Report, Plan), Stop> {
         let exec = Exec::apply(b, &NoProgress);
-        let result = steps::converge(b, &aws.region(REGION), ACCOUNT, &exec, status).await;
+        let (regional, iam) = (aws.region(REGION), aws.iam());
+        let input = steps::Inputs { aws: &regional, iam: iam.as_ref(), account: ACCOUNT, boundary: None };
+        let result = steps::converge(b, input, &exec, status).await;
         let (report, plan) = exec.finish();
         result.map(|()| (report, plan))
     }
@@ -195,7 +207,9 @@ mod tests {
     async fn plan_of(aws: &Arc<FakeAws>, b: &SecurityBaseline, status: &SecurityBaselineStatus) -> Plan {
         let exec = Exec::plan(b);
         let mut next = status.clone();
-        let result = steps::converge(b, &aws.region(REGION), ACCOUNT, &exec, &mut next).await;
+        let (regional, iam) = (aws.region(REGION), aws.iam());
+        let input = steps::Inputs { aws: &regional, iam: iam.as_ref(), account: ACCOUNT, boundary: None };
+        let result = steps::converge(b, input, &exec, &mut next).await;
         crate::reconcile::datalake::plan::finish(result, exec).expect("reads succeed")
     }
 
@@ -217,7 +231,11 @@ mod tests {
         // placeholder where apply has the new key's id.
         let shape = |p: &Plan| p.changes.iter().map(|c| (c.action, c.setting.clone(), c.weakens)).collect::<Vec<_>>();
         assert_eq!(shape(&planned), shape(&applied), "plan == apply's changes");
-        assert_eq!(planned.changes.len(), 15);
+        let count = |setting: &str| planned.changes.iter().filter(|c| c.setting == setting).count();
+        // 14 CIS filters and alarms (no lake key in the region, so no lake-key alarm).
+        assert_eq!((count("CIS metric filter"), count("CIS alarm")), (14, 14), "{planned:?}");
+        assert_eq!(count("audit trail"), 1);
+        assert_eq!(planned.changes.len(), 69, "{:#?}", shape(&planned));
         assert_eq!(report.pending.len(), 2, "Inspector starts ENABLING: {:?}", report.pending);
 
         let detectors = aws.detectors(REGION);
@@ -265,10 +283,17 @@ mod tests {
         assert!(applied.changes.is_empty());
         assert!(ops(&aws, true).is_empty(), "writes: {:?}", ops(&aws, true));
         let reads = ops(&aws, false);
-        // ListDetectors, GetDetector, BatchGetAccountStatus, DescribeConfigurationRecorders,
-        // DescribeDeliveryChannels, the key (DescribeKey, rotation, policy, its tags), the
-        // bucket (8), DescribeConfigurationRecorderStatus.
-        assert_eq!(reads.len(), 18, "{reads:?}");
+        // ListDetectors, GetDetector, BatchGetAccountStatus, the log bucket (8),
+        // DescribeConfigurationRecorders, DescribeDeliveryChannels, the Config key (DescribeKey,
+        // rotation, policy, its tags), its bucket (8), DescribeConfigurationRecorderStatus: 26;
+        // the account trail: its key (4), bucket (8), DescribeLogGroups, GetRole,
+        // GetRolePolicy, GetTrail, GetEventSelectors, GetTrailStatus, ListAliases,
+        // DescribeMetricFilters, DescribeAlarms: 21.
+        assert_eq!(reads.len(), 47, "{reads:?}");
+        let once = ["ListAliases", "DescribeMetricFilters", "DescribeAlarms", "GetTrail"];
+        for op in once {
+            assert_eq!(reads.iter().filter(|r| *r == op).count(), 1, "{op} once: {reads:?}");
+        }
         assert!(plan_of(&aws, &b, &status).await.changes.is_empty());
     }
 
@@ -413,6 +438,151 @@ mod tests {
         let left: Vec<_> = aws.inspector(REGION).filters.into_values().map(|f| f.filter.name).collect();
         assert_eq!(left, ["lakeops-CVE-1"]);
         assert!(status.suppressions.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_account_trail_records_management_events_everywhere_with_its_cis_alarms_on_the_topic() {
+        let mut b = with_alerts_and_a_suppression("2099-12-31");
+        b.spec.inspector.suppressions.clear();
+        let aws = FakeAws::new(ACCOUNT);
+        // A lake key in the region (and the baseline's own keys, which are not lake keys).
+        let lake_key = aws.region(REGION).kms.create_key("lake", "{}", &Default::default()).await.expect("a lake key");
+        aws.region(REGION).kms.create_alias("alias/lakeops/team-a/sales", &lake_key.key_id).await.expect("alias");
+        // Someone else's trail in the region: never touched.
+        let theirs = crate::aws::cloudtrail::TrailSettings { name: "org-trail".into(), ..Default::default() };
+        aws.edit(|r| {
+            r.trails.insert(
+                (REGION.to_string(), "org-trail".to_string()),
+                crate::aws::fake::Trail {
+                    arn: "arn:aws:cloudtrail:eu-west-1:123456789012:trail/org-trail".into(),
+                    settings: theirs.clone(),
+                    ..Default::default()
+                },
+            )
+        });
+        let mut status = SecurityBaselineStatus::default();
+        round(&aws, &b, &mut status).await.expect("converges");
+
+        let name = desired::account_trail_name(REGION);
+        let trail = aws.trail(REGION, &name).expect("the account trail");
+        let s = &trail.settings;
+        assert!(s.multi_region && s.log_file_validation && s.global_service_events, "{s:?}");
+        assert!(trail.selection.management_events && trail.selection.s3_objects.is_empty(), "{:?}", trail.selection);
+        assert!(trail.logging);
+        let key = aws.snapshot().aliases.get(&(REGION.to_string(), desired::TRAIL_KEY_ALIAS.to_string())).cloned();
+        assert!(key.is_some_and(|id| s.kms_key_id.ends_with(&id)), "encrypted with the trail key: {s:?}");
+        assert_eq!(s.s3_bucket, desired::trail_bucket_name(ACCOUNT, REGION));
+        let group = aws.log_group(REGION, &desired::trail_log_group(REGION)).expect("the trail's group");
+        assert_eq!(group.retention_days, Some(365));
+        assert!(s.cloud_watch_logs_group_arn.starts_with(&group.arn), "{s:?}");
+        let bucket = aws.snapshot().buckets.get(&s.s3_bucket).cloned().expect("the trail bucket");
+        assert!(bucket.logging.is_some_and(|l| l.target_bucket == desired::log_bucket_name(ACCOUNT, REGION)));
+        assert_eq!(aws.trail(REGION, "org-trail").map(|t| t.settings), Some(theirs), "someone else's trail untouched");
+
+        // 14 CIS filters with the exact patterns, one naming the lake key; 15 alarms on the topic.
+        assert_eq!(group.metric_filters.len(), 15);
+        for c in cis::CIS_FILTERS {
+            assert_eq!(group.metric_filters[&format!("{}{}", cis::NAME_PREFIX, c.slug)].pattern, c.pattern);
+        }
+        assert!(
+            group.metric_filters[&format!("{}{}", cis::NAME_PREFIX, cis::LAKE_KEY_SLUG)]
+                .pattern
+                .contains(&lake_key.arn)
+        );
+        let alarms = aws.alarms(REGION);
+        assert_eq!(alarms.len(), 15);
+        let topic = desired::topic_arn(REGION, ACCOUNT);
+        assert!(alarms.values().all(|a| a.alarm.alarm_actions == [topic.clone()]), "{alarms:?}");
+        let t = status.audit_trail.clone().expect("recorded");
+        assert_eq!(
+            (t.trail_arn.as_deref(), t.management_events, t.alarms, t.adopted),
+            (Some(trail.arn.as_str()), true, 15, false)
+        );
+        b.status = Some(status.clone());
+        assert!(b.records_management_events());
+
+        // At rest nothing is written; a shortened retention and a changed alarm are restored.
+        aws.reset_calls();
+        round(&aws, &b, &mut status).await.expect("steady");
+        assert!(ops(&aws, true).is_empty(), "{:?}", ops(&aws, true));
+        aws.edit_log_group(REGION, &desired::trail_log_group(REGION), |g| g.retention_days = Some(30));
+        aws.edit(|r| r.alarms.values_mut().for_each(|a| a.alarm.alarm_actions.clear()));
+        let (report, _) = round(&aws, &b, &mut status).await.expect("restored");
+        assert_eq!(report.drift.len(), 16, "{:?}", report.drift);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_trail_of_the_account_trails_name_is_left_alone_unless_adoption_is_asked_for() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        let name = desired::account_trail_name(REGION);
+        let theirs = crate::aws::cloudtrail::TrailSettings {
+            name: name.clone(),
+            s3_bucket: "their-bucket".into(),
+            ..Default::default()
+        };
+        let arn = format!("arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{name}");
+        aws.edit(|r| {
+            r.trails.insert(
+                (REGION.to_string(), name.clone()),
+                crate::aws::fake::Trail { arn: arn.clone(), settings: theirs.clone(), ..Default::default() },
+            )
+        });
+        let plan = plan_of(&aws, &b, &SecurityBaselineStatus::default()).await;
+        assert!(plan.blockers.iter().any(|x| x.resource.contains(&name)), "{plan:?}");
+        let mut status = SecurityBaselineStatus::default();
+        match round(&aws, &b, &mut status).await {
+            Err(Stop::Stalled(r, _)) => assert_eq!(r, reason::NOT_OWNED),
+            other => panic!("expected NotOwned, got {other:?}"),
+        }
+        assert_eq!(aws.trail(REGION, &name).map(|t| t.settings), Some(theirs.clone()), "untouched");
+        assert!(aws.alarms(REGION).is_empty(), "no alarm without our trail");
+
+        let mut adopt = b.clone();
+        adopt.metadata.annotations =
+            Some([(lakeops_crds::names::annotation::ADOPT.to_string(), "true".to_string())].into());
+        round(&aws, &adopt, &mut status).await.expect("adopted");
+        let t = aws.trail(REGION, &name).expect("still one trail");
+        assert!(t.settings.multi_region && t.settings.log_file_validation);
+        assert_eq!(aws.snapshot().trails.len(), 1, "never a second trail");
+        assert!(status.audit_trail.expect("recorded").adopted);
+    }
+
+    #[tokio::test]
+    async fn lost_answers_and_crashes_in_the_account_trail_never_make_a_second_trail_key_or_alarm() {
+        let b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        aws.drop_response_on(|_, op| matches!(op, "CreateTrail" | "PutMetricAlarm" | "PutMetricFilter" | "CreateKey"));
+        let mut status = SecurityBaselineStatus::default();
+        for _ in 0..8 {
+            if round(&aws, &b, &mut status).await.is_ok() {
+                break;
+            }
+        }
+        aws.clear_faults();
+        round(&aws, &b, &mut status).await.expect("converges");
+        let snap = aws.snapshot();
+        assert_eq!(snap.trails.len(), 1);
+        assert_eq!(aws.alarms(REGION).len(), 14);
+        assert_eq!(snap.keys.len(), 2, "the Config key and the trail key, once each: {:?}", snap.keys.keys());
+        aws.reset_calls();
+        round(&aws, &b, &mut status).await.expect("steady");
+        assert!(ops(&aws, true).is_empty(), "{:?}", ops(&aws, true));
+    }
+
+    #[tokio::test]
+    async fn turning_the_trail_off_stops_relying_on_it_and_deletes_nothing() {
+        let mut b = baseline();
+        let aws = FakeAws::new(ACCOUNT);
+        let mut status = SecurityBaselineStatus::default();
+        round(&aws, &b, &mut status).await.expect("converges");
+        b.spec.audit_trail.enabled = false;
+        aws.reset_calls();
+        round(&aws, &b, &mut status).await.expect("converges");
+        assert!(ops(&aws, true).is_empty(), "{:?}", ops(&aws, true));
+        assert!(status.audit_trail.is_none());
+        assert!(aws.trail(REGION, &desired::account_trail_name(REGION)).is_some_and(|t| t.logging));
+        assert_eq!(aws.alarms(REGION).len(), 14);
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub async fn plan(b: &SecurityBaseline, aws: &dyn Clients) -> AwsResult<Plan> {
     let regional = aws.region(&b.spec.region);
     let mut next = b.status.clone().unwrap_or_default();
     let exec = Exec::plan(b);
-    let result = super::steps::converge(b, &regional, &account, &exec, &mut next).await;
+    let iam = aws.iam();
+    let input = super::steps::Inputs { aws: &regional, iam: iam.as_ref(), account: &account, boundary: None };
+    let result = super::steps::converge(b, input, &exec, &mut next).await;
     crate::reconcile::datalake::plan::finish(result, exec)
 }

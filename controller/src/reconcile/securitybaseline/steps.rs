@@ -3,38 +3,61 @@
 //!
 //! Order: GuardDuty (the region's detector found by ListDetectors, else created once under
 //! a recorded creation token; its features converged); Inspector (enabled, never waited
-//! for: ENABLING is reported as pending and the round is polled again); Config (the
-//! region's recorder kept or created; when the region has no delivery channel, the
-//! baseline's key and encrypted bucket, then the channel; recording started).
+//! for: ENABLING is reported as pending and the round is polled again); suppressions; the
+//! baseline's log bucket (the other buckets log into it); Config (the region's recorder kept
+//! or created; when the region has no delivery channel, the baseline's key and encrypted
+//! bucket, then the channel; recording started); alerts; the account trail (its key, bucket,
+//! log group and delivery role, the trail, then the CIS metric filters and alarms, which
+//! notify the alert topic).
 //!
 //! Reads on a converged region (the steady state): ListDetectors, GetDetector,
-//! BatchGetAccountStatus (once more right after an Enable), DescribeConfigurationRecorders, DescribeDeliveryChannels,
-//! DescribeConfigurationRecorderStatus, and, when the channel is the baseline's own, the
-//! key (DescribeKey, rotation, policy, its tags) and the bucket (8 reads): 18 reads, 0
-//! writes (a unit test counts them).
-use lakeops_crds::securitybaseline::{AlertsStatus, ConfigStatus, InspectorStatus, ServiceStatus, SubscriptionStatus};
+//! BatchGetAccountStatus (once more right after an Enable), DescribeConfigurationRecorders,
+//! DescribeDeliveryChannels, DescribeConfigurationRecorderStatus, the log bucket (8), and,
+//! when the channel is the baseline's own, the key (DescribeKey, rotation, policy, its tags)
+//! and the bucket (8): 26 reads. The account trail adds 29: its key (4), bucket (8), log
+//! group (1) and delivery role (2), GetTrail, GetEventSelectors, GetTrailStatus, ListAliases
+//! (the lake keys), one DescribeMetricFilters of the group and one DescribeAlarms by name
+//! prefix; 0 writes (a unit test counts them).
+use lakeops_crds::securitybaseline::{
+    AlertsStatus, AuditTrailStatus, ConfigStatus, InspectorStatus, ServiceStatus, SubscriptionStatus,
+};
 use lakeops_crds::{SecurityBaseline, SecurityBaselineStatus};
 
 use crate::aws::clients::Regional;
 use crate::aws::error::{AwsResult, ErrorKind};
+use crate::aws::iam::IamApi;
 use crate::aws::inspector::AccountScanning;
 use crate::engine::key;
+use crate::engine::trail_logs;
 use crate::engine::{Exec, Stop, intent, placeholder};
+use crate::reconcile::datalake::desired::DesiredBucket;
 use crate::reconcile::datalake::steps::{converge_bucket, observe_bucket};
 
+use super::cis;
 use super::desired::{self, DETECTOR_PURPOSE, ENABLING, KEY_PURPOSE};
 use super::diff::Change;
+
+/// What a baseline's sequence works with.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The clients of the baseline's region.
+    pub aws: &'a Regional,
+    pub iam: &'a dyn IamApi,
+    pub account: &'a str,
+    /// The permissions boundary every generated role carries (a controller flag).
+    pub boundary: Option<&'a str>,
+}
 
 type Exe<'a> = Exec<'a, SecurityBaselineStatus>;
 
 /// Runs the baseline's sequence; `next` is the status being built (intents included).
 pub async fn converge(
     b: &SecurityBaseline,
-    aws: &Regional,
-    account: &str,
+    input: Inputs<'_>,
     exec: &Exe<'_>,
     next: &mut SecurityBaselineStatus,
 ) -> Result<(), Stop> {
+    let Inputs { aws, account, .. } = input;
     next.account_id = Some(account.to_string());
     if b.spec.guard_duty.enabled {
         guardduty(b, aws, exec, next).await?;
@@ -43,11 +66,47 @@ pub async fn converge(
         inspector(b, aws, account, exec, next).await?;
     }
     suppressions(b, aws, exec, next, &desired::today()).await?;
+    let log_bucket = desired::log_bucket(b, account);
+    baseline_bucket(exec, aws, &b.spec.region, next, log_bucket, |s, name| s.log_bucket = Some(name)).await?;
     config(b, aws, account, exec, next).await?;
     if b.spec.alerts.is_some() {
         alerts(b, aws, account, exec, next).await?;
     }
+    if b.spec.audit_trail.enabled {
+        audit_trail(b, input, exec, next).await?;
+    } else {
+        // Never stopped or deleted: the trail keeps running, lakeops stops relying on it.
+        next.audit_trail = None;
+    }
     Ok(())
+}
+
+/// Bucket names the baseline recorded in status (before creating them).
+fn recorded_buckets(next: &SecurityBaselineStatus) -> std::collections::BTreeSet<String> {
+    let config = next.config.iter().filter_map(|c| c.bucket.clone());
+    let trail = next.audit_trail.iter().filter_map(|t| t.bucket.clone());
+    config.chain(trail).chain(next.log_bucket.clone()).collect()
+}
+
+/// One of the baseline's buckets, with the DataLake's bucket steps: read, ownership checked,
+/// its name recorded (`record`) before a create (S3 cannot tag a bucket as it creates it:
+/// the name is the intent), converged.
+async fn baseline_bucket(
+    exec: &Exe<'_>,
+    aws: &Regional,
+    region: &str,
+    next: &mut SecurityBaselineStatus,
+    mut bucket: DesiredBucket,
+    record: impl FnOnce(&mut SecurityBaselineStatus, String),
+) -> Result<(), Stop> {
+    let recorded = recorded_buckets(next);
+    let observed = observe_bucket(exec, aws, &bucket, &recorded).await?;
+    if observed.is_none() && !recorded.contains(&bucket.name) {
+        record(next, bucket.name.clone());
+        exec.record(next).await?;
+    }
+    exec.desired_tags(&mut bucket.tags, observed.as_ref().map(|o| &o.tags));
+    converge_bucket(exec, aws, region, &bucket, observed.as_ref()).await
 }
 
 async fn send(exec: &Exe<'_>, aws: &Regional, change: &Change, existed: bool) -> Result<Option<String>, Stop> {
@@ -252,16 +311,12 @@ async fn config(
         Some(c) if c.bucket != own_bucket => status.bucket = Some(c.bucket.clone()),
         existing => {
             let key_arn = config_key(b, aws, account, exec, next).await?;
-            let mut bucket = desired::config_bucket(b, account, &key_arn);
-            let recorded_names = next.config.iter().filter_map(|c| c.bucket.clone()).collect();
-            let observed_bucket = observe_bucket(exec, aws, &bucket, &recorded_names).await?;
-            if observed_bucket.is_none() && !recorded_names.contains(&bucket.name) {
-                // S3 cannot tag a bucket as it creates it: the name is the intent.
-                next.config = Some(ConfigStatus { bucket: Some(bucket.name.clone()), ..status.clone() });
-                exec.record(next).await?;
-            }
-            exec.desired_tags(&mut bucket.tags, observed_bucket.as_ref().map(|o| &o.tags));
-            converge_bucket(exec, aws, &b.spec.region, &bucket, observed_bucket.as_ref()).await?;
+            let bucket = desired::config_bucket(b, account, &key_arn);
+            let intent = status.clone();
+            baseline_bucket(exec, aws, &b.spec.region, next, bucket, |s, name| {
+                s.config = Some(ConfigStatus { bucket: Some(name), ..intent });
+            })
+            .await?;
             let channel = desired::channel(account, &b.spec.region, &key_arn);
             if existing.is_none_or(|c| *c != channel) {
                 send(exec, aws, &Change::PutChannel { channel }, existing.is_some()).await?;
@@ -382,6 +437,119 @@ async fn alerts(
     Ok(())
 }
 
+/// The account trail: its key, its bucket, its CloudWatch Logs group and delivery role
+/// (the engine's step, shared with lake trails), the trail itself (the DataLake's trail
+/// changes: multi-region, management events, validation, the key), then the CIS metric
+/// filters and alarms. A trail of that name lakeops does not own is never changed unless the
+/// baseline asks for adoption; CreateTrail of an existing name fails, so there is never a
+/// second one.
+async fn audit_trail(
+    b: &SecurityBaseline,
+    input: Inputs<'_>,
+    exec: &Exe<'_>,
+    next: &mut SecurityBaselineStatus,
+) -> Result<(), Stop> {
+    let Inputs { aws, account, .. } = input;
+    let region = &b.spec.region;
+    let mut recorded = next.audit_trail.clone().unwrap_or_default();
+    let key_arn = baseline_key(aws, exec, next, desired::trail_key(b, account), desired::TRAIL_KEY_PURPOSE).await?;
+    let bucket = desired::trail_bucket(b, account, &key_arn);
+    baseline_bucket(exec, aws, region, next, bucket, |s, name| {
+        s.audit_trail.get_or_insert_with(Default::default).bucket = Some(name);
+    })
+    .await?;
+    recorded.bucket = Some(desired::trail_bucket_name(account, region));
+
+    let logs = desired::trail_logs(b, account, &key_arn, input.boundary);
+    let delivery_recorded = trail_logs::Recorded {
+        log_group_arn: recorded.log_group_arn.as_deref(),
+        role_arn: recorded.logs_role_arn.as_deref(),
+    };
+    let delivery = trail_logs::converge(exec, aws.logs.as_ref(), input.iam, &logs, delivery_recorded).await?;
+
+    // The trail: read (3 reads), ours checked at first sight, converged.
+    let name = desired::account_trail_name(region);
+    let label = format!("trail {name}");
+    let observed = crate::reconcile::datalake::observe::trail(aws.cloudtrail.as_ref(), &name).await?;
+    if let Some(o) = &observed
+        && recorded.trail_arn.as_deref() != Some(o.info.arn.as_str())
+    {
+        let tags = aws.cloudtrail.list_tags(&o.info.arn).await?;
+        if !exec.owned(&label, &tags)? {
+            return Ok(());
+        }
+        recorded.adopted = !exec.is_ours(&tags);
+    }
+    let want = desired::account_trail(b, account, &key_arn, &delivery);
+    let mut arn = observed.as_ref().map(|o| o.info.arn.clone());
+    for change in crate::reconcile::datalake::diff::trail_changes(&want, observed.as_ref()) {
+        let send = crate::reconcile::datalake::apply::change(aws, region, &change);
+        if let Some(created) = exec.change(&change, observed.is_some(), &label, send).await? {
+            arn = Some(created);
+        }
+    }
+    recorded.trail_arn = Some(arn.unwrap_or_else(|| placeholder("account trail")));
+    recorded.log_group_arn = Some(delivery.log_group_arn.clone());
+    recorded.logs_role_arn = Some(delivery.role_arn.clone());
+    recorded.management_events = want.events.management_events;
+    recorded.alarms = if b.spec.audit_trail.cis_alarms { cis_alarms(b, input, exec, &recorded).await? } else { 0 };
+    next.audit_trail = Some(recorded);
+    Ok(())
+}
+
+/// The CIS metric filters on the trail's group and their alarms on the alert topic (when
+/// there is one). Reads: ListAliases (the region's lake keys), one DescribeMetricFilters of
+/// the group, one DescribeAlarms by name prefix, and, at first sight only, the tags of
+/// alarms already there. Filters and alarms are created or replaced by name (a repeat is
+/// harmless), never deleted. Returns how many alarms are in place.
+async fn cis_alarms(
+    b: &SecurityBaseline,
+    input: Inputs<'_>,
+    exec: &Exe<'_>,
+    recorded: &AuditTrailStatus,
+) -> Result<u32, Stop> {
+    let Inputs { aws, account, .. } = input;
+    let region = &b.spec.region;
+    let group = desired::trail_log_group(region);
+    let (aliases, filters, alarms) = futures::try_join!(
+        aws.kms.aliases(cis::LAKE_KEY_ALIAS_PREFIX),
+        async {
+            // A group this round creates (or a plan would) has no filters yet.
+            match aws.logs.metric_filters(&group).await {
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                other => other,
+            }
+        },
+        aws.cloudwatch.alarms(cis::NAME_PREFIX)
+    )?;
+    let lake_keys = desired::lake_key_arns(region, account, &aliases);
+    for filter in cis::filters(&lake_keys) {
+        if !filters.contains(&filter) {
+            let existed = filters.iter().any(|f| f.name == filter.name);
+            let change = Change::PutMetricFilter { group: group.clone(), filter };
+            send(exec, aws, &change, existed).await?;
+        }
+    }
+    let topic = b.spec.alerts.is_some().then(|| desired::topic_arn(region, account));
+    let want = cis::alarms(topic.as_deref(), !lake_keys.is_empty());
+    let count = want.len() as u32;
+    for alarm in want {
+        let found = alarms.iter().find(|o| o.alarm.name == alarm.name);
+        if let Some(o) = found
+            && recorded.alarms == 0
+            && !exec.owned(&format!("alarm {}", alarm.name), &aws.cloudwatch.alarm_tags(&o.arn).await?)?
+        {
+            continue;
+        }
+        if found.is_none_or(|o| o.alarm != alarm) {
+            let mut tags = desired::tags(b);
+            exec.desired_tags(&mut tags, None);
+            send(exec, aws, &Change::PutAlarm { alarm, tags }, found.is_some()).await?;
+        }
+    }
+    Ok(count)
+}
+
 /// Sends one change. Returns the new detector's id for CreateDetector.
 async fn apply(aws: &Regional, change: &Change) -> AwsResult<Option<String>> {
     let done = match change {
@@ -405,6 +573,8 @@ async fn apply(aws: &Regional, change: &Change) -> AwsResult<Option<String>> {
         }
         Change::UpdateSuppression { arn, filter, .. } => aws.inspector.update_suppression(arn, filter).await,
         Change::DeleteSuppression { arn, .. } => aws.inspector.delete_filter(arn).await,
+        Change::PutMetricFilter { group, filter } => aws.logs.put_metric_filter(group, filter).await,
+        Change::PutAlarm { alarm, tags } => aws.cloudwatch.put_alarm(alarm, tags).await,
     };
     done.map(|()| None)
 }

@@ -395,7 +395,7 @@ mod tests {
     fn a_second_baseline_for_a_region_is_refused_and_a_baseline_gets_no_namespace() {
         let doc = |name: &str, region: &str| {
             format!(
-                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: {name}}}\nspec: {{region: {region}}}\n---\n"
+                "apiVersion: lakeops.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {{name: {name}}}\nspec: {{region: {region}, alerts: {{}}}}\n---\n"
             )
         };
         let text = [doc("first", "eu-west-1"), doc("second", "eu-west-1"), doc("other", "us-east-1")].concat();

@@ -1,4 +1,4 @@
-//! The engine's properties, on the in-memory fake AWS, for the three kinds, over generated
+//! The engine's properties, on the in-memory fake AWS, for the four kinds, over generated
 //! specs and starting states (empty, converged, one setting drifted, a foreign owner,
 //! half-created by a crash):
 //! (a) the plan's changes are the changes the apply executor sends from the same state;
@@ -816,4 +816,235 @@ impl Progress<DataLakeStatus> for Counted {
         *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------- SecurityBaseline
+
+use lakeops_crds::{SecurityBaseline, SecurityBaselineStatus};
+
+use crate::reconcile::securitybaseline;
+
+/// The spec of a generated baseline (the account trail's parts and the alert topic vary).
+#[derive(Clone, Debug)]
+struct BaselineSpec {
+    trail: bool,
+    cis_alarms: bool,
+    alerts: bool,
+    log_retention_days: i32,
+}
+
+fn baseline_specs() -> impl Strategy<Value = BaselineSpec> {
+    (any::<bool>(), any::<bool>(), any::<bool>(), prop::sample::select(vec![90, 365, 400])).prop_map(
+        |(trail, cis_alarms, alerts, log_retention_days)| BaselineSpec {
+            trail,
+            cis_alarms,
+            alerts,
+            log_retention_days,
+        },
+    )
+}
+
+fn baseline(spec: &BaselineSpec) -> SecurityBaseline {
+    let mut b: SecurityBaseline = serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "SecurityBaseline",
+        "metadata": { "name": "eu", "uid": "uid-baseline", "generation": 1 },
+        "spec": {
+            "region": REGION,
+            "auditTrail": {
+                "enabled": spec.trail, "cisAlarms": spec.cis_alarms, "logRetentionDays": spec.log_retention_days
+            }
+        }
+    }))
+    .expect("fixture");
+    if spec.alerts {
+        b.spec.alerts =
+            serde_json::from_value(serde_json::json!({ "emails": ["secops@example.com"] })).expect("alerts");
+    }
+    b
+}
+
+async fn baseline_round(fake: &FakeAws, b: &mut SecurityBaseline, end: End) -> Result<Plan, Stop> {
+    let mut next = b.status.clone().unwrap_or_default();
+    let saved = Saved::<SecurityBaselineStatus>::default();
+    let exec = Exec::apply(&*b, &saved);
+    let (aws, iam) = (fake.region(REGION), fake.iam());
+    let input = securitybaseline::steps::Inputs { aws: &aws, iam: iam.as_ref(), account: ACCOUNT, boundary: None };
+    let result = securitybaseline::steps::converge(b, input, &exec, &mut next).await;
+    b.status = match end {
+        End::Lived => Some(next),
+        End::Died => saved.last().or(b.status.take()),
+    };
+    let (_, sent) = exec.finish();
+    result.map(|()| sent)
+}
+
+async fn baseline_plan(fake: &FakeAws, b: &SecurityBaseline) -> Plan {
+    let exec = Exec::plan(b);
+    let mut next = b.status.clone().unwrap_or_default();
+    let (aws, iam) = (fake.region(REGION), fake.iam());
+    let input = securitybaseline::steps::Inputs { aws: &aws, iam: iam.as_ref(), account: ACCOUNT, boundary: None };
+    let result = securitybaseline::steps::converge(b, input, &exec, &mut next).await;
+    datalake::plan::finish(result, exec).expect("a plan reads only")
+}
+
+async fn converged_baseline(fake: &FakeAws, b: &mut SecurityBaseline) {
+    for _ in 0..3 {
+        if baseline_round(fake, b, End::Lived).await.is_ok() {
+            return;
+        }
+    }
+    panic!("the baseline does not converge: {:?}", fake.writes());
+}
+
+/// What a converged baseline leaves: the census, and the alarms and metric filters.
+fn baseline_census(fake: &FakeAws) -> (BTreeMap<Kind, usize>, usize, usize) {
+    let filters = fake.snapshot().log_groups.values().map(|g| g.metric_filters.len()).sum();
+    (fake.counts(), fake.alarms(REGION).len(), filters)
+}
+
+/// A lake key in the region, so the lake-key filter and alarm exist.
+async fn with_lake_key(fake: &FakeAws) {
+    let kms = fake.region(REGION).kms;
+    let key = kms.create_key("lake", "{}", &BTreeMap::new()).await.expect("key");
+    kms.create_alias("alias/lakeops/team-a/sales", &key.key_id).await.expect("alias");
+}
+
+/// Starting states for a generated baseline: empty, converged, one part of the account
+/// trail changed behind the controller's back, a foreign trail of the account trail's name.
+fn baseline_drift(fake: &FakeAws, which: usize) {
+    let name = securitybaseline::desired::account_trail_name(REGION);
+    let group = securitybaseline::desired::trail_log_group(REGION);
+    match which {
+        0 => {
+            fake.edit(|r| {
+                if let Some(t) = r.trails.get_mut(&(REGION.to_string(), name.clone())) {
+                    t.settings.multi_region = false;
+                    t.settings.log_file_validation = false;
+                }
+            });
+        }
+        1 => {
+            fake.edit(|r| {
+                if let Some(t) = r.trails.get_mut(&(REGION.to_string(), name.clone())) {
+                    t.selection.management_events = false;
+                    t.logging = false;
+                }
+            });
+        }
+        2 => {
+            fake.edit_log_group(REGION, &group, |g| {
+                g.retention_days = Some(1);
+                g.metric_filters.values_mut().for_each(|f| f.pattern = "{$.eventName=*}".into());
+            });
+        }
+        _ => fake.edit(|r| r.alarms.values_mut().for_each(|a| a.alarm.threshold = 100.0)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// (a), (b) and (d) for SecurityBaseline, the account trail's steps included.
+    #[test]
+    fn a_baseline_plan_is_what_apply_sends_and_apply_converges(spec in baseline_specs(), start in 0usize..7) {
+        block_on(async {
+            let fake = FakeAws::new(ACCOUNT);
+            let mut b = baseline(&spec);
+            if start % 2 == 1 {
+                with_lake_key(&fake).await;
+            }
+            match start {
+                0 | 1 => {}
+                2..=5 => {
+                    let mut all_on = baseline(&BaselineSpec { trail: true, cis_alarms: true, ..spec.clone() });
+                    converged_baseline(&fake, &mut all_on).await;
+                    b.status = all_on.status.clone();
+                    baseline_drift(&fake, start - 2);
+                }
+                _ => {
+                    // A trail of the account trail's name that is not ours.
+                    let name = securitybaseline::desired::account_trail_name(REGION);
+                    let trail = crate::aws::fake::Trail {
+                        arn: format!("arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{name}"),
+                        settings: crate::aws::cloudtrail::TrailSettings { name: name.clone(), ..Default::default() },
+                        tags: BTreeMap::from([(lakeops_crds::names::tag::OWNER.to_string(), "someone".to_string())]),
+                        ..Default::default()
+                    };
+                    fake.edit(|r| r.trails.insert((REGION.to_string(), name), trail));
+                }
+            }
+            fake.reset_calls();
+            let planned = baseline_plan(&fake.fork(), &b).await;
+            let before = fake.fork();
+            match baseline_round(&fake, &mut b, End::Lived).await {
+                Ok(sent) => {
+                    prop_assert!(planned.blockers.is_empty(), "{:?}", planned.blockers);
+                    let created = new_keys(&before, &fake);
+                    prop_assert_eq!(normalised(&planned, &created), normalised(&sent, &created));
+                    prop_assert_eq!(fake.writes().len(), sent.changes.len(), "one write per change");
+                    let again = baseline_plan(&fake, &b).await;
+                    prop_assert!(again.changes.is_empty() && again.blockers.is_empty(), "{:?}", again);
+                    fake.reset_calls();
+                    prop_assert!(baseline_round(&fake, &mut b, End::Lived).await.is_ok());
+                    prop_assert_eq!(fake.writes(), vec![]);
+                    prop_assert_eq!(fake.snapshot().trails.len(), usize::from(spec.trail || start >= 2));
+                }
+                Err(Stop::Stalled(_, message)) => {
+                    prop_assert!(planned.blockers.iter().any(|b| b.message == message), "{message} not in {:?}", planned.blockers);
+                    prop_assert_eq!(fake.snapshot().trails.len(), 1, "never a second trail");
+                }
+                Err(other) => prop_assert!(false, "unexpected stop {other:?}"),
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// (c) for SecurityBaseline: a crash after every call index of a first convergence (keys,
+/// buckets, the detector, the topic, the account trail, its role, group, filters and alarms),
+/// then restarts; and a lost answer to each create.
+#[test]
+fn a_baseline_crashed_after_any_call_converges_without_a_second_resource() {
+    block_on(async {
+        let spec = BaselineSpec { trail: true, cis_alarms: true, alerts: true, log_retention_days: 365 };
+        let base = FakeAws::new(ACCOUNT);
+        with_lake_key(&base).await;
+        base.reset_calls();
+        let probe = base.fork();
+        let mut b = baseline(&spec);
+        converged_baseline(&probe, &mut b).await;
+        let total = probe.calls().len();
+        let expected = baseline_census(&probe);
+        assert_eq!((expected.1, expected.2), (15, 15), "15 alarms and filters");
+        assert!(total > 60, "a first convergence makes {total} calls");
+        for n in 0..total {
+            let fake = base.fork();
+            let mut b = baseline(&spec);
+            fake.crash_after(n);
+            let _ = baseline_round(&fake, &mut b, End::Died).await;
+            fake.clear_faults();
+            converged_baseline(&fake, &mut b).await;
+            assert_eq!(baseline_census(&fake), expected, "after a crash at call {n}");
+        }
+        for op in [
+            "CreateKey",
+            "CreateAlias",
+            "CreateBucket",
+            "CreateDetector",
+            "CreateTopic",
+            "CreateTrail",
+            "CreateRole",
+            "CreateLogGroup",
+            "PutMetricFilter",
+            "PutMetricAlarm",
+        ] {
+            let fake = base.fork();
+            let mut b = baseline(&spec);
+            fake.drop_response_on(move |_, o| o == op);
+            let _ = baseline_round(&fake, &mut b, End::Lived).await;
+            fake.clear_faults();
+            converged_baseline(&fake, &mut b).await;
+            assert_eq!(baseline_census(&fake), expected, "after a lost {op} answer");
+        }
+    });
 }

@@ -26,7 +26,8 @@ fn plan_base(case: &str) -> (i32, String) {
     (out.status.code().expect("exit code"), stdout)
 }
 
-const CASES: [&str; 4] = ["added-zone", "removed-replica-region", "unchanged", "weakening-retention"];
+const CASES: [&str; 5] =
+    ["added-zone", "removed-replica-region", "unchanged", "weakening-account-trail", "weakening-retention"];
 
 #[test]
 fn every_fixture_case_has_a_test() {
@@ -57,6 +58,15 @@ fn a_shortened_retention_is_a_weakening_with_old_and_new_days() {
         "{md}"
     );
     assert!(md.contains("- `spec.retention.days: 30 -> 7`"), "{md}");
+}
+
+#[test]
+fn dropping_the_cis_alarms_and_shortening_the_account_trail_logs_are_weakenings() {
+    let (code, md) = plan_base("weakening-account-trail");
+    assert_eq!(code, 2, "{md}");
+    assert!(md.contains("2 change(s) weaken protection"), "{md}");
+    assert!(md.contains("spec.auditTrail.cisAlarms: the CIS metric filters and alarms are no longer kept"), "{md}");
+    assert!(md.contains("spec.auditTrail.logRetentionDays: trail logs kept shorter: 365 -> 90 days"), "{md}");
 }
 
 #[test]

@@ -110,6 +110,7 @@ fn the_argocd_config_map_embeds_health_lua_unchanged_for_every_kind() {
             "resource.customizations.health.lakeops.dev_DataLake",
             "resource.customizations.health.lakeops.dev_EtlFunction",
             "resource.customizations.health.lakeops.dev_EtlPipeline",
+            "resource.customizations.health.lakeops.dev_SecurityBaseline",
         ]
     );
     for (key, embedded) in &data {

@@ -6,19 +6,18 @@ pub mod diff;
 pub mod plan;
 pub mod steps;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use lakeops_crds::names::{reason, tag};
+use lakeops_crds::names::reason;
 use lakeops_crds::references::{check_pipeline_against_lake, check_pipeline_trigger_overlaps};
-use lakeops_crds::{DataLake, DeletionPolicy, EtlFunction, EtlPipeline, EtlPipelineStatus};
+use lakeops_crds::{DataLake, EtlFunction, EtlPipeline, EtlPipelineStatus};
 
 use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::exec::StatusProgress;
-use crate::engine::{Exec, NoProgress, Report, Stop};
+use crate::engine::{Exec, NoProgress, Report, Stop, log_group};
 use crate::error::Result;
 use crate::status;
 
@@ -125,17 +124,7 @@ async fn cleanup(p: Arc<EtlPipeline>, ctx: Arc<Context>) -> Result<Action> {
             {
                 aws.stepfunctions.delete_state_machine(arn).await?;
             }
-            if let Some(group) = aws.logs.describe_log_group(&names.log_group).await?
-                && exec.is_ours(&aws.logs.list_tags(&group.arn).await?)
-            {
-                match p.spec.deletion_policy {
-                    DeletionPolicy::Delete => aws.logs.delete_log_group(&names.log_group).await?,
-                    DeletionPolicy::Retain => {
-                        let retained = BTreeMap::from([(tag::RETAINED.to_string(), "true".to_string())]);
-                        aws.logs.tag(&group.arn, &retained).await?;
-                    }
-                }
-            }
+            log_group::retire(aws.logs.as_ref(), &names.log_group, p.spec.deletion_policy, |t| exec.is_ours(t)).await?;
         }
         crate::engine::role::delete(&exec, iam.as_ref(), &names.events_role, |t| exec.is_ours(t)).await?;
         crate::engine::role::delete(&exec, iam.as_ref(), &names.role, |t| exec.is_ours(t)).await
@@ -154,6 +143,7 @@ async fn cleanup(p: Arc<EtlPipeline>, ctx: Arc<Context>) -> Result<Action> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use super::*;

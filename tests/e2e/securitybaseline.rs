@@ -415,7 +415,7 @@ async fn the_account_trail_records_management_events_everywhere_with_the_cis_ala
     assert_eq!(alarms.len(), 15, "{alarms:?}");
     let topic = format!("arn:aws:sns:{REGION}:{MOTO_ACCOUNT}:lakeops-alerts");
     for a in &alarms {
-        assert_eq!(a.alarm_actions(), [topic.clone()], "{a:?}");
+        assert_eq!(a.alarm_actions(), std::slice::from_ref(&topic), "{a:?}");
         assert_eq!((a.period(), a.threshold(), a.evaluation_periods()), (Some(300), Some(1.0), Some(1)), "{a:?}");
         assert_eq!(a.namespace(), Some("lakeops/CIS"));
     }

@@ -162,6 +162,23 @@ pub fn trail_events(lake: &DataLake, account_id: &str, baseline_covers: bool) ->
     }
 }
 
+/// The settings of every trail lakeops writes: multi-region, global service events,
+/// log-file validation, encrypted with `key_arn`, log files under [`TRAIL_PREFIX`] of
+/// `bucket`, delivered to CloudWatch Logs through `delivery`.
+pub fn trail_settings(name: String, bucket: String, key_arn: &str, delivery: &Delivery) -> TrailSettings {
+    TrailSettings {
+        name,
+        s3_bucket: bucket,
+        s3_key_prefix: TRAIL_PREFIX.into(),
+        kms_key_id: key_arn.into(),
+        multi_region: true,
+        global_service_events: true,
+        log_file_validation: true,
+        cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
+        cloud_watch_logs_role_arn: delivery.role_arn.clone(),
+    }
+}
+
 /// The trail the lake asks for, if any: multi-region (replica buckets are in another
 /// region), KMS-encrypted with the lake key, log-file validation, delivered to CloudWatch
 /// Logs through `delivery`, recording [`trail_events`] (CloudTrail.1, .2, .4, .5, S3.22, S3.23).
@@ -176,17 +193,7 @@ pub fn trail(
         return None;
     }
     Some(DesiredTrail {
-        settings: TrailSettings {
-            name: trail_name(lake),
-            s3_bucket: lake.audit_bucket(),
-            s3_key_prefix: TRAIL_PREFIX.into(),
-            kms_key_id: key_arn.into(),
-            multi_region: true,
-            global_service_events: true,
-            log_file_validation: true,
-            cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
-            cloud_watch_logs_role_arn: delivery.role_arn.clone(),
-        },
+        settings: trail_settings(trail_name(lake), lake.audit_bucket(), key_arn, delivery),
         events: trail_events(lake, account_id, baseline_covers),
         tags: resource_tags(lake),
     })

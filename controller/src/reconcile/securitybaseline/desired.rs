@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use lakeops_crds::datalake::Lifecycle;
 use lakeops_crds::{FindingSeverity, SecurityBaseline};
 
-use crate::aws::cloudtrail::{EventSelection, TrailSettings};
+use crate::aws::cloudtrail::EventSelection;
 use crate::aws::config::{Channel, Recorder};
 use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::guardduty::{DetectorSettings, FEATURES, LAMBDA_NETWORK_LOGS};
@@ -20,8 +20,8 @@ use crate::engine::key::ManagedKey;
 use crate::engine::trail_logs::{self, Delivery, TrailLogs};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 use crate::reconcile::datalake::desired::{
-    DesiredBucket, DesiredTrail, TRAIL_PREFIX, bucket_arn, cloudtrail_bucket_statements, cloudtrail_key_statement,
-    kms_bucket_policy, kms_encryption, lifecycle_rules, log_bucket_of, partition, root_key_policy, tls_only,
+    DesiredBucket, DesiredTrail, bucket_arn, cloudtrail_bucket_statements, cloudtrail_key_statement, kms_bucket_policy,
+    kms_encryption, lifecycle_rules, log_bucket_of, partition, root_key_policy, tls_only, trail_settings,
 };
 
 /// Purposes under which creation tokens are recorded.
@@ -162,15 +162,28 @@ pub fn config_key(b: &SecurityBaseline, account: &str) -> ManagedKey {
         )
         .when("StringEquals", "aws:SourceAccount", &[account]),
     );
+    baseline_key(b, KEY_ALIAS, KEY_PURPOSE, "Config key", "AWS Config's deliveries", policy)
+}
+
+/// One of the baseline's keys: rotated yearly, tagged as the baseline's, created under the
+/// creation token of `purpose`.
+fn baseline_key(
+    b: &SecurityBaseline,
+    alias: &str,
+    purpose: &str,
+    what: &str,
+    encrypts: &str,
+    policy: PolicyDocument,
+) -> ManagedKey {
     ManagedKey {
-        alias: KEY_ALIAS.into(),
-        region: region.clone(),
-        description: format!("lakeops SecurityBaseline {}: encrypts AWS Config's deliveries", b.name_any()),
+        alias: alias.into(),
+        region: b.spec.region.clone(),
+        description: format!("lakeops SecurityBaseline {}: encrypts {encrypts}", b.name_any()),
         rotation_days: 365,
         policy,
         tags: tags(b),
-        what: "Config key".into(),
-        token: token(b, KEY_PURPOSE),
+        what: what.into(),
+        token: token(b, purpose),
     }
 }
 
@@ -276,16 +289,7 @@ pub fn alerts_key(b: &SecurityBaseline, account: &str) -> ManagedKey {
             .when("ArnLike", SOURCE_ARN, &[&source]),
         );
     }
-    ManagedKey {
-        alias: ALERTS_KEY_ALIAS.into(),
-        region: region.clone(),
-        description: format!("lakeops SecurityBaseline {}: encrypts the alert topic", b.name_any()),
-        rotation_days: 365,
-        policy,
-        tags: tags(b),
-        what: "alert key".into(),
-        token: token(b, ALERTS_KEY_PURPOSE),
-    }
+    baseline_key(b, ALERTS_KEY_ALIAS, ALERTS_KEY_PURPOSE, "alert key", "the alert topic", policy)
 }
 
 /// The topic policy: no access without TLS; this account's alarms and rules may publish.
@@ -482,16 +486,7 @@ pub fn trail_key(b: &SecurityBaseline, account: &str) -> ManagedKey {
         .statements
         .push(cloudtrail_key_statement("CloudTrailEncryptsTheAccountTrail", &account_trail_arn(region, account)));
     policy.statements.push(trail_logs::key_statement(region, account, &trail_log_group(region)));
-    ManagedKey {
-        alias: TRAIL_KEY_ALIAS.into(),
-        region: region.clone(),
-        description: format!("lakeops SecurityBaseline {}: encrypts the account trail's logs", b.name_any()),
-        rotation_days: 365,
-        policy,
-        tags: tags(b),
-        what: "trail key".into(),
-        token: token(b, TRAIL_KEY_PURPOSE),
-    }
+    baseline_key(b, TRAIL_KEY_ALIAS, TRAIL_KEY_PURPOSE, "trail key", "the account trail's logs", policy)
 }
 
 /// The trail bucket: SSE-KMS with the trail key and Bucket Keys, TLS-only, CloudTrail
@@ -543,17 +538,7 @@ pub fn trail_logs(b: &SecurityBaseline, account: &str, key_arn: &str, boundary: 
 pub fn account_trail(b: &SecurityBaseline, account: &str, key_arn: &str, delivery: &Delivery) -> DesiredTrail {
     let region = &b.spec.region;
     DesiredTrail {
-        settings: TrailSettings {
-            name: account_trail_name(region),
-            s3_bucket: trail_bucket_name(account, region),
-            s3_key_prefix: TRAIL_PREFIX.into(),
-            kms_key_id: key_arn.into(),
-            multi_region: true,
-            global_service_events: true,
-            log_file_validation: true,
-            cloud_watch_logs_group_arn: delivery.log_group_arn.clone(),
-            cloud_watch_logs_role_arn: delivery.role_arn.clone(),
-        },
+        settings: trail_settings(account_trail_name(region), trail_bucket_name(account, region), key_arn, delivery),
         events: EventSelection { management_events: true, ..EventSelection::default() },
         tags: tags(b),
     }

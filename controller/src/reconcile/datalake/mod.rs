@@ -36,13 +36,21 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     let resync = super::resync_interval(lake.as_ref(), ctx.config.resync_interval);
     // Whether a Ready baseline's account trail records management events decides the lake
     // trail's selectors, so it is part of what makes a round necessary: a baseline becoming
-    // Ready, or no longer Ready, re-queues every lake (the baselines' watch) and the lake
-    // then converges at once.
+    // Ready, or no longer Ready, re-queues every lake (the baselines' watch) and a lake whose
+    // coverage changed converges at once. That watch and the baselines' cache are two
+    // streams, so a lake the coverage matters to also looks at the cache again every
+    // BASELINE_POLL (in memory: no AWS call unless the coverage changed).
+    let watches_coverage =
+        ctx.config.security_baselines && lake.spec.audit.trail && lake.spec.audit.management_events.is_none();
     let account = ctx.aws.account_id().await.ok();
-    let covered = account.as_deref().is_some_and(|a| baseline_covers(&ctx.stores.baselines.state(), a));
+    let covered =
+        watches_coverage && account.as_deref().is_some_and(|a| baseline_covers(&ctx.stores.baselines.state(), a));
     let depends = if covered { "baseline-covers" } else { "" };
+    let requeue_within = |d: std::time::Duration| {
+        if watches_coverage { d.min(crate::reconcile::securitybaseline::BASELINE_POLL) } else { d }
+    };
     if let Some(left) = ctx.fingerprints.fresh_with(lake.as_ref(), depends, resync) {
-        return Ok(Action::requeue(left));
+        return Ok(Action::requeue(requeue_within(left)));
     }
     // Until this round succeeds, the next event must be handled in full.
     ctx.fingerprints.forget(lake.as_ref());
@@ -81,7 +89,7 @@ async fn apply_lake(lake: Arc<DataLake>, ctx: Arc<Context>) -> Result<Action> {
     if engine::remembers(&outcome) {
         ctx.fingerprints.remember_with(lake.as_ref(), depends);
     }
-    Ok(Action::requeue(requeue))
+    Ok(Action::requeue(requeue_within(requeue)))
 }
 
 async fn converge(

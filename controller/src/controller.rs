@@ -58,7 +58,8 @@ pub async fn run(
     let policies = Controller::new(api::<BackupPolicy>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     let pipelines = Controller::new(api::<EtlPipeline>(&client, ns), wc.clone()).with_config(ctrl_config.clone());
     // Cluster-scoped: watched across the cluster even when one namespace is.
-    let baselines = Controller::new(Api::<SecurityBaseline>::all(client.clone()), wc.clone()).with_config(ctrl_config);
+    let mut baselines =
+        Controller::new(Api::<SecurityBaseline>::all(client.clone()), wc.clone()).with_config(ctrl_config);
     let stores = Stores {
         lakes: lakes.store(),
         functions: functions.store(),
@@ -70,6 +71,17 @@ pub async fn run(
     // lake: whether a Ready baseline records management events decides the lake trails'
     // selectors. A lake whose coverage did not change skips the round (its fingerprint).
     if config.security_baselines {
+        // And a lake's changes re-queue the baseline of its region (its lake-key alarm).
+        let bstore = stores.baselines.clone();
+        baselines = baselines.watches(api::<DataLake>(&client, ns), wc.clone(), move |lake| {
+            let region = lake.spec.region.clone();
+            bstore
+                .state()
+                .iter()
+                .filter(|b| b.spec.region == region)
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        });
         let lstore = stores.lakes.clone();
         lakes = lakes.watches(Api::<SecurityBaseline>::all(client.clone()), wc.clone(), move |_| {
             lstore.state().iter().map(|l| ObjectRef::from_obj(l.as_ref())).collect::<Vec<_>>()

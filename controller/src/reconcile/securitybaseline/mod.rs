@@ -35,8 +35,13 @@ pub async fn reconcile(b: Arc<SecurityBaseline>, ctx: Arc<Context>) -> Result<Ac
         return Ok(Action::await_change());
     }
     let resync = super::resync_interval(b.as_ref(), ctx.config.resync_interval);
-    if let Some(left) = ctx.fingerprints.fresh(b.as_ref(), resync) {
-        return Ok(Action::requeue(left));
+    // The lake-key alarm names the region's lake keys: a lake that became Ready (its key and
+    // alias made) is part of what makes a round necessary. The lakes' watch re-queues the
+    // baseline; as that watch and the lakes' cache are two streams, the baseline also looks
+    // at the cache again every BASELINE_POLL (in memory: no AWS call unless it changed).
+    let lake_keys = ready_lake_keys(&ctx.stores.lakes.state(), &b.spec.region);
+    if let Some(left) = ctx.fingerprints.fresh_with(b.as_ref(), &lake_keys, resync) {
+        return Ok(Action::requeue(left.min(BASELINE_POLL)));
     }
     ctx.fingerprints.forget(b.as_ref());
     let current = b.status.clone().unwrap_or_default();
@@ -83,9 +88,25 @@ pub async fn reconcile(b: Arc<SecurityBaseline>, ctx: Arc<Context>) -> Result<Ac
     };
     status::apply(&ctx, b.as_ref(), next, &outcome).await?;
     if engine::remembers(&outcome) {
-        ctx.fingerprints.remember(b.as_ref());
+        ctx.fingerprints.remember_with(b.as_ref(), &lake_keys);
     }
-    Ok(Action::requeue(requeue))
+    Ok(Action::requeue(requeue.min(BASELINE_POLL)))
+}
+
+/// The key ARNs of the Ready lakes of `region`, sorted: what the lake-key alarm follows.
+pub fn ready_lake_keys(lakes: &[Arc<lakeops_crds::DataLake>], region: &str) -> String {
+    let mut keys: Vec<&str> = lakes
+        .iter()
+        .filter(|l| l.spec.region == region)
+        .filter_map(|l| {
+            let s = l.status.as_ref()?;
+            lakeops_crds::common::is_ready(&s.conditions, s.observed_generation, l.metadata.generation)
+                .then_some(s.kms_key_arn.as_deref())?
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.join(",")
 }
 
 /// The baseline that owns `region`: the oldest (then the first by name) of those naming it.
@@ -606,6 +627,25 @@ mod tests {
         assert_eq!(baseline_gap([&b].into_iter(), REGION, Some(ACCOUNT)), None);
         assert!(baseline_gap([&b].into_iter(), REGION, Some("999999999999")).is_some(), "another account's");
         assert!(baseline_gap([&b].into_iter(), "us-east-1", Some(ACCOUNT)).is_some(), "another region");
+    }
+
+    #[test]
+    fn the_lake_keys_a_baseline_follows_are_those_of_ready_lakes_of_its_region() {
+        let lake = |name: &str, region: &str, ready: &str, key: &str| -> Arc<lakeops_crds::DataLake> {
+            Arc::new(
+                serde_saphyr::from_str(&format!(
+                    "apiVersion: lakeops.dev/v1alpha1\nkind: DataLake\nmetadata: {{name: {name}, namespace: t, generation: 1}}\nspec: {{region: {region}, zones: [{{name: raw}}]}}\nstatus:\n  kmsKeyArn: {key}\n  observedGeneration: 1\n  conditions: [{{type: Ready, status: \"{ready}\", reason: R, message: m, lastTransitionTime: \"2026-01-01T00:00:00Z\"}}]\n"
+                ))
+                .expect("fixture"),
+            )
+        };
+        let lakes = [
+            lake("b", REGION, "True", "arn:k2"),
+            lake("a", REGION, "True", "arn:k1"),
+            lake("c", REGION, "False", "arn:k3"),
+            lake("d", "us-east-1", "True", "arn:k4"),
+        ];
+        assert_eq!(ready_lake_keys(&lakes, REGION), "arn:k1,arn:k2");
     }
 
     #[test]

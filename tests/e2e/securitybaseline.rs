@@ -433,7 +433,25 @@ async fn the_account_trail_records_management_events_everywhere_with_the_cis_ala
     }
     // The first slice's 18, the log bucket (8), the alerts (13), the trail (21).
     assert_eq!(reads, 60, "{round:?}");
+
+    // A lake made afterwards re-queues the baseline once Ready: its key joins the lake-key filter.
+    let lakes = crate::common::api::<lakeops_crds::DataLake>(env, &ns).await.expect("api");
+    let lake: lakeops_crds::DataLake = serde_json::from_value(serde_json::json!({
+        "apiVersion": "lakeops.dev/v1alpha1", "kind": "DataLake", "metadata": { "name": "late" },
+        "spec": { "region": REGION, "zones": [{ "name": "raw" }] }
+    }))
+    .expect("fixture");
+    lakes.create(&PostParams::default(), &lake).await.expect("lake created");
+    let late = wait_until(&lakes, "late", "the DataLake Ready", |r| r.0 == "True").await;
+    let late_key = late.status.and_then(|s| s.kms_key_arn).expect("the lake key");
+    eventually(Duration::from_secs(45), "the new lake key in the lake-key filter", || async {
+        let (patterns, _) = cis_filters_and_alarms(env, REGION, &group).await;
+        Ok(patterns["lakeops-cis-lake-key-disable-or-deletion"].contains(&late_key).then_some(()))
+    })
+    .await
+    .expect("the baseline follows the region's lakes");
     assert_iam_policy_covers(&ctrl.recorder);
+    lakes.delete("late", &DeleteParams::default()).await.expect("lake deleted");
 
     // Deleting the baseline leaves the trail logging and the alarms in place.
     api.delete(&name, &DeleteParams::default()).await.expect("deleted");

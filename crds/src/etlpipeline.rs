@@ -186,9 +186,12 @@ pub struct IngestApi {
     /// `AWS_IAM` (default): callers sign their requests. `NONE` allows anonymous ingest.
     #[serde(default)]
     pub authorization: Authorization,
-    /// Largest request body accepted, in bytes (API Gateway's limit is 10 MB).
+    /// Largest request body forwarded to an execution, in characters of the body (bytes for
+    /// ASCII). Step Functions takes at most 256 KiB of input per execution, so this is at
+    /// most 262144. API Gateway itself still receives bodies up to its own 10 MB limit: a
+    /// larger body is answered 400 and never reaches an execution.
     #[serde(default = "default_max_body")]
-    #[schemars(range(min = 1, max = 10485760))]
+    #[schemars(range(min = 1, max = 262144))]
     pub max_body_bytes: i64,
     /// A custom domain with TLS 1.2; the default execute-api endpoint is then disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,8 +199,11 @@ pub struct IngestApi {
 }
 
 fn default_max_body() -> i64 {
-    1_048_576
+    MAX_BODY_BYTES
 }
+
+/// Step Functions' limit on the input of one execution (256 KiB).
+pub const MAX_BODY_BYTES: i64 = 262_144;
 
 /// Requests per second (steady) and burst.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -309,6 +315,15 @@ pub struct EtlPipelineStatus {
     /// The ingest API's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rest_api_id: Option<String>,
+    /// The ingest API's usage plan id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_plan_id: Option<String>,
+    /// The ingest API's custom domain (kept for clean-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_domain: Option<String>,
+    /// The URL callers POST to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_url: Option<String>,
     /// Creation tokens of non-idempotent creates, recorded before the create.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub creation_tokens: BTreeMap<String, String>,
@@ -417,14 +432,6 @@ impl EtlPipeline {
         if !s.tracing {
             f.warning("spec.tracing", "X-Ray tracing is off");
         }
-        if s.ingest.is_some() {
-            // Refused rather than ignored: a manifest must never look protected by an API
-            // that does not exist.
-            f.error(
-                "spec.ingest",
-                "the ingest API is not implemented by this version of lakeops yet; remove spec.ingest and start executions with spec.trigger",
-            );
-        }
         if s.on_failure.as_ref().is_some_and(|o| o.alert) {
             f.warning(
                 "spec.onFailure.alert",
@@ -439,8 +446,13 @@ impl EtlPipeline {
             if !(1..=5000).contains(&t.burst_limit) {
                 f.error("spec.ingest.api.throttle.burstLimit", "must be 1 to 5000 requests");
             }
-            if !(1..=10_485_760).contains(&api.max_body_bytes) {
-                f.error("spec.ingest.api.maxBodyBytes", "must be 1 to 10485760 (API Gateway's 10 MB limit)");
+            if !(1..=MAX_BODY_BYTES).contains(&api.max_body_bytes) {
+                f.error(
+                    "spec.ingest.api.maxBodyBytes",
+                    format!(
+                        "must be 1 to {MAX_BODY_BYTES} (Step Functions takes at most 256 KiB of input per execution)"
+                    ),
+                );
             }
             if api.authorization == Authorization::None {
                 f.warning("spec.ingest.api.authorization", "NONE lets anyone who finds the URL start executions");
@@ -550,7 +562,7 @@ mod tests {
         assert!(p.validate().error_summary().is_none(), "{:?}", p.validate());
         let p = pipeline(&format!("{STEPS}  ingest: {{api: {{throttle: {{rateLimit: 5, burstLimit: 10}}}}}}\n"));
         let api = &p.spec.ingest.as_ref().expect("ingest").api;
-        assert_eq!((api.authorization, api.max_body_bytes), (Authorization::AwsIam, 1_048_576));
+        assert_eq!((api.authorization, api.max_body_bytes), (Authorization::AwsIam, 262_144));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub struct Regional {
     pub sns: Arc<dyn crate::aws::sns::SnsApi>,
     pub events: Arc<dyn crate::aws::events::EventsApi>,
     pub stepfunctions: Arc<dyn crate::aws::stepfunctions::StepFunctionsApi>,
+    pub apigateway: Arc<dyn crate::aws::apigateway::ApiGatewayApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -138,6 +139,10 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let apigateway = aws_sdk_apigateway::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
         let rate = self.inner.lambda_rate;
         Regional {
             sns: Arc::new(crate::aws::sns::SdkSns::new(aws_sdk_sns::Client::from_conf(sns))),
@@ -151,6 +156,9 @@ impl AwsClients {
             events: Arc::new(crate::aws::events::SdkEvents::new(aws_sdk_eventbridge::Client::from_conf(events))),
             stepfunctions: Arc::new(crate::aws::stepfunctions::SdkStepFunctions::new(aws_sdk_sfn::Client::from_conf(
                 sfn,
+            ))),
+            apigateway: Arc::new(crate::aws::apigateway::SdkApiGateway::new(aws_sdk_apigateway::Client::from_conf(
+                apigateway,
             ))),
             lambda: Arc::new(SdkLambda::new(
                 aws_sdk_lambda::Client::from_conf(lambda),

@@ -126,6 +126,16 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
                 }
             }
         }
+        // API Gateway (REST): IAM authorises the request path (`/restapis/{id}/stages/...`);
+        // PutIntegration passes its `credentials` role to API Gateway.
+        "api gateway" => {
+            params.push(("Path".into(), percent_decode(path.split('?').next().unwrap_or(path), false)));
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body)
+                && let Some(role) = json.get("credentials").and_then(|c| c.as_str())
+            {
+                params.push(("Role".into(), role.to_string()));
+            }
+        }
         "eventbridge" => {
             json_params(body, &mut params);
             // PutTargets passes each target's role to EventBridge.

@@ -315,6 +315,12 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
                 out.push(auth("inspector2:TagResource", "*".into()));
             }
         }
+        "api gateway" => {
+            out.push(auth(&action, format!("arn:aws:apigateway:{region}::{}", need("Path")?)));
+            if let Some(role) = r.param("Role") {
+                out.push(auth("iam:PassRole", role_arn(role)));
+            }
+        }
         "sns" => {
             let topic = match r.param("TopicArn").or(r.param("ResourceArn")) {
                 Some(arn) => arn.to_string(),

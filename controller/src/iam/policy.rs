@@ -7,6 +7,14 @@ use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 pub fn action_for(service: &str, operation: &str) -> Option<String> {
     let action = match (service, operation) {
         ("sts", "GetCallerIdentity") => return None,
+        // API Gateway's IAM actions are the HTTP verbs of its REST paths.
+        ("api gateway", op) => {
+            let verb = [("Get", "GET"), ("Create", "POST"), ("Put", "PUT"), ("Update", "PATCH"), ("Delete", "DELETE")]
+                .iter()
+                .find(|(prefix, _)| op.starts_with(prefix))
+                .map_or("POST", |(_, verb)| verb);
+            return Some(format!("apigateway:{verb}"));
+        }
         ("s3", "GetBucketEncryption") => "GetEncryptionConfiguration",
         ("s3", "PutBucketEncryption") => "PutEncryptionConfiguration",
         ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
@@ -325,6 +333,44 @@ pub fn controller_policy_bounded(
         // EtlPipeline triggers; rule names start with `lakeops-`.
         s("PipelineRules", EVENTS_ACTIONS, &[format!("arn:aws:events:*:{acct}:rule/lakeops-*")]),
         s("PipelineStateMachines", STATES_ACTIONS, &[format!("arn:aws:states:*:{acct}:stateMachine:lakeops-*")]),
+        // EtlPipeline ingest APIs. API ids are random: lists and reads are account-wide (an
+        // API is found by its tags); creates must carry the ownership tag, and every change
+        // under an API or usage plan needs it on the resource (child resources inherit it).
+        s(
+            "FindIngestApis",
+            &["apigateway:GET"],
+            &[
+                "arn:aws:apigateway:*::/restapis".into(),
+                "arn:aws:apigateway:*::/restapis/*".into(),
+                "arn:aws:apigateway:*::/usageplans".into(),
+                "arn:aws:apigateway:*::/domainnames/*".into(),
+            ],
+        ),
+        s(
+            "CreateTaggedIngestApis",
+            &["apigateway:POST"],
+            &[
+                "arn:aws:apigateway:*::/restapis".into(),
+                "arn:aws:apigateway:*::/usageplans".into(),
+                "arn:aws:apigateway:*::/domainnames".into(),
+            ],
+        )
+        .when("Null", &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER), &["false"]),
+        s(
+            "ManageOwnedIngestApis",
+            &["apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"],
+            &[
+                "arn:aws:apigateway:*::/restapis/*".into(),
+                "arn:aws:apigateway:*::/usageplans/*".into(),
+                "arn:aws:apigateway:*::/domainnames/*".into(),
+            ],
+        )
+        .when("Null", &owner, &["false"]),
+        s(
+            "IngestAccessLogGroups",
+            LOG_GROUP_ACTIONS,
+            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/apigateway/lakeops-*")],
+        ),
         // SecurityBaseline: the account-level detective controls of a region.
         s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
@@ -367,6 +413,7 @@ pub fn controller_policy_bounded(
                 "cloudtrail.amazonaws.com",
                 "events.amazonaws.com",
                 "states.amazonaws.com",
+                "apigateway.amazonaws.com",
             ],
         ),
     ];
@@ -392,8 +439,12 @@ mod tests {
         let p = controller_policy(Some("123456789012"), "*");
         for st in &p.statements {
             assert!(st.actions.iter().all(|a| !a.contains('*')), "{} has a wildcard action", st.sid);
-            // Bucket ARNs carry no account; CreateKey and ListKeys name no resource.
+            // Bucket ARNs carry no account; CreateKey and ListKeys name no resource; API
+            // Gateway ARNs carry no account (its paths are per account and region).
             if ![
+                "FindIngestApis",
+                "CreateTaggedIngestApis",
+                "ManageOwnedIngestApis",
                 "CreateTaggedKeys",
                 "FindKeysByCreationToken",
                 "LakeBuckets",
@@ -442,6 +493,11 @@ mod tests {
             ("eventbridge", "PutTargets"),
             ("sfn", "CreateStateMachine"),
             ("sfn", "UpdateStateMachine"),
+            ("api gateway", "CreateRestApi"),
+            ("api gateway", "UpdateStage"),
+            ("api gateway", "GetUsagePlans"),
+            ("api gateway", "PutIntegration"),
+            ("api gateway", "DeleteRestApi"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");

@@ -58,6 +58,7 @@
 //! table), multi-region trails' shadow copies, code signing configurations themselves (any
 //! ARN is accepted), and the SDK's own retries (an injected throttle is answered once per
 //! call, as after the SDK gave up).
+mod apigateway;
 mod cloudtrail;
 mod config;
 mod dynamodb;
@@ -81,6 +82,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// Object versions are S3's own type; [`ObjectVersion::new`] builds one for a starting state.
 pub use crate::aws::s3::ObjectVersion;
+pub use apigateway::{Domain, FakeApiGateway, RestApi};
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
@@ -169,6 +171,12 @@ pub struct Resources {
     pub event_rules: BTreeMap<(String, String), EventRule>,
     /// Step Functions state machines by ARN.
     pub state_machines: BTreeMap<String, StateMachine>,
+    /// API Gateway REST APIs by id (ids are unique across regions).
+    pub rest_apis: BTreeMap<String, RestApi>,
+    /// API Gateway usage plans by `(region, id)`.
+    pub usage_plans: BTreeMap<(String, String), crate::aws::apigateway::UsagePlanInfo>,
+    /// API Gateway custom domains by `(region, name)`.
+    pub domains: BTreeMap<(String, String), Domain>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -310,6 +318,7 @@ impl FakeAws {
             sns: Arc::new(FakeSns::new(self.this(), region)),
             events: Arc::new(self.events(region)),
             stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
+            apigateway: Arc::new(FakeApiGateway::new(self.this(), region)),
         }
     }
 

@@ -191,6 +191,15 @@ pub fn operation(method: &hyper::Method, path: &str, headers: &hyper::HeaderMap,
             _ => format!("{method} {}", path.split('?').next().unwrap_or_default()),
         };
         (Protocol::RestJson, name)
+    } else if service == "apigateway" {
+        // The two creates AWS does not make idempotent are named; the rest by verb and path.
+        let p = path.split('?').next().unwrap_or_default().trim_end_matches('/');
+        let name = match (method.as_str(), p) {
+            ("POST", "/restapis") => "CreateRestApi".to_string(),
+            ("POST", "/usageplans") => "CreateUsagePlan".to_string(),
+            _ => format!("{method} {p}"),
+        };
+        (Protocol::RestJson, name)
     } else {
         // Path-style S3: `/bucket` alone with PUT and no subresource is CreateBucket.
         let (p, query) = path.split_once('?').unwrap_or((path, ""));

@@ -285,6 +285,13 @@ fn ok_if_missing(result: AwsResult<()>) -> AwsResult<()> {
     none_if_missing(result).map(drop)
 }
 
+/// CreateRestApi and CreateUsagePlan are not idempotent: the SDK's own retry after a lost
+/// answer would make a second one. They are sent once; the controller's next round finds
+/// what the first made by its creation token before it creates again.
+fn no_retries() -> aws_sdk_apigateway::config::Builder {
+    aws_sdk_apigateway::config::Config::builder().retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+}
+
 /// API Gateway's "already exists": `ConflictException`.
 fn is_conflict(e: &AwsError) -> bool {
     e.code.as_deref() == Some("ConflictException") || e.is_already_exists()
@@ -382,6 +389,8 @@ impl ApiGatewayApi for SdkApiGateway {
             .policy(&api.policy)
             .disable_execute_api_endpoint(api.disable_execute_api_endpoint)
             .set_tags(Some(tags.clone().into_iter().collect()))
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| sdk_error("CreateRestApi", &api.name, &e))?;
@@ -695,6 +704,8 @@ impl ApiGatewayApi for SdkApiGateway {
             .set_api_stages(Some(stages))
             .set_throttle(throttle)
             .set_tags(Some(plan.tags.clone().into_iter().collect()))
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| sdk_error("CreateUsagePlan", &plan.name, &e))?;

@@ -351,6 +351,9 @@ const SCHEDULE_PATTERN: &str =
 
 static STEP_NAME_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(STEP_NAME_PATTERN).expect("valid"));
 static CERTIFICATE_ARN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(CERTIFICATE_ARN_PATTERN).expect("valid"));
+/// A DNS name of at least two labels.
+const DOMAIN_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$";
+static DOMAIN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(DOMAIN_PATTERN).expect("valid"));
 static SCHEDULE_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(SCHEDULE_PATTERN).expect("valid"));
 
 impl EtlPipeline {
@@ -456,6 +459,14 @@ impl EtlPipeline {
             }
             if api.authorization == Authorization::None {
                 f.warning("spec.ingest.api.authorization", "NONE lets anyone who finds the URL start executions");
+            }
+            if let Some(d) = &api.domain
+                && !DOMAIN_RE.is_match(&d.name)
+            {
+                f.error(
+                    "spec.ingest.api.domain.name",
+                    format!("{:?} is not a lowercase DNS name such as ingest.example.com", d.name),
+                );
             }
             match &api.domain {
                 Some(d) if !CERTIFICATE_ARN_RE.is_match(&d.certificate_arn) => {
@@ -578,6 +589,26 @@ mod tests {
             let findings = p.validate();
             assert!(findings.errors().any(|e| e.path == field), "{extra}: {findings:?}");
         }
+        let ingest =
+            |api: &str| format!("{STEPS}  ingest: {{api: {{throttle: {{rateLimit: 5, burstLimit: 10}}{api}}}}}\n");
+        let api_cases = [
+            (", maxBodyBytes: 1048576", "spec.ingest.api.maxBodyBytes"),
+            (
+                ", domain: {name: 'Not A Domain', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc'}",
+                "spec.ingest.api.domain.name",
+            ),
+            (
+                ", domain: {name: i.example.com, certificateArn: 'arn:aws:iam::123456789012:role/x'}",
+                "spec.ingest.api.domain.certificateArn",
+            ),
+        ];
+        for (extra, field) in api_cases {
+            let findings = pipeline(&ingest(extra)).validate();
+            assert!(findings.errors().any(|e| e.path == field), "{extra}: {findings:?}");
+        }
+        let anonymous = pipeline(&ingest(", authorization: NONE")).validate();
+        assert!(anonymous.error_summary().is_none(), "an ingest API alone is a valid trigger: {anonymous:?}");
+        assert!(anonymous.warnings().any(|w| w.path == "spec.ingest.api.authorization"), "{anonymous:?}");
         let p = pipeline(
             "  dataLakeRef: {name: sales}\n  trigger: {schedule: rate(1 hour)}\n  steps: [{name: a, etlFunctionRef: {name: v}}, {name: a, etlFunctionRef: {name: t}}]\n",
         );

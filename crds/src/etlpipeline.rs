@@ -165,7 +165,9 @@ pub struct OnFailure {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DLQ_ARN_PATTERN))]
     pub dead_letter_queue_arn: Option<String>,
-    /// Also publish to the SecurityBaseline's alert topic, when there is one.
+    /// Also publish to the SecurityBaseline's alert topic (`lakeops-alerts` of the lake's
+    /// region): the pipeline, the execution and the error's name, never data. Without a
+    /// baseline with alerts in the region the publish fails and the execution still fails.
     #[serde(default)]
     pub alert: bool,
 }
@@ -434,12 +436,6 @@ impl EtlPipeline {
         }
         if !s.tracing {
             f.warning("spec.tracing", "X-Ray tracing is off");
-        }
-        if s.on_failure.as_ref().is_some_and(|o| o.alert) {
-            f.warning(
-                "spec.onFailure.alert",
-                "no alert is sent yet: the SecurityBaseline alert topic does not exist in this version; use deadLetterQueueArn",
-            );
         }
         if let Some(api) = s.ingest.as_ref().map(|i| &i.api) {
             let t = &api.throttle;

@@ -376,6 +376,7 @@ async fn an_ingest_api_converges_throttled_validated_logged_and_a_lost_create_le
     fns.create(&PostParams::default(), &function("validate", &bucket)).await.expect("function created");
     let mut p = pipeline(&["validate"]);
     p.spec.trigger = Default::default();
+    p.spec.on_failure.as_mut().expect("on failure").alert = true;
     p.spec.ingest = Some(
         serde_json::from_value(serde_json::json!({ "api": { "throttle": { "rateLimit": 50, "burstLimit": 100 } } }))
             .expect("ingest"),
@@ -452,6 +453,28 @@ async fn an_ingest_api_converges_throttled_validated_logged_and_a_lost_create_le
     let throttle = plan.throttle().expect("plan throttle");
     assert_eq!((throttle.rate_limit(), throttle.burst_limit()), (50.0, 100));
     assert!(plan.api_stages().iter().any(|s| s.api_id() == Some(id.as_str()) && s.stage() == Some("ingest")));
+
+    // onFailure.alert: after the dead-letter queue, the failure path publishes to the
+    // SecurityBaseline's topic (moto runs no execution: the stored definition and the role
+    // show it), and the machine's role may publish there and use its key only through SNS.
+    let machine_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}");
+    let m = sfn(env).describe_state_machine().state_machine_arn(&machine_arn).send().await.expect("machine");
+    let definition: serde_json::Value = serde_json::from_str(m.definition()).expect("definition JSON");
+    let alert = &definition["States"]["Alert the security topic"];
+    assert_eq!(definition["States"]["Send to dead-letter queue"]["Next"], "Alert the security topic");
+    assert_eq!(alert["Parameters"]["TopicArn"], format!("arn:aws:sns:{REGION}:{ACCOUNT}:lakeops-alerts"));
+    let doc = env
+        .iam()
+        .get_role_policy()
+        .role_name(format!("lakeops-{ns}-orders-sfn"))
+        .policy_name("lakeops-pipeline")
+        .send()
+        .await
+        .expect("policy");
+    let doc = policy_json(doc.policy_document());
+    let publish = doc["Statement"].as_array().and_then(|a| a.iter().find(|s| s["Sid"] == "PublishAlerts").cloned());
+    let publish = publish.expect("PublishAlerts");
+    assert_eq!(as_list(&publish["Resource"]), [format!("arn:aws:sns:{REGION}:{ACCOUNT}:lakeops-alerts")]);
 
     // Steady state: reads only.
     let before = ctrl.recorder.snapshot();

@@ -29,6 +29,9 @@ pub const LAMBDA_TRANSIENT_ERRORS: [&str; 4] = [
 ];
 /// The failure path's states. Step names cannot contain spaces, so these never clash.
 pub const DEAD_LETTER_STATE: &str = "Send to dead-letter queue";
+pub const ALERT_STATE: &str = "Alert the security topic";
+/// The SecurityBaseline's alert topic and the alias of its key (the baseline kind's names).
+pub use crate::reconcile::securitybaseline::desired::{ALERTS_KEY_ALIAS, topic_arn as alert_topic_arn};
 pub const FAILED_STATE: &str = "Pipeline failed";
 /// The target id of the rule's one target.
 pub const RULE_TARGET_ID: &str = "lakeops-pipeline";
@@ -218,12 +221,16 @@ impl Definition {
 }
 
 /// The definition: one Task per step invoking its function by ARN, in order, with the
-/// step's Retry on Lambda's transient errors; any error goes to the failure path (the
-/// dead-letter queue when set, then a Fail state).
-pub fn definition(p: &EtlPipeline, function_arns: &[String]) -> Definition {
+/// step's Retry on Lambda's transient errors; any error goes to the failure path: the
+/// dead-letter queue when set, then the SecurityBaseline's alert topic when `alert` (the
+/// topic ARN given), then a Fail state. The alert names the pipeline, the execution and the
+/// error's name, never the input or the error's cause (which may quote data); a failure to
+/// publish still ends in the Fail state.
+pub fn definition(p: &EtlPipeline, function_arns: &[String], alert_topic: Option<&str>) -> Definition {
     let s = &p.spec;
     let dlq = s.on_failure.as_ref().and_then(|f| f.dead_letter_queue_arn.as_deref());
-    let failure_entry = if dlq.is_some() { DEAD_LETTER_STATE } else { FAILED_STATE };
+    let alert_entry = if alert_topic.is_some() { ALERT_STATE } else { FAILED_STATE };
+    let failure_entry = if dlq.is_some() { DEAD_LETTER_STATE } else { alert_entry };
     let mut states = BTreeMap::new();
     for (i, (step, arn)) in s.steps.iter().zip(function_arns).enumerate() {
         let next = s.steps.get(i + 1).map(|n| n.name.clone());
@@ -264,10 +271,34 @@ pub fn definition(p: &EtlPipeline, function_arns: &[String]) -> Definition {
             timeout_seconds: None,
             retry: Vec::new(),
             catch: Vec::new(),
-            next: Some(FAILED_STATE.into()),
+            next: Some(alert_entry.into()),
             end: false,
         };
         states.insert(DEAD_LETTER_STATE.into(), State::Task(task));
+    }
+    if let Some(topic) = alert_topic {
+        let pipeline = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+        let task = Task {
+            resource: "arn:aws:states:::sns:publish".into(),
+            parameters: Some(serde_json::json!({
+                "TopicArn": topic,
+                "Subject": "lakeops: an EtlPipeline execution failed",
+                "Message.$": format!(
+                    "States.Format('EtlPipeline {pipeline}: execution {{}} failed with {{}}', $$.Execution.Id, $.error.Error)"
+                ),
+            })),
+            timeout_seconds: None,
+            retry: Vec::new(),
+            // The execution fails either way; a topic that is missing must not hide that.
+            catch: vec![Catcher {
+                error_equals: vec!["States.ALL".into()],
+                result_path: "$.alertError".into(),
+                next: FAILED_STATE.into(),
+            }],
+            next: Some(FAILED_STATE.into()),
+            end: false,
+        };
+        states.insert(ALERT_STATE.into(), State::Task(task));
     }
     states.insert(
         FAILED_STATE.into(),
@@ -316,6 +347,21 @@ pub fn machine_policy(p: &EtlPipeline, function_arns: &[String], facts: Facts<'_
     if let Some(dlq) = p.spec.on_failure.as_ref().and_then(|f| f.dead_letter_queue_arn.as_ref()) {
         let action = if dlq.contains(":sns:") { "sns:Publish" } else { "sqs:SendMessage" };
         statements.push(allow("SendFailedExecutions", &[action], std::slice::from_ref(dlq)));
+    }
+    if p.spec.on_failure.as_ref().is_some_and(|f| f.alert) {
+        // The SecurityBaseline's topic, and its key only through SNS. The key is named by
+        // its alias (its id is the baseline's), so only that key matches.
+        let part = partition(region);
+        statements.push(allow("PublishAlerts", &["sns:Publish"], &[alert_topic_arn(region, facts.account_id)]));
+        statements.push(
+            allow(
+                "UseAlertKeyThroughSns",
+                &["kms:GenerateDataKey", "kms:Decrypt"],
+                &[format!("arn:{part}:kms:{region}:{}:key/*", facts.account_id)],
+            )
+            .when("StringEquals", "kms:ViaService", &[&format!("sns.{region}.amazonaws.com")])
+            .when("ForAnyValue:StringEquals", "kms:ResourceAliases", &[ALERTS_KEY_ALIAS]),
+        );
     }
     statements.push(
         allow("UseLakeKeyThroughStepFunctions", &["kms:Decrypt", "kms:GenerateDataKey"], &[facts.key_arn.to_string()])
@@ -423,7 +469,8 @@ pub fn desired(p: &EtlPipeline, facts: Facts<'_>) -> Desired {
         kms_key_arn: facts.key_arn.to_string(),
         tags: tags.clone(),
     };
-    let definition = definition(p, &function_arns);
+    let alert = p.spec.on_failure.as_ref().is_some_and(|f| f.alert).then(|| alert_topic_arn(region, account));
+    let definition = definition(p, &function_arns, alert.as_deref());
     let level = p.spec.logging.level;
     let settings = StateMachineSettings {
         definition: definition.to_json(),
@@ -767,5 +814,44 @@ spec:
         let mut d = desired(&p, facts(&lake)).definition;
         d.start_at = "tokenise".into();
         assert!(d.validate().expect_err("unreachable").contains("validate"));
+    }
+
+    #[test]
+    fn an_alert_publishes_to_the_baseline_topic_after_the_dead_letter_queue_without_data() {
+        let (mut p, lake) = fixtures();
+        p.spec.on_failure.as_mut().expect("on failure").alert = true;
+        let d = desired(&p, facts(&lake));
+        d.definition.validate().expect("valid");
+        let json: serde_json::Value = serde_json::from_str(&d.settings.definition).expect("json");
+        let states = &json["States"];
+        assert_eq!(states[DEAD_LETTER_STATE]["Next"], ALERT_STATE);
+        let alert = &states[ALERT_STATE];
+        assert_eq!(alert["Resource"], "arn:aws:states:::sns:publish");
+        assert_eq!(alert["Parameters"]["TopicArn"], "arn:aws:sns:eu-west-1:123456789012:lakeops-alerts");
+        let message = alert["Parameters"]["Message.$"].as_str().expect("message");
+        assert!(
+            message.contains("$.error.Error") && !message.contains("Cause") && !message.contains("$.input"),
+            "{message}"
+        );
+        assert_eq!(
+            (alert["Next"].as_str(), alert["Catch"][0]["Next"].as_str()),
+            (Some(FAILED_STATE), Some(FAILED_STATE))
+        );
+
+        let policy = serde_json::to_value(&d.role.policy).expect("policy");
+        let statement = |sid: &str| {
+            policy["Statement"].as_array().and_then(|a| a.iter().find(|s| s["Sid"] == sid).cloned()).expect(sid)
+        };
+        assert_eq!(statement("PublishAlerts")["Action"], "sns:Publish");
+        assert_eq!(statement("PublishAlerts")["Resource"], "arn:aws:sns:eu-west-1:123456789012:lakeops-alerts");
+        let key = statement("UseAlertKeyThroughSns");
+        assert_eq!(key["Condition"]["StringEquals"]["kms:ViaService"], "sns.eu-west-1.amazonaws.com");
+        assert_eq!(key["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"], ALERTS_KEY_ALIAS);
+
+        // Without alert: no such state, no such permission.
+        let (p, _) = fixtures();
+        let d = desired(&p, facts(&lake));
+        assert!(!d.settings.definition.contains(ALERT_STATE));
+        assert!(!d.role.policy.to_json().contains("sns:Publish"));
     }
 }

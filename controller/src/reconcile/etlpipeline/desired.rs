@@ -502,8 +502,8 @@ fn ingest_api(
     let anonymous = spec.authorization == Authorization::None;
     let role_arn = role_arn(region, account, &names.api_role);
     let throttle = Throttle { rate_limit: f64::from(spec.throttle.rate_limit), burst_limit: spec.throttle.burst_limit };
-    let log_group = DesiredLogGroup {
-        arn: format!("arn:{part}:logs:{region}:{account}:log-group:{}", names.access_log_group),
+    let access_log_arn = format!("arn:{part}:logs:{region}:{account}:log-group:{}", names.access_log_group);
+    let log_group = OwnedLogGroup {
         name: names.access_log_group.clone(),
         retention_days: p.spec.logging.retention_days,
         kms_key_arn: facts.key_arn.to_string(),
@@ -562,7 +562,7 @@ fn ingest_api(
         stage: DesiredStage {
             tracing: p.spec.tracing,
             throttle,
-            access_log: (log_group.arn.clone(), ACCESS_LOG_FORMAT.into()),
+            access_log: (access_log_arn, ACCESS_LOG_FORMAT.into()),
             tags: tags.clone(),
         },
         log_group,

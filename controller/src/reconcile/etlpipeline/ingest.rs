@@ -16,12 +16,12 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::desired::DesiredLogGroup;
 use crate::aws::apigateway::{
     ALL_METHODS, BasePathMapping, DomainInfo, IntegrationResponse, IntegrationSettings, MethodInfo, MethodSettings,
     Model, Patch, ROOT_BASE_PATH, RestApiSettings, StageInfo, Throttle, UsagePlanInfo, Validator,
 };
 use crate::engine::Action;
+use crate::engine::log_group::OwnedLogGroup;
 use crate::engine::role::OwnedRole;
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 
@@ -83,7 +83,7 @@ pub struct DesiredApi {
     pub method_responses: Vec<String>,
     pub integration_responses: Vec<IntegrationResponse>,
     pub stage: DesiredStage,
-    pub log_group: DesiredLogGroup,
+    pub log_group: OwnedLogGroup,
     /// Name, throttle and tags (the API stage is added once the API exists).
     pub usage_plan: UsagePlanInfo,
     pub domain: Option<DomainInfo>,

@@ -345,11 +345,10 @@ async fn ingest_api(
     {
         exec.owned(&format!("REST API {}", found.id), &found.tags)?;
     }
-    if let Some(g) = &group
-        && next.rest_api_id.is_none()
-    {
-        exec.owned(&format!("log group {}", g.name), &aws.logs.list_tags(&g.arn).await?)?;
-    }
+    let untagged_group = match &group {
+        Some(g) if next.rest_api_id.is_none() => log_group::check_first_sight(exec, aws.logs.as_ref(), g).await?,
+        _ => false,
+    };
     if let Some(dom) = &domain
         && next.ingest_domain.as_deref() != Some(dom.name.as_str())
     {
@@ -392,13 +391,7 @@ async fn ingest_api(
     role::converge(exec, iam, &api_role, observed_role.as_ref(), None, String::new()).await?;
 
     let group_label = format!("log group {}", a.log_group.name);
-    let access_group = DesiredLogGroup {
-        name: a.log_group.name.clone(),
-        retention_days: a.log_group.retention_days,
-        kms_key_arn: a.log_group.kms_key_arn.clone(),
-        tags: a.log_group.tags.clone(),
-    };
-    for c in log_group_changes(&access_group, group.as_ref()) {
+    for c in log_group::changes(&a.log_group, group.as_ref(), untagged_group) {
         let change = Change::LogGroup(c);
         exec.change(&change, group.is_some(), &group_label, send(change.clone())).await?;
     }
@@ -608,20 +601,8 @@ pub async fn remove_api(
         exec.change(&Change::Api(change.clone()), true, &format!("REST API {id}"), apply_api(aws, change)).await?;
     }
     role::delete(exec, iam, &names.api_role, |t| exec.is_ours(t)).await?;
-    if !exec.plans()
-        && let Some(group) = aws.logs.describe_log_group(&names.access_log_group).await?
-        && exec.is_ours(&aws.logs.list_tags(&group.arn).await?)
-    {
-        match deletion {
-            lakeops_crds::DeletionPolicy::Delete => aws.logs.delete_log_group(&names.access_log_group).await?,
-            lakeops_crds::DeletionPolicy::Retain => {
-                let retained = std::collections::BTreeMap::from([(
-                    lakeops_crds::names::tag::RETAINED.to_string(),
-                    "true".to_string(),
-                )]);
-                aws.logs.tag(&group.arn, &retained).await?;
-            }
-        }
+    if !exec.plans() {
+        log_group::retire(aws.logs.as_ref(), &names.access_log_group, deletion, |t| exec.is_ours(t)).await?;
     }
     if !exec.plans() {
         next.rest_api_id = None;

@@ -373,6 +373,15 @@ mod tests {
         assert_eq!((policy.name.as_str(), policy.write), ("PUT bucket?policy", true));
         let get = operation(&hyper::Method::GET, "/lake-raw?tagging", &headers(&[("authorization", AUTH_S3)]), b"");
         assert!(!get.write);
+        let gw = "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/apigateway/aws4_request, SignedHeaders=host";
+        let create = operation(&hyper::Method::POST, "/restapis", &headers(&[("authorization", gw)]), b"{}");
+        assert_eq!(
+            (create.service.as_str(), create.name.as_str(), create.write),
+            ("apigateway", "CreateRestApi", true)
+        );
+        let stage =
+            operation(&hyper::Method::PATCH, "/restapis/abc/stages/ingest", &headers(&[("authorization", gw)]), b"{}");
+        assert_eq!((stage.name.as_str(), stage.write), ("PATCH /restapis/abc/stages/ingest", true));
     }
 
     #[test]

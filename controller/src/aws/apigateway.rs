@@ -242,6 +242,8 @@ pub trait ApiGatewayApi: Send + Sync {
     async fn delete_usage_plan(&self, id: &str) -> AwsResult<()>;
     /// GetDomainName. `Ok(None)` when there is none.
     async fn get_domain_name(&self, name: &str) -> AwsResult<Option<DomainInfo>>;
+    /// GetDomainNames, every page.
+    async fn get_domain_names(&self) -> AwsResult<Vec<DomainInfo>>;
     /// CreateDomainName, REGIONAL, with the certificate, security policy and tags.
     async fn create_domain_name(&self, domain: &DomainInfo) -> AwsResult<()>;
     /// UpdateDomainName.
@@ -743,6 +745,32 @@ impl ApiGatewayApi for SdkApiGateway {
             endpoint_types: endpoint_types(out.endpoint_configuration.as_ref()),
             tags: tags_of(out.tags),
         }))
+    }
+
+    async fn get_domain_names(&self) -> AwsResult<Vec<DomainInfo>> {
+        let mut domains = Vec::new();
+        let mut position = None;
+        loop {
+            let out = self
+                .client
+                .get_domain_names()
+                .set_position(position)
+                .limit(500)
+                .send()
+                .await
+                .map_err(|e| sdk_error("GetDomainNames", "domain names", &e))?;
+            domains.extend(out.items.unwrap_or_default().into_iter().map(|d| DomainInfo {
+                name: d.domain_name.unwrap_or_default(),
+                certificate_arn: d.regional_certificate_arn.or(d.certificate_arn).unwrap_or_default(),
+                security_policy: d.security_policy.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                endpoint_types: endpoint_types(d.endpoint_configuration.as_ref()),
+                tags: tags_of(d.tags),
+            }));
+            match out.position {
+                Some(p) if !p.is_empty() => position = Some(p),
+                _ => return Ok(domains),
+            }
+        }
     }
 
     async fn create_domain_name(&self, d: &DomainInfo) -> AwsResult<()> {

@@ -347,6 +347,7 @@ pub fn controller_policy_bounded(
                 "arn:aws:apigateway:*::/restapis".into(),
                 "arn:aws:apigateway:*::/restapis/*".into(),
                 "arn:aws:apigateway:*::/usageplans".into(),
+                "arn:aws:apigateway:*::/domainnames".into(),
                 "arn:aws:apigateway:*::/domainnames/*".into(),
             ],
         ),

@@ -415,6 +415,12 @@ impl ApiGatewayApi for FakeApiGateway {
         })
     }
 
+    async fn get_domain_names(&self) -> AwsResult<Vec<DomainInfo>> {
+        self.aws.read(&self.region, SERVICE, "GetDomainNames", "domain names", |ctx| {
+            Ok(ctx.res.domains.iter().filter(|((r, _), _)| *r == self.region).map(|(_, d)| d.info.clone()).collect())
+        })
+    }
+
     async fn create_domain_name(&self, d: &DomainInfo) -> AwsResult<()> {
         self.aws.write(&self.region, SERVICE, "CreateDomainName", &d.name, |ctx| {
             let key = (ctx.region.to_string(), d.name.clone());

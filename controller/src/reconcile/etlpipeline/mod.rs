@@ -656,4 +656,82 @@ mod tests {
         round(&aws, &plain, &lake, &mut status).await.expect("steady");
         assert!(writes(&aws).is_empty());
     }
+
+    /// The engine's properties for the ingest API, over generated specs and starting states
+    /// (empty; converged with another throttle, authorization and domain; the stage's
+    /// throttle drifted; half-created by a crash): the plan's changes are the changes apply
+    /// sends, apply converges, a second apply writes nothing and plans nothing.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn spec(rate: i32, burst: i32, anonymous: bool, domain: bool) -> EtlPipeline {
+            let (mut p, _) = with_ingest(if domain { DOMAIN } else { "" });
+            let api = &mut p.spec.ingest.as_mut().expect("ingest").api;
+            api.throttle.rate_limit = rate;
+            api.throttle.burst_limit = burst;
+            if anonymous {
+                api.authorization = lakeops_crds::etlpipeline::Authorization::None;
+            }
+            p
+        }
+
+        fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+            #[test]
+            fn an_ingest_plan_is_what_apply_sends_and_apply_converges(
+                rate in 1i32..1000, burst in 1i32..500, anonymous: bool, domain: bool, start in 0usize..4, crash in 0usize..40,
+            ) {
+                let p = spec(rate, burst, anonymous, domain);
+                let (_, lake) = with_ingest("");
+                block_on(async {
+                    let aws = FakeAws::new(ACCOUNT);
+                    with_bucket(&aws);
+                    let mut status = EtlPipelineStatus::default();
+                    match start {
+                        1 => {
+                            let other = spec(rate + 7, burst + 3, !anonymous, !domain);
+                            recorded_round(&aws, &other, &lake, &mut status).await.expect("other converges");
+                        }
+                        2 => {
+                            recorded_round(&aws, &p, &lake, &mut status).await.expect("converges");
+                            aws.edit(|r| {
+                                let api = r.rest_apis.values_mut().next().expect("api");
+                                api.stages.get_mut(ingest::STAGE).expect("stage").throttle = None;
+                            });
+                        }
+                        3 => {
+                            aws.crash_after(crash);
+                            let _ = recorded_round(&aws, &p, &lake, &mut status).await;
+                            aws.clear_faults();
+                        }
+                        _ => {}
+                    }
+                    // The plan of a status-less manifest, on a copy, from the same state.
+                    let planned = plan_of(&aws.fork(), &p, &lake).await;
+                    aws.reset_calls();
+                    let report = recorded_round(&aws, &p, &lake, &mut status).await.expect("converges");
+                    let sent = writes(&aws);
+                    let shape: Vec<String> = planned.changes.iter().map(|c| c.setting.clone()).collect();
+                    assert_eq!(report.applied, sent.len(), "every change is one call");
+                    if start != 3 {
+                        assert_eq!(planned.changes.len(), sent.len(), "plan == apply: {shape:?} vs {sent:?}");
+                    }
+                    aws.reset_calls();
+                    recorded_round(&aws, &p, &lake, &mut status).await.expect("steady");
+                    assert!(writes(&aws).is_empty(), "a second apply wrote {:?}", writes(&aws));
+                    let again = plan_of(&aws, &p, &lake).await;
+                    assert!(again.changes.is_empty(), "{again:?}");
+                    let snapshot = aws.snapshot();
+                    assert_eq!((snapshot.rest_apis.len(), snapshot.usage_plans.len()), (1, 1));
+                    assert_eq!(snapshot.domains.len(), usize::from(domain), "a dropped domain is deleted");
+                });
+            }
+        }
+    }
 }

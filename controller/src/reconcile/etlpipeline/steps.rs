@@ -554,6 +554,11 @@ async fn ingest_api(
 /// Removes the custom domain status records (a domain dropped from the spec), when it is ours.
 async fn remove_domain(aws: &Regional, exec: &Exe<'_>, next: &mut EtlPipelineStatus) -> Result<(), Stop> {
     use super::ingest::ApiChange;
+    if exec.plans() && next.ingest_domain.is_none() {
+        // A manifest has no status: the domain an earlier spec made is found by its tags.
+        let domains = aws.apigateway.get_domain_names().await?;
+        next.ingest_domain = domains.into_iter().find(|d| exec.is_ours(&d.tags)).map(|d| d.name);
+    }
     let Some(name) = next.ingest_domain.clone() else { return Ok(()) };
     if let Some(dom) = aws.apigateway.get_domain_name(&name).await?
         && exec.is_ours(&dom.tags)

@@ -1,7 +1,10 @@
 //! The EtlPipeline reconciler against a real API server and moto: the state machine, its
 //! roles, log group, EventBridge rule and the bucket's notification document are read back
 //! through the AWS SDK; a step added costs one UpdateStateMachine; drift of the machine's
-//! role is corrected with a DriftCorrected event; the steady state writes nothing.
+//! role is corrected with a DriftCorrected event; the steady state writes nothing. The
+//! ingest API: stage throttling, usage plan, validator, access logs and resource policy read
+//! back; a throttle change is one UpdateStage; stage drift is corrected with an event; a
+//! dropped CreateRestApi answer leaves one API.
 //!
 //! Moto cannot run Lambda functions (no container runtime), so no execution is started
 //! here: the test asserts on the definition Step Functions stored, not on a run. Moto does

@@ -850,3 +850,61 @@ impl ApiGatewayApi for SdkApiGateway {
 pub const ALL_METHODS: &str = "*/*";
 /// The base path API Gateway reports for a mapping of the domain's root.
 pub const ROOT_BASE_PATH: &str = "(none)";
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_apigateway::operation::create_rest_api::CreateRestApiOutput;
+    use aws_sdk_apigateway::operation::create_usage_plan::CreateUsagePlanOutput;
+    use aws_sdk_apigateway::operation::get_rest_api::GetRestApiOutput;
+    use aws_smithy_mocks::{Rule, mock};
+    use aws_smithy_types::retry::RetryConfig;
+
+    use super::*;
+    use crate::aws::error::ErrorKind;
+
+    /// A client that retries like the controller's (standard mode), without waiting.
+    fn gateway(rules: &[&Rule]) -> SdkApiGateway {
+        let retries = RetryConfig::standard().with_max_attempts(4).with_initial_backoff(std::time::Duration::ZERO);
+        let mode = aws_smithy_mocks::RuleMode::MatchAny;
+        let conf = crate::aws::mocked_config!(aws_sdk_apigateway, rules, mode).retry_config(retries).build();
+        SdkApiGateway::new(aws_sdk_apigateway::Client::from_conf(conf))
+    }
+
+    #[tokio::test]
+    async fn the_two_non_idempotent_creates_are_sent_once_where_the_sdk_retries_other_calls() {
+        // Reads are retried by the SDK (the control: the rule is answered twice) ...
+        let read = mock!(aws_sdk_apigateway::Client::get_rest_api)
+            .sequence()
+            .http_status(503, None)
+            .output(|| GetRestApiOutput::builder().id("a1").build())
+            .build();
+        // ... CreateRestApi and CreateUsagePlan are not: a lost answer may hide one that exists.
+        let create = mock!(aws_sdk_apigateway::Client::create_rest_api)
+            .sequence()
+            .http_status(503, None)
+            .output(|| CreateRestApiOutput::builder().id("a2").build())
+            .build();
+        let plan = mock!(aws_sdk_apigateway::Client::create_usage_plan)
+            .sequence()
+            .http_status(503, None)
+            .output(|| CreateUsagePlanOutput::builder().id("p1").build())
+            .build();
+        let gw = gateway(&[&read, &create, &plan]);
+
+        assert!(gw.get_rest_api("a1").await.is_ok_and(|a| a.is_some()));
+        assert_eq!(read.num_calls(), 2);
+        let err = gw.create_rest_api(&RestApiSettings::default(), &BTreeMap::new()).await.expect_err("not retried");
+        assert_eq!(create.num_calls(), 1, "one CreateRestApi request");
+        assert_eq!(err.kind, ErrorKind::OutcomeUnknown, "{err}");
+        assert!(gw.create_usage_plan(&UsagePlanInfo::default()).await.is_err());
+        assert_eq!(plan.num_calls(), 1, "one CreateUsagePlan request");
+    }
+
+    #[test]
+    fn patches_carry_their_operation_path_and_value() {
+        let ops = patches(&[Patch::replace("/*/*/throttling/rateLimit", "50"), Patch::add("/apiStages", "a:ingest")]);
+        assert_eq!(ops[0].op(), Some(&Op::Replace));
+        assert_eq!((ops[0].path(), ops[0].value()), (Some("/*/*/throttling/rateLimit"), Some("50")));
+        assert_eq!(ops[1].op(), Some(&Op::Add));
+    }
+}

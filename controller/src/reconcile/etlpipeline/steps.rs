@@ -6,12 +6,14 @@
 //! group; the machine (created, or one UpdateStateMachine for every difference); then the
 //! trigger: its role, EventBridge delivery on the source bucket (merged into the
 //! notification document under the bucket's lock, other entries kept), the rule and its
-//! one target. A trigger removed from the spec takes its rule and role with it.
+//! one target. A trigger removed from the spec takes its rule and role with it. Last, the
+//! ingest API ([`ingest_api`]; its pure parts are in `ingest.rs`).
 //!
 //! Reads on a converged pipeline with an objectCreated trigger: GetRole and GetRolePolicy
 //! for each of the two roles, DescribeLogGroups, DescribeStateMachine, DescribeRule and
-//! ListTargetsByRule: 8 reads, 0 writes (a unit test counts them). The bucket's
-//! EventBridge delivery is turned on once and recorded in status.
+//! ListTargetsByRule: 8 reads, 0 writes (a unit test counts them); an ingest API adds 9,
+//! and 2 more with a custom domain. The bucket's EventBridge delivery is turned on once and
+//! recorded in status.
 
 use std::collections::BTreeMap;
 

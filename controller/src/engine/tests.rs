@@ -398,11 +398,23 @@ struct PolicySpec {
     retention_days: Option<i64>,
     replication: bool,
     pitr: bool,
+    /// AWS Backup of the tables: (retention days, copy to the backup region, COMPLIANCE lock).
+    backup: Option<(i64, bool, bool)>,
 }
 
 fn policy_specs() -> impl Strategy<Value = PolicySpec> {
-    (proptest::option::of(1i64..30), any::<bool>(), any::<bool>())
-        .prop_map(|(retention_days, replication, pitr)| PolicySpec { retention_days, replication, pitr })
+    (
+        proptest::option::of(1i64..30),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of((30i64..60, any::<bool>(), any::<bool>())),
+    )
+        .prop_map(|(retention_days, replication, pitr, backup)| PolicySpec {
+            retention_days,
+            replication,
+            pitr,
+            backup,
+        })
 }
 
 fn policy(spec: &PolicySpec) -> BackupPolicy {
@@ -416,6 +428,16 @@ fn policy(spec: &PolicySpec) -> BackupPolicy {
     }
     if spec.replication {
         s["replication"] = serde_json::json!({ "region": BACKUP_REGION });
+    }
+    if let Some((days, copy, lock)) = spec.backup {
+        let mut b = serde_json::json!({ "retentionDays": days });
+        if copy {
+            b["copy"] = serde_json::json!({ "region": BACKUP_REGION, "retentionDays": days + 30 });
+        }
+        s["tables"]["backup"] = b;
+        if lock {
+            s["retention"] = serde_json::json!({ "mode": "COMPLIANCE", "days": 7 });
+        }
     }
     serde_json::from_value(serde_json::json!({
         "apiVersion": "lakeops.dev/v1alpha1",
@@ -477,6 +499,8 @@ proptest! {
                     converged_policy(&fake, &mut policy, &lake).await;
                     let zone = lake.zone_bucket("raw");
                     fake.edit(|r| if let Some(b) = r.buckets.get_mut(&zone) { b.lifecycle = None; b.retention = None; });
+                    // Someone shortened the backups.
+                    fake.edit(|r| for p in r.backup_plans.values_mut() { p.info.document.rules[0].delete_after_days = Some(1); });
                 }
                 3 if spec.replication => {
                     let role = backuppolicy::desired::role_name(&lake.bucket_prefix());
@@ -515,7 +539,7 @@ fn removing_replication_is_planned_as_removal_and_role_deletion() {
         let fake = FakeAws::new(ACCOUNT);
         let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec![] });
         converged_lake(&fake, &mut lake).await;
-        let mut policy = policy(&PolicySpec { retention_days: None, replication: true, pitr: true });
+        let mut policy = policy(&PolicySpec { retention_days: None, replication: true, pitr: true, backup: None });
         converged_policy(&fake, &mut policy, &lake).await;
         let mut manifest = policy.clone();
         manifest.spec.replication = None;
@@ -535,7 +559,7 @@ fn the_blockers_the_controller_stalls_on_are_in_the_plan() {
         let fake = FakeAws::new(ACCOUNT);
         let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: false, trail: false, tables: vec![] });
         converged_lake(&fake, &mut lake).await;
-        let policy = policy(&PolicySpec { retention_days: Some(7), replication: true, pitr: true });
+        let policy = policy(&PolicySpec { retention_days: Some(7), replication: true, pitr: true, backup: None });
         let role = backuppolicy::desired::role_name(&lake.bucket_prefix());
         fake.edit(|r| r.roles.insert(role.clone(), foreign_role(&role)));
         let plan = policy_plan(&fake, &policy, &lake).await;
@@ -548,7 +572,8 @@ fn the_blockers_the_controller_stalls_on_are_in_the_plan() {
 #[test]
 fn a_policy_crashed_after_any_call_converges_without_a_second_resource() {
     block_on(async {
-        let spec = PolicySpec { retention_days: Some(7), replication: true, pitr: true };
+        let spec =
+            PolicySpec { retention_days: Some(7), replication: true, pitr: true, backup: Some((35, true, true)) };
         let base = FakeAws::new(ACCOUNT);
         let mut lake =
             lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: false, tables: vec!["runs"] });
@@ -568,7 +593,18 @@ fn a_policy_crashed_after_any_call_converges_without_a_second_resource() {
             converged_policy(&fake, &mut p, &lake).await;
             assert_eq!(fake.counts(), expected, "after a crash at call {n}");
         }
-        for op in ["CreateKey", "CreateAlias", "CreateBucket", "CreateRole"] {
+        assert_eq!(expected.get(&Kind::BackupPlan), Some(&1), "{expected:?}");
+        assert_eq!(expected.get(&Kind::BackupSelection), Some(&1), "{expected:?}");
+        assert_eq!(expected.get(&Kind::BackupVault), Some(&2), "{expected:?}");
+        for op in [
+            "CreateKey",
+            "CreateAlias",
+            "CreateBucket",
+            "CreateRole",
+            "CreateBackupVault",
+            "CreateBackupPlan",
+            "CreateBackupSelection",
+        ] {
             let fake = base.fork();
             let mut p = policy(&spec);
             fake.drop_response_on(move |_, o| o == op);

@@ -58,6 +58,7 @@
 //! table), multi-region trails' shadow copies, code signing configurations themselves (any
 //! ARN is accepted), and the SDK's own retries (an injected throttle is answered once per
 //! call, as after the SDK gave up).
+mod backup;
 mod cloudtrail;
 mod config;
 mod dynamodb;
@@ -81,6 +82,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// Object versions are S3's own type; [`ObjectVersion::new`] builds one for a starting state.
 pub use crate::aws::s3::ObjectVersion;
+pub use backup::{BackupPlan, BackupVault, FakeBackup};
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use config::{ConfigRegion, FakeConfig};
 pub use dynamodb::{FakeDynamo, Table};
@@ -124,6 +126,9 @@ pub enum Kind {
     Role,
     Function,
     LogGroup,
+    BackupVault,
+    BackupPlan,
+    BackupSelection,
 }
 
 impl fmt::Display for Kind {
@@ -136,6 +141,9 @@ impl fmt::Display for Kind {
             Kind::Role => "role",
             Kind::Function => "function",
             Kind::LogGroup => "log group",
+            Kind::BackupVault => "backup vault",
+            Kind::BackupPlan => "backup plan",
+            Kind::BackupSelection => "backup selection",
         })
     }
 }
@@ -169,6 +177,10 @@ pub struct Resources {
     pub event_rules: BTreeMap<(String, String), EventRule>,
     /// Step Functions state machines by ARN.
     pub state_machines: BTreeMap<String, StateMachine>,
+    /// AWS Backup vaults by `(region, name)`.
+    pub backup_vaults: BTreeMap<(String, String), BackupVault>,
+    /// AWS Backup plans by id (ids are unique across regions), deleted ones included.
+    pub backup_plans: BTreeMap<String, BackupPlan>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -310,6 +322,7 @@ impl FakeAws {
             sns: Arc::new(FakeSns::new(self.this(), region)),
             events: Arc::new(self.events(region)),
             stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
+            backup: Arc::new(FakeBackup::new(self.this(), region)),
         }
     }
 
@@ -514,6 +527,12 @@ impl FakeAws {
         all.extend(r.trails.iter().map(|(id, t)| (Kind::Trail, regional(id), t.tags.clone())));
         all.extend(r.functions.iter().map(|(id, f)| (Kind::Function, regional(id), f.tags.clone())));
         all.extend(r.log_groups.iter().map(|(id, g)| (Kind::LogGroup, regional(id), g.tags.clone())));
+        all.extend(r.backup_vaults.iter().map(|(id, v)| (Kind::BackupVault, regional(id), v.tags.clone())));
+        for p in r.backup_plans.values().filter(|p| !p.info.deleted) {
+            all.push((Kind::BackupPlan, p.info.id.clone(), p.tags.clone()));
+            // Selections carry no tags: their plan's owner owns them.
+            all.extend(p.selections.iter().map(|s| (Kind::BackupSelection, s.summary.id.clone(), p.tags.clone())));
+        }
         all.extend(r.roles.values().map(|role| (Kind::Role, role.name.clone(), role.tags.clone())));
         all
     }

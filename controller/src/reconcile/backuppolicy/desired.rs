@@ -183,10 +183,17 @@ pub fn noncurrent_rules(spec: &BackupPolicySpec) -> Vec<LifecycleRule> {
         .collect()
 }
 
-/// Every region that needs a replica key: the replication region and the table replica
-/// regions (DynamoDB replicas of a table under a customer-managed key need a key there).
+/// Every region that needs a replica key: the replication region, the table replica
+/// regions (DynamoDB replicas of a table under a customer-managed key need a key there) and
+/// the region of the catalog backups' copy vault.
 pub fn key_regions(spec: &BackupPolicySpec) -> BTreeSet<String> {
-    spec.replication.iter().map(|r| r.region.clone()).chain(spec.tables.replica_regions.iter().cloned()).collect()
+    let copy = spec.tables.backup.as_ref().and_then(|b| b.copy.as_ref()).map(|c| c.region.clone());
+    spec.replication
+        .iter()
+        .map(|r| r.region.clone())
+        .chain(spec.tables.replica_regions.iter().cloned())
+        .chain(copy)
+        .collect()
 }
 
 /// Alias of the replica key in every backup region.
@@ -258,11 +265,16 @@ pub fn role_name(prefix: &str) -> String {
 
 /// `name`, or when IAM's 64 characters are exceeded, its start and a hash of the whole.
 pub fn bounded_role_name(name: String) -> String {
-    if name.len() <= ROLE_NAME_MAX {
+    bounded_name(name, ROLE_NAME_MAX)
+}
+
+/// `name`, or when longer than `max`, its start and a stable hash of the whole.
+pub fn bounded_name(name: String, max: usize) -> String {
+    if name.len() <= max {
         return name;
     }
     let hash = format!("{:08x}", fnv1a(name.as_bytes()) & 0xffff_ffff);
-    let keep: String = name.chars().take(ROLE_NAME_MAX - hash.len() - 1).collect();
+    let keep: String = name.chars().take(max - hash.len() - 1).collect();
     format!("{}-{hash}", keep.trim_end_matches('-'))
 }
 

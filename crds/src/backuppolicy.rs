@@ -259,6 +259,7 @@ pub struct CatalogBackupStatus {
     /// The backup plan's id (plan names are not unique in AWS Backup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_id: Option<String>,
+    /// The backup plan's ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_arn: Option<String>,
     /// The selection of the catalog tables.

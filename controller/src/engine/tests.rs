@@ -552,6 +552,48 @@ fn removing_replication_is_planned_as_removal_and_role_deletion() {
     });
 }
 
+/// Turning the catalog's AWS Backup off is planned as the selection's, the plan's and the
+/// role's deletion; the vaults (recovery points are data) stay. A shorter retention is one
+/// UpdateBackupPlan marked as weakening.
+#[test]
+fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec!["runs"] });
+        converged_lake(&fake, &mut lake).await;
+        let mut policy = policy(&PolicySpec {
+            retention_days: None,
+            replication: false,
+            pitr: true,
+            backup: Some((40, true, false)),
+        });
+        converged_policy(&fake, &mut policy, &lake).await;
+        let mut shorter = policy.clone();
+        shorter.spec.tables.backup.as_mut().expect("backup").retention_days = 20;
+        let plan = policy_plan(&fake, &shorter, &lake).await;
+        assert!(
+            matches!(&plan.changes[..], [c] if c.weakens && c.setting == "backup plan" && c.description.contains("kept 40 days") && c.description.contains("kept 20 days")),
+            "{:?}",
+            plan.changes
+        );
+        let mut manifest = policy.clone();
+        manifest.spec.tables.backup = None;
+        manifest.status = None;
+        let plan = policy_plan(&fake, &manifest, &lake).await;
+        let deleted: Vec<_> =
+            plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.description.clone()).collect();
+        assert!(deleted.iter().any(|d| d.contains("delete selection")), "{deleted:?}");
+        assert!(deleted.iter().any(|d| d.starts_with("delete backup plan")), "{deleted:?}");
+        assert!(deleted.iter().any(|d| d.starts_with("delete role")), "{deleted:?}");
+        policy.spec.tables.backup = None;
+        converged_policy(&fake, &mut policy, &lake).await;
+        assert_eq!(fake.count(Kind::BackupPlan), 0);
+        assert_eq!(fake.count(Kind::BackupSelection), 0);
+        assert_eq!(fake.count(Kind::BackupVault), 2, "recovery points are data: the vaults stay");
+        assert!(policy.status.as_ref().is_some_and(|s| s.backup.is_none()));
+    });
+}
+
 /// A lake without Object Lock and a foreign replication role are blockers in the plan.
 #[test]
 fn the_blockers_the_controller_stalls_on_are_in_the_plan() {

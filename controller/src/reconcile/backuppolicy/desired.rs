@@ -147,13 +147,17 @@ pub fn deletion_refusal(policy: &BackupPolicy) -> Option<String> {
     if policy.spec.allow_protection_downgrade {
         return None;
     }
-    let replication = applied
+    let mut what: Vec<String> = applied
         .replication
-        .as_ref()
+        .iter()
         .map(|r| format!("replication to {} stops and its role is deleted", r.region))
-        .unwrap_or_else(|| "the lake's backups stop being enforced".into());
+        .collect();
+    if applied.tables.backup.is_some() {
+        what.push("the catalog tables' backup plan is deleted (no new backups)".into());
+    }
+    let what = if what.is_empty() { "the lake's backups stop being enforced".to_string() } else { what.join("; ") };
     Some(format!(
-        "deleting this BackupPolicy weakens protection ({replication}); set spec.allowProtectionDowngrade: true to let the deletion proceed (replica buckets and their data are always kept)"
+        "deleting this BackupPolicy weakens protection ({what}); set spec.allowProtectionDowngrade: true to let the deletion proceed (replica buckets, backup vaults holding recovery points, and their data are always kept)"
     ))
 }
 

@@ -365,11 +365,6 @@ impl BackupPolicy {
         }
         if let Some(b) = &s.tables.backup {
             self.validate_backup(&mut f, b);
-        } else if s.retention.is_some() {
-            f.warning(
-                "spec.tables.backup",
-                "the catalog tables are in no backup plan (DynamoDB.4); PITR reaches back 35 days only",
-            );
         }
         if !s.tables.point_in_time_recovery {
             f.warning("spec.tables.pointInTimeRecovery", "point-in-time recovery is off (DynamoDB.2)");
@@ -386,6 +381,12 @@ impl BackupPolicy {
         }
         if !(1..=36500).contains(&b.retention_days) {
             f.error("spec.tables.backup.retentionDays", "must be between 1 and 36500");
+        }
+        if b.copy.is_none() {
+            f.warning(
+                "spec.tables.backup.copy",
+                "the backups stay in the lake's region: a regional outage takes them too",
+            );
         }
         if let Some(c) = &b.copy {
             check_region(f, "spec.tables.backup.copy.region", &c.region);

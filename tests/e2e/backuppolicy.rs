@@ -721,3 +721,52 @@ async fn the_catalog_is_backed_up_into_locked_vaults_with_the_lake_and_replica_k
     assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn plan_shows_the_catalog_backup_to_create_then_nothing_once_converged() {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("bkp-plan-backup").await.expect("namespace");
+    let mut lake = lake_manifest("sales");
+    lake.metadata.namespace = Some(ns.clone());
+    let mut policy = policy_manifest("backup", backup_spec(35));
+    policy.metadata.namespace = Some(ns.clone());
+
+    let (plans, read_only) = plan_of(env, &lake, &policy).await;
+    assert!(read_only, "plan sent a write");
+    let text = lakeops::plan::render_text(&plans);
+    for line in [
+        format!("create backup vault lakeops-{ns}-sales in {REGION} encrypted with (the new"),
+        format!("create backup vault lakeops-{ns}-sales in {BACKUP} encrypted with (the new replica key in {BACKUP})"),
+        "vault lock, minimum retention 3 days (was none)".to_string(),
+        format!("create role {ns}-sales-backup with inline policy lakeops-catalog-backup"),
+        format!(
+            "create backup plan lakeops-{ns}-sales: cron(0 5 ? * * *) into lakeops-{ns}-sales kept 35 days, copy to arn:aws:backup:{BACKUP}:123456789012:backup-vault:lakeops-{ns}-sales kept 90 days"
+        ),
+        format!("select arn:aws:dynamodb:{REGION}:123456789012:table/{ns}-sales-runs"),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let policies = api::<BackupPolicy>(env, &ns).await.expect("api");
+    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
+    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
+    wait_lake(&lakes, "sales").await;
+    policies.create(&PostParams::default(), &policy_manifest("backup", backup_spec(35))).await.expect("policy");
+    wait_policy(&policies, "backup", reason::RECONCILED).await;
+    ctrl.stop().await.expect("stopped");
+
+    // The manifest (no status, no UID) finds the plan by name and owner tag: nothing to change.
+    let (plans, _) = plan_of(env, &lake, &policy).await;
+    let text = lakeops::plan::render_text(&plans);
+    assert!(plans.iter().all(|p| p.plan.changes.is_empty()), "{text}");
+
+    // A manifest turning the backup off plans the selection's and the plan's deletion.
+    let mut off = policy.clone();
+    off.spec.tables.backup = None;
+    off.spec.allow_protection_downgrade = true;
+    let (plans, _) = plan_of(env, &lake, &off).await;
+    let text = lakeops::plan::render_text(&plans);
+    assert!(text.contains(&format!("delete backup plan lakeops-{ns}-sales")), "{text}");
+    assert!(text.contains("delete selection"), "{text}");
+}

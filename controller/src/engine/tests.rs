@@ -568,6 +568,12 @@ fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults()
             backup: Some((40, true, false)),
         });
         converged_policy(&fake, &mut policy, &lake).await;
+        // `lakeops plan` of the manifest (no UID, no status) finds everything as it is.
+        let mut manifest = policy.clone();
+        manifest.status = None;
+        manifest.metadata.uid = None;
+        let plan = policy_plan(&fake, &manifest, &lake).await;
+        assert!(plan.changes.is_empty() && plan.blockers.is_empty(), "{plan:?}");
         let mut shorter = policy.clone();
         shorter.spec.tables.backup.as_mut().expect("backup").retention_days = 20;
         let plan = policy_plan(&fake, &shorter, &lake).await;

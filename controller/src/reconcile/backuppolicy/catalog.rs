@@ -144,6 +144,12 @@ pub fn selection_purpose(plan_id: &str, s: &SelectionSpec) -> String {
     format!("{SELECTION_PURPOSE}/{plan_id}/{}/{}", s.iam_role_arn, s.resources.join(","))
 }
 
+/// A selection's creation token: a hash of its content alone (the plan id makes it unique),
+/// so `lakeops plan` of a manifest, which has no UID, recognises the selection too.
+pub fn selection_request_id(plan_id: &str, s: &SelectionSpec) -> String {
+    format!("lakeops-{:016x}", fnv1a(selection_purpose(plan_id, s).as_bytes()))
+}
+
 /// Only AWS Backup may assume the role. AWS Backup's documented service-role trust names
 /// the service alone; a `aws:SourceAccount` condition is not documented for it, and a role
 /// AWS Backup cannot assume fails every backup silently.
@@ -651,7 +657,8 @@ mod tests {
     fn a_selection_is_found_by_its_request_id_and_replaced_when_its_content_changes() {
         let s = selection(&facts(), "1", "arn:role");
         assert_eq!(s.resources[0], "arn:aws:dynamodb:eu-west-1:1:table/team-a-sales-jobs");
-        let rid = request_id("0b3c-uid", &selection_purpose("p", &s));
+        let rid = selection_request_id("p", &s);
+        assert_ne!(rid, selection_request_id("p2", &s), "another plan, another selection");
         assert!(rid.len() <= 50 && rid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{rid}");
         let ours = |id: &str, r: &str| SelectionSummary {
             id: id.into(),

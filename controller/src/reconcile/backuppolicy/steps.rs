@@ -621,11 +621,10 @@ async fn converge_catalog_backup(
 
     // The selection of the tables, known by the token its content gives.
     let selection = catalog::selection(facts, account, &role_arn);
-    let purpose = catalog::selection_purpose(&plan_id, &selection);
-    let selection_token = uid.as_deref().map(|u| catalog::request_id(u, &purpose)).unwrap_or_default();
+    let selection_token = catalog::selection_request_id(&plan_id, &selection);
     let mut selection_id = selections
         .iter()
-        .find(|s| !selection_token.is_empty() && s.creator_request_id.as_deref() == Some(selection_token.as_str()))
+        .find(|s| s.creator_request_id.as_deref() == Some(selection_token.as_str()))
         .map(|s| s.id.clone());
     for c in catalog::selection_changes(&plan_id, &plan_name, &selection, &selection_token, &selections) {
         if matches!(c, BackupChange::CreateSelection { .. }) && !exec.plans() {

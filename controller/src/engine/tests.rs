@@ -600,6 +600,51 @@ fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults()
     });
 }
 
+/// Deleting the policy removes the plan, its selection and the backup role, and deletes a
+/// vault only when it holds no recovery point: recovery points are data.
+#[test]
+fn deletion_keeps_every_vault_that_holds_a_recovery_point() {
+    block_on(async {
+        let fake = FakeAws::new(ACCOUNT);
+        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec!["runs"] });
+        converged_lake(&fake, &mut lake).await;
+        let mut policy = policy(&PolicySpec {
+            retention_days: None,
+            replication: false,
+            pitr: true,
+            backup: Some((40, true, false)),
+        });
+        converged_policy(&fake, &mut policy, &lake).await;
+        let name = backuppolicy::catalog::name(&policy);
+        fake.edit(|r| {
+            if let Some(v) = r.backup_vaults.get_mut(&(REGION.to_string(), name.clone())) {
+                v.info.recovery_points = 3;
+            }
+        });
+        let facts = backuppolicy::desired::lake_facts(&lake).expect("facts");
+        let spec = policy.spec.clone();
+        let input = backuppolicy::steps::Inputs {
+            policy: &policy,
+            spec: &spec,
+            lake: &lake,
+            facts: &facts,
+            account: ACCOUNT,
+            boundary: None,
+        };
+        let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(&policy, &crate::engine::NoProgress);
+        let mut next = policy.status.clone().unwrap_or_default();
+        backuppolicy::steps::remove_catalog_backup(fake.as_ref(), &exec, &input, true, &mut next)
+            .await
+            .expect("removed");
+        assert_eq!(fake.count(Kind::BackupPlan), 0);
+        assert_eq!(fake.count(Kind::BackupSelection), 0);
+        let vaults: Vec<String> = fake.snapshot().backup_vaults.keys().map(|(r, _)| r.clone()).collect();
+        assert_eq!(vaults, [REGION], "the vault with recovery points stays, the empty copy vault goes");
+        let role = backuppolicy::catalog::role_name(&lake.bucket_prefix());
+        assert!(!fake.snapshot().roles.contains_key(&role), "the backup role is deleted");
+    });
+}
+
 /// A lake without Object Lock and a foreign replication role are blockers in the plan.
 #[test]
 fn the_blockers_the_controller_stalls_on_are_in_the_plan() {

@@ -545,6 +545,18 @@ async fn plan_of(env: &TestEnv, lake: &DataLake, policy: &BackupPolicy) -> (Vec<
     (plans, read_only)
 }
 
+/// The lake `sales` and `policy` converged by a controller run for the occasion.
+async fn converged_by_the_controller(env: &'static TestEnv, ns: &str, policy: &BackupPolicy) {
+    let lakes = api::<DataLake>(env, ns).await.expect("api");
+    let policies = api::<BackupPolicy>(env, ns).await.expect("api");
+    let ctrl = RunningController::start(env, ns, Duration::from_secs(600)).await.expect("controller");
+    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
+    wait_lake(&lakes, "sales").await;
+    policies.create(&PostParams::default(), policy).await.expect("policy");
+    wait_policy(&policies, &policy.metadata.name.clone().unwrap_or_default(), reason::RECONCILED).await;
+    ctrl.stop().await.expect("stopped");
+}
+
 #[tokio::test]
 async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shortened_retention() {
     let env = lakeops_testenv::shared().await;
@@ -569,14 +581,7 @@ async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shor
     }
 
     // Converged by the controller.
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let policies = api::<BackupPolicy>(env, &ns).await.expect("api");
-    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
-    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
-    wait_lake(&lakes, "sales").await;
-    policies.create(&PostParams::default(), &policy_manifest("sales-backup", full_spec())).await.expect("policy");
-    wait_policy(&policies, "sales-backup", reason::RECONCILED).await;
-    ctrl.stop().await.expect("stopped");
+    converged_by_the_controller(env, &ns, &policy_manifest("sales-backup", full_spec())).await;
 
     // Converged: neither the lake nor its policy has anything left to change (S3 reads the
     // replication configuration back as it was written).
@@ -747,14 +752,7 @@ async fn plan_shows_the_catalog_backup_to_create_then_nothing_once_converged() {
         assert!(text.contains(&line), "missing {line:?} in\n{text}");
     }
 
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let policies = api::<BackupPolicy>(env, &ns).await.expect("api");
-    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
-    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
-    wait_lake(&lakes, "sales").await;
-    policies.create(&PostParams::default(), &policy_manifest("backup", backup_spec(35))).await.expect("policy");
-    wait_policy(&policies, "backup", reason::RECONCILED).await;
-    ctrl.stop().await.expect("stopped");
+    converged_by_the_controller(env, &ns, &policy_manifest("backup", backup_spec(35))).await;
 
     // The manifest (no status, no UID) finds the plan by name and owner tag: nothing to change.
     let (plans, _) = plan_of(env, &lake, &policy).await;

@@ -552,22 +552,24 @@ fn removing_replication_is_planned_as_removal_and_role_deletion() {
     });
 }
 
+/// A lake with one table and a policy backing it up with a copy, converged on the fake.
+async fn converged_catalog_backup() -> (std::sync::Arc<FakeAws>, DataLake, BackupPolicy) {
+    let fake = FakeAws::new(ACCOUNT);
+    let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec!["runs"] });
+    converged_lake(&fake, &mut lake).await;
+    let mut policy =
+        policy(&PolicySpec { retention_days: None, replication: false, pitr: true, backup: Some((40, true, false)) });
+    converged_policy(&fake, &mut policy, &lake).await;
+    (fake, lake, policy)
+}
+
 /// Turning the catalog's AWS Backup off is planned as the selection's, the plan's and the
 /// role's deletion; the vaults (recovery points are data) stay. A shorter retention is one
 /// UpdateBackupPlan marked as weakening.
 #[test]
 fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults() {
     block_on(async {
-        let fake = FakeAws::new(ACCOUNT);
-        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec!["runs"] });
-        converged_lake(&fake, &mut lake).await;
-        let mut policy = policy(&PolicySpec {
-            retention_days: None,
-            replication: false,
-            pitr: true,
-            backup: Some((40, true, false)),
-        });
-        converged_policy(&fake, &mut policy, &lake).await;
+        let (fake, lake, mut policy) = converged_catalog_backup().await;
         // `lakeops plan` of the manifest (no UID, no status) finds everything as it is.
         let mut manifest = policy.clone();
         manifest.status = None;
@@ -605,16 +607,7 @@ fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults()
 #[test]
 fn deletion_keeps_every_vault_that_holds_a_recovery_point() {
     block_on(async {
-        let fake = FakeAws::new(ACCOUNT);
-        let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec!["runs"] });
-        converged_lake(&fake, &mut lake).await;
-        let mut policy = policy(&PolicySpec {
-            retention_days: None,
-            replication: false,
-            pitr: true,
-            backup: Some((40, true, false)),
-        });
-        converged_policy(&fake, &mut policy, &lake).await;
+        let (fake, lake, policy) = converged_catalog_backup().await;
         let name = backuppolicy::catalog::name(&policy);
         fake.edit(|r| {
             if let Some(v) = r.backup_vaults.get_mut(&(REGION.to_string(), name.clone())) {

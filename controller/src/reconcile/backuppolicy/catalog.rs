@@ -510,22 +510,12 @@ pub fn selection_changes(
     request_id: &str,
     observed: &[SelectionSummary],
 ) -> Vec<BackupChange> {
-    if observed.iter().any(|s| s.creator_request_id.as_deref() == Some(request_id)) {
-        // Any other selection of ours beside it is a leftover of an interrupted replacement.
-        return observed
-            .iter()
-            .filter(|s| s.name == SELECTION_NAME && s.creator_request_id.as_deref() != Some(request_id))
-            .map(|s| BackupChange::DeleteSelection {
-                plan_id: plan_id.into(),
-                plan_name: plan_name.into(),
-                selection_id: s.id.clone(),
-                replaced: true,
-            })
-            .collect();
-    }
+    let present = observed.iter().any(|s| s.creator_request_id.as_deref() == Some(request_id));
+    // Every other selection of ours goes: replaced now, or the leftover of an interrupted
+    // replacement beside the wanted one.
     let mut out: Vec<BackupChange> = observed
         .iter()
-        .filter(|s| s.name == SELECTION_NAME)
+        .filter(|s| s.name == SELECTION_NAME && s.creator_request_id.as_deref() != Some(request_id))
         .map(|s| BackupChange::DeleteSelection {
             plan_id: plan_id.into(),
             plan_name: plan_name.into(),
@@ -533,6 +523,9 @@ pub fn selection_changes(
             replaced: true,
         })
         .collect();
+    if present {
+        return out;
+    }
     out.push(BackupChange::CreateSelection {
         plan_id: plan_id.into(),
         plan_name: plan_name.into(),

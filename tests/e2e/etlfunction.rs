@@ -507,7 +507,7 @@ async fn plan_shows_the_function_to_create_then_nothing_once_converged_then_a_me
     let name = format!("lakeops-{ns}-orders");
     for line in [
         format!("create role {name} with inline policy lakeops-etl"),
-        format!("create log group /aws/lambda/{name} encrypted with the lake key"),
+        format!("create log group /aws/lambda/{name}, encrypted with (the new lake key)"),
         format!("create function {name}"),
         format!("bucket {ns}-sales-raw: notification configuration with 1 entries"),
     ] {

@@ -9,7 +9,9 @@
 //!
 //! Both run the same code, so the plan cannot disagree with what the controller does.
 //! Shared steps live here: the managed KMS key ([`key`]), the owned IAM role ([`role`]),
-//! the ownership check ([`Exec::owned`]) and recorded creation intents ([`intent`]).
+//! the owned CloudWatch Logs group ([`log_group`]: functions, pipelines, trails), a trail's
+//! delivery to CloudWatch Logs ([`trail_logs`]), the ownership check ([`Exec::owned`]) and
+//! recorded creation intents ([`intent`]).
 //!
 //! # When a round is remembered
 //! The controller skips a watch event for an object whose user-visible state (generation,
@@ -26,6 +28,7 @@
 pub mod exec;
 pub mod intent;
 pub mod key;
+pub mod log_group;
 pub mod role;
 pub mod trail_logs;
 

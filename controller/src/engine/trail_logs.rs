@@ -9,15 +9,15 @@
 //! it returns into the trail's `TrailSettings`. Reads on a converged owner: DescribeLogGroups
 //! and the role's 2 reads (the group's tags only at first sight).
 use std::collections::BTreeMap;
-use std::fmt;
 
-use crate::aws::error::AwsResult;
 use crate::aws::iam::IamApi;
 use crate::aws::logs::{LogGroup, LogsApi};
+
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 
+use super::log_group::{self, OwnedLogGroup};
 use super::role::{self, OwnedRole};
-use super::{Action, Describe, Exec, Stop, is_placeholder};
+use super::{Exec, Stop};
 
 /// The name of the delivery role's inline policy.
 pub const POLICY_NAME: &str = "cloudtrail-to-cloudwatch-logs";
@@ -38,15 +38,6 @@ pub struct Input<'a> {
     pub tags: BTreeMap<String, String>,
     /// The permissions boundary every generated role carries (a controller flag).
     pub boundary: Option<String>,
-}
-
-/// The log group lakeops owns.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OwnedLogGroup {
-    pub name: String,
-    pub kms_key_arn: String,
-    pub retention_days: i32,
-    pub tags: BTreeMap<String, String>,
 }
 
 /// The delivery: the group and the role.
@@ -135,125 +126,19 @@ pub fn desired(input: &Input<'_>) -> TrailLogs {
 
 /// The key-policy statement that lets CloudWatch Logs use the key for this group only.
 pub fn key_statement(region: &str, account: &str, group_name: &str) -> Statement {
-    Statement::new(
+    log_group::key_statement(
         "CloudWatchLogsEncryptsTheTrailLogGroup",
-        Effect::Allow,
-        Principal::service(&format!("logs.{region}.amazonaws.com")),
-        &["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-        &["*".into()],
+        region,
+        &[&group_arn(region, account, group_name)],
     )
-    .when("ArnEquals", "kms:EncryptionContext:aws:logs:arn", &[&group_arn(region, account, group_name)])
-}
-
-/// One CloudWatch Logs write on the group.
-#[derive(Clone, Debug, PartialEq)]
-pub enum LogGroupChange {
-    Create {
-        name: String,
-        kms_key_arn: String,
-        tags: BTreeMap<String, String>,
-    },
-    PutRetention {
-        name: String,
-        days: i32,
-    },
-    AssociateKey {
-        name: String,
-        kms_key_arn: String,
-    },
-    /// Adoption: the ownership tags on a group that lacked them.
-    Tag {
-        name: String,
-        arn: String,
-        tags: BTreeMap<String, String>,
-    },
-}
-
-impl Describe for LogGroupChange {
-    fn setting(&self) -> &'static str {
-        match self {
-            LogGroupChange::Create { .. } => "trail log group",
-            LogGroupChange::PutRetention { .. } => "trail log retention",
-            LogGroupChange::AssociateKey { .. } => "trail log group encryption",
-            LogGroupChange::Tag { .. } => "ownership tags",
-        }
-    }
-
-    fn resource(&self) -> &str {
-        match self {
-            LogGroupChange::Create { name, .. }
-            | LogGroupChange::PutRetention { name, .. }
-            | LogGroupChange::AssociateKey { name, .. }
-            | LogGroupChange::Tag { name, .. } => name,
-        }
-    }
-
-    fn weakens(&self) -> bool {
-        false
-    }
-
-    fn action(&self) -> Option<Action> {
-        match self {
-            LogGroupChange::Create { .. } => Some(Action::Create),
-            LogGroupChange::PutRetention { .. } | LogGroupChange::AssociateKey { .. } | LogGroupChange::Tag { .. } => {
-                None
-            }
-        }
-    }
-}
-
-impl fmt::Display for LogGroupChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LogGroupChange::Create { name, kms_key_arn, .. } => {
-                write!(f, "create log group {name} for the trail, encrypted with {kms_key_arn}")
-            }
-            LogGroupChange::PutRetention { name, days } => write!(f, "log group {name}: retention {days} days"),
-            LogGroupChange::AssociateKey { name, kms_key_arn } => {
-                write!(f, "log group {name}: encrypt with {kms_key_arn}")
-            }
-            LogGroupChange::Tag { name, .. } => write!(f, "log group {name}: tag"),
-        }
-    }
-}
-
-/// Sends one log group change.
-pub async fn apply(logs: &dyn LogsApi, change: &LogGroupChange) -> AwsResult<Option<String>> {
-    match change {
-        LogGroupChange::Create { name, kms_key_arn, tags } => logs.create_log_group(name, kms_key_arn, tags).await,
-        LogGroupChange::PutRetention { name, days } => logs.put_retention(name, *days).await,
-        LogGroupChange::AssociateKey { name, kms_key_arn } => logs.associate_key(name, kms_key_arn).await,
-        LogGroupChange::Tag { arn, tags, .. } => logs.tag(arn, tags).await,
-    }
-    .map(|()| None)
-}
-
-/// Changes that create or converge the group. A key ARN the plan does not know yet (a
-/// placeholder) is never drift.
-pub fn group_changes(d: &OwnedLogGroup, observed: Option<&LogGroup>) -> Vec<LogGroupChange> {
-    let retention = LogGroupChange::PutRetention { name: d.name.clone(), days: d.retention_days };
-    let Some(o) = observed else {
-        return vec![
-            LogGroupChange::Create { name: d.name.clone(), kms_key_arn: d.kms_key_arn.clone(), tags: d.tags.clone() },
-            retention,
-        ];
-    };
-    let mut out = Vec::new();
-    if o.retention_days != Some(d.retention_days) {
-        out.push(retention);
-    }
-    if o.kms_key_id.as_deref() != Some(d.kms_key_arn.as_str()) && !is_placeholder(&d.kms_key_arn) {
-        out.push(LogGroupChange::AssociateKey { name: d.name.clone(), kms_key_arn: d.kms_key_arn.clone() });
-    }
-    out
 }
 
 /// What [`observe`] read: the group (its tags at first sight) and the role.
 #[derive(Clone, Debug)]
 pub struct Observed {
     group: Option<LogGroup>,
-    /// The group's tags, read when status did not record the group (first sight).
-    first_sight_tags: Option<BTreeMap<String, String>>,
+    /// A group read at first sight (status did not record it) without our tags.
+    untagged: bool,
     role: Option<role::ObservedRole>,
 }
 
@@ -271,15 +156,13 @@ pub async fn observe<S: Sync>(
         logs.describe_log_group(&want.group.name),
         role::observe(iam, &want.role.name, POLICY_NAME)
     )?;
-    let mut first_sight_tags = None;
-    if let Some(g) = &group
-        && recorded.log_group_arn != Some(want.group_arn.as_str())
-    {
-        let tags = logs.list_tags(&g.arn).await?;
-        exec.owned(&format!("log group {}", want.group.name), &tags)?;
-        first_sight_tags = Some(tags);
-    }
-    Ok(Observed { group, first_sight_tags, role })
+    let untagged = match &group {
+        Some(g) if recorded.log_group_arn != Some(want.group_arn.as_str()) => {
+            log_group::check_first_sight(exec, logs, g).await?
+        }
+        _ => false,
+    };
+    Ok(Observed { group, untagged, role })
 }
 
 /// Reads, checks ownership at first sight, and converges the group and the role. Returns
@@ -304,7 +187,7 @@ pub async fn converge_observed<S: Sync>(
     observed: Observed,
     recorded: Recorded<'_>,
 ) -> Result<Delivery, Stop> {
-    let Observed { group, first_sight_tags, role } = observed;
+    let Observed { group, untagged, role } = observed;
     let mut want = want.clone();
     exec.desired_tags(&mut want.group.tags, None);
     exec.desired_tags(&mut want.role.tags, role.as_ref().map(|r| &r.info.tags));
@@ -314,15 +197,8 @@ pub async fn converge_observed<S: Sync>(
     }
 
     let label = format!("log group {}", want.group.name);
-    let mut changes = Vec::new();
-    if let (Some(g), Some(tags)) = (&group, &first_sight_tags)
-        && !exec.is_ours(tags)
-    {
-        changes.push(LogGroupChange::Tag { name: g.name.clone(), arn: g.arn.clone(), tags: want.group.tags.clone() });
-    }
-    changes.extend(group_changes(&want.group, group.as_ref()));
-    for change in &changes {
-        exec.change(change, group.is_some(), &label, apply(logs, change)).await?;
+    for change in &log_group::changes(&want.group, group.as_ref(), untagged) {
+        exec.change(change, group.is_some(), &label, log_group::apply(logs, change)).await?;
     }
     let role_arn =
         role::converge(exec, iam, &want.role, role.as_ref(), recorded.role_arn, want.predicted_role_arn.clone())
@@ -370,34 +246,10 @@ mod tests {
     }
 
     #[test]
-    fn a_new_group_is_created_encrypted_then_given_its_retention() {
-        let d = desired(&input());
-        let changes = group_changes(&d.group, None);
-        assert!(matches!(&changes[0], LogGroupChange::Create { kms_key_arn, .. } if kms_key_arn.ends_with("key/k")));
-        assert_eq!(changes[1], LogGroupChange::PutRetention { name: d.group.name.clone(), days: 365 });
-    }
-
-    #[test]
-    fn a_converged_group_needs_nothing_and_a_changed_one_is_restored() {
-        let d = desired(&input());
-        let mut seen = LogGroup {
-            name: d.group.name.clone(),
-            arn: group_arn("eu-west-1", "123456789012", &d.group.name),
-            retention_days: Some(365),
-            kms_key_id: Some(d.group.kms_key_arn.clone()),
-        };
-        assert!(group_changes(&d.group, Some(&seen)).is_empty());
-        seen.retention_days = Some(30);
-        seen.kms_key_id = None;
-        let settings: Vec<_> = group_changes(&d.group, Some(&seen)).iter().map(|c| c.setting()).collect();
-        assert_eq!(settings, ["trail log retention", "trail log group encryption"]);
-    }
-
-    #[test]
     fn the_key_statement_names_only_the_group() {
         let s = key_statement("eu-west-1", "123456789012", "/aws/cloudtrail/x");
         assert_eq!(
-            s.condition["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"],
+            s.condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
             ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/cloudtrail/x"]
         );
     }

@@ -12,11 +12,25 @@ use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::{Exec, NoProgress, Stop, role};
 use crate::error::{Error, Result};
+use crate::reconcile::securitybaseline::publish::Message;
 use crate::status;
 
-fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLake>> {
+pub(super) fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLake>> {
     let ns = policy.namespace().unwrap_or_default();
     ctx.stores.lakes.get(&ObjectRef::new(&policy.spec.data_lake_ref.name).within(&ns))
+}
+
+/// The alert sent once the policy's clean-up finished (a refused deletion sends none): the
+/// replication role, the backup plan and backup role lakeops deleted; the replicas, their keys
+/// and the backup vaults holding recovery points stay.
+/// `lake_region`: the region of the policy's lake, whose alert topic is used.
+pub(super) fn deletion_message(policy: &BackupPolicy, lake_region: Option<&str>) -> Option<Message> {
+    let status = policy.status.as_ref().filter(|s| s.applied.is_some())?;
+    let mut m = Message::about(policy, "ObjectDeleted", lake_region?);
+    m.resources.extend(status.replication_role_arn.iter().cloned());
+    // The catalog's backup plan and role (its vaults holding recovery points stay).
+    m.resources.extend(status.backup.iter().flat_map(|b| [b.plan_arn.clone(), b.role_arn.clone()]).flatten());
+    Some(m)
 }
 
 /// Deletion: refused (the finalizer holds) unless the manifest allows the downgrade; then
@@ -84,5 +98,26 @@ fn stop_to_error(result: std::result::Result<(), Stop>) -> Result<()> {
         Err(Stop::Aws(e)) => Err(e.into()),
         Err(Stop::Kube(e)) => Err(e),
         Err(Stop::Stalled(_, m) | Stop::Waiting(m)) => Err(Error::DeletionBlocked(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::backuppolicy::desired::tests::policy;
+
+    #[test]
+    fn the_deletion_alert_goes_to_the_lake_region_once_the_policy_was_applied() {
+        let mut p = policy("{dataLakeRef: {name: sales}, replication: {region: eu-central-1}}");
+        assert_eq!(deletion_message(&p, Some("eu-west-1")), None, "never applied: nothing to report");
+        p.status = Some(BackupPolicyStatus {
+            applied: Some(p.spec.clone()),
+            replication_role_arn: Some("arn:aws:iam::123456789012:role/lakeops/team-a-sales-replication".into()),
+            ..Default::default()
+        });
+        assert_eq!(deletion_message(&p, None), None, "no lake: no region to alert in");
+        let m = deletion_message(&p, Some("eu-west-1")).expect("a message");
+        assert_eq!((m.event, m.kind.as_str(), m.region.as_str()), ("ObjectDeleted", "BackupPolicy", "eu-west-1"));
+        assert_eq!(m.resources, ["arn:aws:iam::123456789012:role/lakeops/team-a-sales-replication"]);
     }
 }

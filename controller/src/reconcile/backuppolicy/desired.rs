@@ -401,7 +401,7 @@ pub fn replication(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use lakeops_crds::names::tag;
 

@@ -42,6 +42,7 @@ use crate::context::Context;
 use crate::engine::exec::StatusProgress;
 use crate::engine::{Exec, Report, Stop};
 use crate::error::Result;
+use crate::reconcile::securitybaseline::publish;
 use crate::status;
 
 /// How often a policy whose table replicas are not ACTIVE yet is looked at again.
@@ -49,7 +50,12 @@ const REPLICA_POLL: Duration = Duration::from_secs(30);
 
 /// Reconciles one BackupPolicy: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
-    super::with_finalizer(policy, ctx, apply_policy, cleanup).await
+    super::with_finalizer(policy, ctx, apply_policy, |policy, ctx| {
+        let region = cleanup::lake_of(&policy, &ctx).map(|l| l.spec.region.clone());
+        let message = cleanup::deletion_message(&policy, region.as_deref());
+        publish::after_cleanup(policy, ctx, message, cleanup)
+    })
+    .await
 }
 
 async fn apply_policy(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {

@@ -9,6 +9,7 @@ use lakeops_crds::validation::REPLICA_SUFFIX;
 use crate::aws::cloudtrail::{EventSelection, TrailSettings};
 use crate::aws::dynamodb::KeyDef;
 use crate::aws::s3::{BucketEncryption, DefaultRetention, LifecycleRule, Logging, PublicAccessBlock};
+use crate::engine::log_group;
 use crate::engine::trail_logs::{self, Delivery, TrailLogs};
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 
@@ -211,27 +212,16 @@ pub fn key(lake: &DataLake, account_id: &str) -> DesiredKey {
         return DesiredKey::External { arn: arn.clone() };
     }
     let mut policy = root_key_policy(&lake.spec.region, account_id);
-    // CloudWatch Logs encrypts the log groups of this namespace's EtlFunctions (named
-    // `/aws/lambda/lakeops-<namespace>-...`) with the lake key, and no other group.
+    // CloudWatch Logs encrypts the log groups of this namespace's functions, pipelines and
+    // ingest APIs with the lake key, and no other group.
     let region = &lake.spec.region;
-    policy.statements.push(
-        Statement::new(
-            "CloudWatchLogsEncryptsLakeFunctionLogs",
-            Effect::Allow,
-            Principal::service(&format!("logs.{region}.amazonaws.com")),
-            &["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-            &["*".into()],
-        )
-        .when(
-            "ArnLike",
-            "kms:EncryptionContext:aws:logs:arn",
-            &[&format!(
-                "arn:{}:logs:{region}:{account_id}:log-group:/aws/lambda/lakeops-{}-*",
-                partition(region),
-                lake.namespace().unwrap_or_default()
-            )],
-        ),
-    );
+    let ns = lake.namespace().unwrap_or_default();
+    let groups: Vec<String> = log_group::LAKE_LOG_GROUP_PREFIXES
+        .iter()
+        .map(|p| format!("arn:{}:logs:{region}:{account_id}:log-group:{p}lakeops-{ns}-*", partition(region)))
+        .collect();
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    policy.statements.push(log_group::key_statement("CloudWatchLogsEncryptsLakeLogs", region, &groups));
     if lake.spec.audit.trail {
         // CloudTrail encrypts the lake's trail logs, for that trail only.
         policy.statements.push(
@@ -531,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn the_key_policy_names_the_account_root_and_scopes_cloudwatch_logs_to_the_namespace_functions() {
+    fn the_key_policy_names_the_account_root_and_scopes_cloudwatch_logs_to_the_namespace_log_groups() {
         let DesiredKey::Managed { policy, rotation_days, alias, .. } = key(&lake(), "123456789012") else {
             panic!("managed key expected");
         };
@@ -543,7 +533,11 @@ mod tests {
         assert_eq!(logs.principal, Principal::service("logs.eu-west-1.amazonaws.com"));
         assert_eq!(
             logs.condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"],
-            ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-team-a-*"]
+            [
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lakeops-team-a-*",
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/lakeops-team-a-*",
+                "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/apigateway/lakeops-team-a-*",
+            ]
         );
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 use crate::aws::clients::Regional;
 use crate::aws::error::AwsResult;
 use crate::aws::iam::IamApi;
-use crate::engine::role;
+use crate::engine::{log_group, role};
 use crate::reconcile::KeyedLocks;
 
 use super::desired::Desired;
@@ -22,13 +22,8 @@ pub async fn change(
     let lambda = aws.lambda.as_ref();
     let done = match change {
         Change::Role(c) => return role::apply(iam, &c).await,
-        Change::TagLogGroup { arn, tags, .. } => aws.logs.tag(&arn, &tags).await,
+        Change::LogGroup(c) => return log_group::apply(aws.logs.as_ref(), &c).await,
         Change::RemoveTrigger { bucket, id } => super::remove_trigger(locks, aws, &bucket, &id).await,
-        Change::CreateLogGroup { name, kms_key_arn, tags } => {
-            aws.logs.create_log_group(&name, &kms_key_arn, &tags).await
-        }
-        Change::PutRetention { name, days } => aws.logs.put_retention(&name, days).await,
-        Change::AssociateKey { name, kms_key_arn } => aws.logs.associate_key(&name, &kms_key_arn).await,
         Change::CreateFunction(f) => super::retry_role_propagation(|| lambda.create_function(&f)).await.map(drop),
         Change::TagFunction { arn, tags } => lambda.tag(&arn, &tags).await,
         Change::UpdateConfiguration { name, config, .. } => {

@@ -3,13 +3,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
-use lakeops_crds::names::tag;
-use lakeops_crds::{DeletionPolicy, EtlFunction, EtlFunctionStatus};
+use lakeops_crds::{EtlFunction, EtlFunctionStatus};
 
 use super::{desired, region_of, remove_trigger};
 use crate::aws::iam::IamApi;
 use crate::context::Context;
-use crate::engine::{Exec, NoProgress, Stop, role};
+use crate::engine::{Exec, NoProgress, Stop, log_group, role};
 use crate::error::Result;
 use crate::reconcile::is_owned_by;
 
@@ -49,18 +48,7 @@ pub(super) async fn cleanup(etl: Arc<EtlFunction>, ctx: Arc<Context>) -> Result<
         aws.lambda.delete_function(&names.function).await?;
     }
     delete_role_if_owned(etl.as_ref(), iam.as_ref(), &names.role).await?;
-    if let Some(group) = aws.logs.describe_log_group(&names.log_group).await? {
-        let tags = aws.logs.list_tags(&group.arn).await?;
-        if owned(&tags) {
-            match etl.spec.deletion_policy {
-                DeletionPolicy::Delete => aws.logs.delete_log_group(&names.log_group).await?,
-                DeletionPolicy::Retain => {
-                    let retained = BTreeMap::from([(tag::RETAINED.to_string(), "true".to_string())]);
-                    aws.logs.tag(&group.arn, &retained).await?;
-                }
-            }
-        }
-    }
+    log_group::retire(aws.logs.as_ref(), &names.log_group, etl.spec.deletion_policy, &owned).await?;
     tracing::info!(function = %names.function, "removed");
     Ok(Action::await_change())
 }

@@ -9,6 +9,7 @@ use lakeops_crds::{DataLake, EtlFunction};
 
 use crate::aws::lambda::{CodeLocation, FunctionConfig, InvokePermission};
 use crate::aws::s3::{NotificationEntry, NotificationTarget};
+use crate::engine::log_group::OwnedLogGroup;
 use crate::iam::ROLE_PATH;
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 use crate::reconcile::datalake::desired::{bucket_arn, partition};
@@ -97,15 +98,6 @@ pub struct DesiredFunction {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The function's log group.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DesiredLogGroup {
-    pub name: String,
-    pub retention_days: i32,
-    pub kms_key_arn: String,
-    pub tags: BTreeMap<String, String>,
-}
-
 /// The S3 trigger: a permission on the function and an entry on the source bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredTrigger {
@@ -121,7 +113,8 @@ pub struct DesiredTrigger {
 pub struct Desired {
     pub names: Names,
     pub role: DesiredRole,
-    pub log_group: DesiredLogGroup,
+    /// The function's log group, encrypted with the lake key.
+    pub log_group: OwnedLogGroup,
     pub function: DesiredFunction,
     pub trigger: DesiredTrigger,
 }
@@ -186,7 +179,7 @@ pub fn desired(etl: &EtlFunction, facts: Facts<'_>) -> Desired {
         reserved_concurrency: s.reserved_concurrency,
         tags: tags.clone(),
     };
-    let log_group = DesiredLogGroup {
+    let log_group = OwnedLogGroup {
         name: names.log_group.clone(),
         retention_days: s.log_retention_days,
         kms_key_arn: facts.key_arn.to_string(),

@@ -9,9 +9,10 @@ use crate::aws::lambda::{CodeLocation, FunctionConfig, FunctionInfo, InvokePermi
 use crate::aws::logs::LogGroup;
 use crate::aws::s3::{NotificationEntry, Notifications};
 
+use crate::engine::log_group::LogGroupChange;
 use crate::engine::role::{OwnedRole, RoleChange};
 
-use super::desired::{Desired, DesiredFunction, DesiredLogGroup, DesiredRole, ROLE_POLICY_NAME};
+use super::desired::{Desired, DesiredFunction, DesiredRole, ROLE_POLICY_NAME};
 
 /// The execution role as read: GetRole and GetRolePolicy of our one inline policy.
 pub use crate::engine::role::ObservedRole;
@@ -35,30 +36,12 @@ pub struct Observed {
 pub enum Change {
     /// A change of the execution role (the engine's owned-role step).
     Role(RoleChange),
-    /// Our log group found without our tags (adopted, or created before tagging): tagged
-    /// now, so that clean-up recognises it.
-    TagLogGroup {
-        name: String,
-        arn: String,
-        tags: BTreeMap<String, String>,
-    },
+    /// A change of the log group (the engine's owned-log-group step).
+    LogGroup(LogGroupChange),
     /// Our entry leaves a source bucket the spec no longer names.
     RemoveTrigger {
         bucket: String,
         id: String,
-    },
-    CreateLogGroup {
-        name: String,
-        kms_key_arn: String,
-        tags: BTreeMap<String, String>,
-    },
-    PutRetention {
-        name: String,
-        days: i32,
-    },
-    AssociateKey {
-        name: String,
-        kms_key_arn: String,
     },
     CreateFunction(Box<NewFunction>),
     TagFunction {
@@ -101,11 +84,9 @@ impl Change {
     pub fn setting(&self) -> &'static str {
         match self {
             Change::Role(c) => crate::engine::Describe::setting(c),
-            Change::TagFunction { .. } | Change::TagLogGroup { .. } => "ownership tags",
+            Change::LogGroup(c) => crate::engine::Describe::setting(c),
+            Change::TagFunction { .. } => "ownership tags",
             Change::RemoveTrigger { .. } => "S3 trigger",
-            Change::CreateLogGroup { .. } => "log group",
-            Change::PutRetention { .. } => "log retention",
-            Change::AssociateKey { .. } => "log encryption",
             Change::CreateFunction(_) => "function",
             Change::UpdateConfiguration { .. } => "configuration",
             Change::UpdateCode { .. } => "code",
@@ -122,11 +103,8 @@ impl Change {
     pub fn resource(&self) -> &str {
         match self {
             Change::Role(c) => crate::engine::Describe::resource(c),
-            Change::TagLogGroup { name, .. } => name,
+            Change::LogGroup(c) => crate::engine::Describe::resource(c),
             Change::RemoveTrigger { bucket, .. } => bucket,
-            Change::CreateLogGroup { name, .. }
-            | Change::PutRetention { name, .. }
-            | Change::AssociateKey { name, .. } => name,
             Change::CreateFunction(f) => &f.name,
             Change::TagFunction { arn, .. } => arn,
             Change::UpdateConfiguration { name, .. }
@@ -147,7 +125,9 @@ impl Change {
     pub fn creates(&self) -> bool {
         matches!(
             self,
-            Change::Role(RoleChange::CreateRole(_)) | Change::CreateLogGroup { .. } | Change::CreateFunction(_)
+            Change::Role(RoleChange::CreateRole(_))
+                | Change::LogGroup(LogGroupChange::Create { .. })
+                | Change::CreateFunction(_)
         )
     }
 }
@@ -168,11 +148,8 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Role(c) => c.fmt(f),
-            Change::TagLogGroup { name, .. } => write!(f, "log group {name}: tag"),
+            Change::LogGroup(c) => c.fmt(f),
             Change::RemoveTrigger { bucket, id } => write!(f, "bucket {bucket}: remove notification entry {id}"),
-            Change::CreateLogGroup { name, .. } => write!(f, "create log group {name} encrypted with the lake key"),
-            Change::PutRetention { name, days } => write!(f, "log group {name}: retention {days} days"),
-            Change::AssociateKey { name, .. } => write!(f, "log group {name}: encrypt with the lake key"),
             Change::CreateFunction(n) => write!(f, "create function {}", n.name),
             Change::TagFunction { arn, .. } => write!(f, "function {arn}: tag"),
             Change::UpdateConfiguration { name, differences, .. } => {
@@ -219,25 +196,6 @@ pub fn owned_role(d: &DesiredRole) -> OwnedRole {
 /// Changes for the execution role.
 pub fn role_changes(d: &DesiredRole, observed: Option<&ObservedRole>) -> Vec<Change> {
     crate::engine::role::changes(&owned_role(d), observed).into_iter().map(Change::Role).collect()
-}
-
-/// Changes for the log group.
-pub fn log_group_changes(d: &DesiredLogGroup, observed: Option<&LogGroup>) -> Vec<Change> {
-    let retention = Change::PutRetention { name: d.name.clone(), days: d.retention_days };
-    let Some(o) = observed else {
-        return vec![
-            Change::CreateLogGroup { name: d.name.clone(), kms_key_arn: d.kms_key_arn.clone(), tags: d.tags.clone() },
-            retention,
-        ];
-    };
-    let mut out = Vec::new();
-    if o.retention_days != Some(d.retention_days) {
-        out.push(retention);
-    }
-    if o.kms_key_id.as_deref() != Some(d.kms_key_arn.as_str()) {
-        out.push(Change::AssociateKey { name: d.name.clone(), kms_key_arn: d.kms_key_arn.clone() });
-    }
-    out
 }
 
 /// Changes for the function. `deployed` is the package version recorded as deployed,
@@ -508,7 +466,11 @@ mod tests {
 
     fn all_changes(d: &Desired, o: &Observed, deployed: Option<&str>, artifact: Option<&str>) -> Vec<Change> {
         let mut out = role_changes(&d.role, o.role.as_ref());
-        out.extend(log_group_changes(&d.log_group, o.log_group.as_ref()));
+        out.extend(
+            crate::engine::log_group::changes(&d.log_group, o.log_group.as_ref(), false)
+                .into_iter()
+                .map(Change::LogGroup),
+        );
         out.extend(function_changes(&d.function, o.function.as_ref(), o.code_signing.as_ref(), deployed, artifact));
         out.extend(trigger_changes(d, o));
         out

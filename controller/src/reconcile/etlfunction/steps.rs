@@ -11,7 +11,7 @@ use lakeops_crds::{DataLake, EtlFunction, EtlFunctionStatus};
 use crate::aws::clients::Regional;
 use crate::aws::error::AwsError;
 use crate::aws::iam::IamApi;
-use crate::engine::{Exec, Stop};
+use crate::engine::{Exec, Stop, log_group};
 use crate::reconcile::KeyedLocks;
 
 use super::desired::{self, Facts};
@@ -78,17 +78,10 @@ pub async fn converge(
     if let Some(f) = &observed.function {
         exec.owned(&format!("Lambda function {}", d.function.name), &f.tags)?;
     }
-    let mut tag_group = None;
-    if let Some(g) = &observed.log_group
-        && next.log_group.is_none()
-    {
-        let tags = aws.logs.list_tags(&g.arn).await?;
-        exec.owned(&format!("log group {}", g.name), &tags)?;
-        if !exec.is_ours(&tags) {
-            tag_group =
-                Some(Change::TagLogGroup { name: g.name.clone(), arn: g.arn.clone(), tags: d.log_group.tags.clone() });
-        }
-    }
+    let untagged_group = match &observed.log_group {
+        Some(g) if next.log_group.is_none() => log_group::check_first_sight(exec, aws.logs.as_ref(), g).await?,
+        _ => false,
+    };
     // A function cannot follow its lake to another region: the old one would be orphaned.
     if let Some(recorded) = next.function_arn.as_deref().and_then(super::region_of)
         && recorded != lake.spec.region
@@ -121,15 +114,14 @@ pub async fn converge(
         let change = Change::RemoveTrigger { bucket: old, id: d.trigger.entry.id.clone() };
         exec.change(&change, true, &format!("bucket {}", d.trigger.bucket), send(change.clone())).await?;
     }
-    if let Some(change) = tag_group {
-        exec.change(&change, true, &format!("log group {}", d.log_group.name), send(change.clone())).await?;
-    }
     let role_label = format!("role {}", d.role.name);
     for change in diff::role_changes(&d.role, observed.role.as_ref()) {
         exec.change(&change, observed.role.is_some(), &role_label, send(change.clone())).await?;
     }
     let group_label = format!("log group {}", d.log_group.name);
-    for change in diff::log_group_changes(&d.log_group, observed.log_group.as_ref()) {
+    for change in
+        log_group::changes(&d.log_group, observed.log_group.as_ref(), untagged_group).into_iter().map(Change::LogGroup)
+    {
         exec.change(&change, observed.log_group.is_some(), &group_label, send(change.clone())).await?;
     }
     next.log_group = Some(d.log_group.name.clone());

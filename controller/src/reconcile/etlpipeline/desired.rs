@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::aws::events::{Rule, RuleTarget};
 use crate::aws::stepfunctions::StateMachineSettings;
+use crate::engine::log_group::OwnedLogGroup;
 use crate::engine::role::OwnedRole;
 use crate::iam::ROLE_PATH;
 use crate::policy::{Effect, PolicyDocument, Principal, Statement};
@@ -349,16 +350,6 @@ fn role_arn(region: &str, account: &str, name: &str) -> String {
 
 // ----- everything -----
 
-/// The log group of the executions.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DesiredLogGroup {
-    pub name: String,
-    pub arn: String,
-    pub retention_days: i32,
-    pub kms_key_arn: String,
-    pub tags: BTreeMap<String, String>,
-}
-
 /// The trigger: the rule, its target and role, and the bucket whose EventBridge
 /// notifications must be on (objectCreated only).
 #[derive(Clone, Debug, PartialEq)]
@@ -375,7 +366,8 @@ pub struct Desired {
     pub names: Names,
     pub role: OwnedRole,
     pub role_arn: String,
-    pub log_group: DesiredLogGroup,
+    /// The log group of the executions, encrypted with the lake key.
+    pub log_group: OwnedLogGroup,
     pub machine_arn: String,
     pub definition: Definition,
     pub settings: StateMachineSettings,
@@ -407,8 +399,9 @@ pub fn desired(p: &EtlPipeline, facts: Facts<'_>) -> Desired {
     };
     let role_arn = role_arn(region, account, &names.role);
     let machine_arn = format!("arn:{part}:states:{region}:{account}:stateMachine:{}", names.state_machine);
-    let log_group = DesiredLogGroup {
-        arn: format!("arn:{part}:logs:{region}:{account}:log-group:{}:*", names.log_group),
+    // Step Functions names the group as `...:log-group:NAME:*`.
+    let log_group_arn = format!("arn:{part}:logs:{region}:{account}:log-group:{}:*", names.log_group);
+    let log_group = OwnedLogGroup {
         name: names.log_group.clone(),
         retention_days: p.spec.logging.retention_days,
         kms_key_arn: facts.key_arn.to_string(),
@@ -420,7 +413,7 @@ pub fn desired(p: &EtlPipeline, facts: Facts<'_>) -> Desired {
         definition: definition.to_json(),
         role_arn: role_arn.clone(),
         log_level: level.as_str().to_string(),
-        log_group_arn: (level != lakeops_crds::etlpipeline::LogLevel::Off).then(|| log_group.arn.clone()),
+        log_group_arn: (level != lakeops_crds::etlpipeline::LogLevel::Off).then_some(log_group_arn),
         tracing: p.spec.tracing,
         kms_key_id: Some(facts.key_arn.to_string()),
     };

@@ -5,16 +5,16 @@ use std::fmt;
 use crate::aws::events::{Rule, RuleInfo, RuleTarget};
 use crate::aws::s3::Notifications;
 use crate::aws::stepfunctions::{StateMachineInfo, StateMachineSettings};
+use crate::engine::log_group::LogGroupChange;
 use crate::engine::role::RoleChange;
 use crate::engine::{Action, describe_with_inherent};
-use crate::reconcile::etlfunction::diff::Change as LogGroupChange;
 
 /// One AWS call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     /// A change of one of the generated roles (the engine's owned-role step).
     Role(RoleChange),
-    /// The execution log group (the EtlFunction log group step: create, retention, key, tag).
+    /// The execution log group (the engine's owned-log-group step).
     LogGroup(LogGroupChange),
     CreateStateMachine {
         name: String,
@@ -62,7 +62,7 @@ impl Change {
     pub fn setting(&self) -> &'static str {
         match self {
             Change::Role(c) => crate::engine::Describe::setting(c),
-            Change::LogGroup(c) => c.setting(),
+            Change::LogGroup(c) => crate::engine::Describe::setting(c),
             Change::CreateStateMachine { .. } | Change::DeleteStateMachine { .. } => "state machine",
             Change::UpdateStateMachine { what, .. } => what.first().copied().unwrap_or("state machine"),
             Change::TagStateMachine { .. } => "ownership tags",
@@ -75,7 +75,7 @@ impl Change {
     pub fn resource(&self) -> &str {
         match self {
             Change::Role(c) => crate::engine::Describe::resource(c),
-            Change::LogGroup(c) => c.resource(),
+            Change::LogGroup(c) => crate::engine::Describe::resource(c),
             Change::CreateStateMachine { name, .. } => name,
             Change::UpdateStateMachine { arn, .. }
             | Change::TagStateMachine { arn, .. }

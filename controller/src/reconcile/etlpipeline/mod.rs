@@ -6,25 +6,40 @@ pub mod diff;
 pub mod plan;
 pub mod steps;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use lakeops_crds::names::{reason, tag};
+use lakeops_crds::names::reason;
 use lakeops_crds::references::{check_pipeline_against_lake, check_pipeline_trigger_overlaps};
-use lakeops_crds::{DataLake, DeletionPolicy, EtlFunction, EtlPipeline, EtlPipelineStatus};
+use lakeops_crds::{DataLake, EtlFunction, EtlPipeline, EtlPipelineStatus};
 
 use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::exec::StatusProgress;
-use crate::engine::{Exec, NoProgress, Report, Stop};
+use crate::engine::{Exec, NoProgress, Report, Stop, log_group};
 use crate::error::Result;
+use crate::reconcile::securitybaseline::publish;
 use crate::status;
 
 /// Reconciles one EtlPipeline: the finalizer guards clean-up, then apply or clean up.
 pub async fn reconcile(p: Arc<EtlPipeline>, ctx: Arc<Context>) -> Result<Action> {
-    super::with_finalizer(p, ctx, apply_pipeline, cleanup).await
+    super::with_finalizer(p, ctx, apply_pipeline, |p, ctx| {
+        let message = deletion_message(&p);
+        publish::after_cleanup(p, ctx, message, cleanup)
+    })
+    .await
+}
+
+/// The alert sent once the pipeline's clean-up finished: the state machine and role lakeops
+/// deleted, and the log group's fate (`deletionPolicy`).
+fn deletion_message(p: &EtlPipeline) -> Option<publish::Message> {
+    let status = p.status.as_ref()?;
+    let region = status.state_machine_arn.as_deref()?.split(':').nth(3)?;
+    let mut m = publish::Message::about(p, "ObjectDeleted", region);
+    m.resources.extend(status.state_machine_arn.iter().chain(&status.role_arn).cloned());
+    m.deletion_policy = Some(format!("{:?}", p.spec.deletion_policy));
+    Some(m)
 }
 
 async fn apply_pipeline(p: Arc<EtlPipeline>, ctx: Arc<Context>) -> Result<Action> {
@@ -125,17 +140,7 @@ async fn cleanup(p: Arc<EtlPipeline>, ctx: Arc<Context>) -> Result<Action> {
             {
                 aws.stepfunctions.delete_state_machine(arn).await?;
             }
-            if let Some(group) = aws.logs.describe_log_group(&names.log_group).await?
-                && exec.is_ours(&aws.logs.list_tags(&group.arn).await?)
-            {
-                match p.spec.deletion_policy {
-                    DeletionPolicy::Delete => aws.logs.delete_log_group(&names.log_group).await?,
-                    DeletionPolicy::Retain => {
-                        let retained = BTreeMap::from([(tag::RETAINED.to_string(), "true".to_string())]);
-                        aws.logs.tag(&group.arn, &retained).await?;
-                    }
-                }
-            }
+            log_group::retire(aws.logs.as_ref(), &names.log_group, p.spec.deletion_policy, |t| exec.is_ours(t)).await?;
         }
         crate::engine::role::delete(&exec, iam.as_ref(), &names.events_role, |t| exec.is_ours(t)).await?;
         crate::engine::role::delete(&exec, iam.as_ref(), &names.role, |t| exec.is_ours(t)).await
@@ -154,6 +159,7 @@ async fn cleanup(p: Arc<EtlPipeline>, ctx: Arc<Context>) -> Result<Action> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use super::*;
@@ -173,6 +179,23 @@ mod tests {
 
     fn with_bucket(aws: &FakeAws) {
         aws.with_bucket(REGION, "team-a-sales-raw", false, &BTreeMap::new());
+    }
+
+    #[test]
+    fn the_deletion_alert_names_what_was_deleted_and_only_after_a_round_recorded_it() {
+        let (mut p, _) = fixtures();
+        assert_eq!(deletion_message(&p), None, "nothing was created");
+        let machine = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:lakeops-team-a-orders");
+        p.status = Some(EtlPipelineStatus {
+            state_machine_arn: Some(machine.clone()),
+            role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/lakeops/lakeops-team-a-orders-sfn")),
+            ..Default::default()
+        });
+        let m = deletion_message(&p).expect("a message");
+        assert_eq!((m.event, m.kind.as_str(), m.region.as_str()), ("ObjectDeleted", "EtlPipeline", REGION));
+        assert_eq!(m.resources[0], machine);
+        assert_eq!(m.resources.len(), 2);
+        assert_eq!(m.deletion_policy.as_deref(), Some("Retain"));
     }
 
     async fn round(

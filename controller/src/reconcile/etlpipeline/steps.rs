@@ -19,10 +19,8 @@ use lakeops_crds::{DataLake, EtlPipeline, EtlPipelineStatus};
 use crate::aws::clients::Regional;
 use crate::aws::error::AwsResult;
 use crate::aws::iam::IamApi;
-use crate::engine::{Exec, Stop, role};
+use crate::engine::{Exec, Stop, log_group, role};
 use crate::reconcile::KeyedLocks;
-use crate::reconcile::etlfunction::desired::DesiredLogGroup;
-use crate::reconcile::etlfunction::diff::{Change as LogGroupChange, log_group_changes};
 
 use super::desired::{self, Facts};
 use super::diff::{self, Change};
@@ -76,20 +74,10 @@ pub async fn converge(
         exec.owned(&format!("state machine {}", m.name), &tags)?;
         machine_tags = Some(tags);
     }
-    let mut tag_group = None;
-    if let Some(g) = &group
-        && next.state_machine_arn.is_none()
-    {
-        let tags = aws.logs.list_tags(&g.arn).await?;
-        exec.owned(&format!("log group {}", g.name), &tags)?;
-        if !exec.is_ours(&tags) {
-            tag_group = Some(LogGroupChange::TagLogGroup {
-                name: g.name.clone(),
-                arn: g.arn.clone(),
-                tags: d.log_group.tags.clone(),
-            });
-        }
-    }
+    let untagged_group = match &group {
+        Some(g) if next.state_machine_arn.is_none() => log_group::check_first_sight(exec, aws.logs.as_ref(), g).await?,
+        _ => false,
+    };
     for tags in [&mut d.role.tags, &mut d.tags] {
         exec.desired_tags(tags, machine_tags.as_ref());
     }
@@ -107,17 +95,7 @@ pub async fn converge(
     next.role_arn = Some(role_arn);
 
     let group_label = format!("log group {}", d.log_group.name);
-    if let Some(c) = tag_group {
-        let change = Change::LogGroup(c);
-        exec.change(&change, true, &group_label, send(change.clone())).await?;
-    }
-    let fn_group = DesiredLogGroup {
-        name: d.log_group.name.clone(),
-        retention_days: d.log_group.retention_days,
-        kms_key_arn: d.log_group.kms_key_arn.clone(),
-        tags: d.log_group.tags.clone(),
-    };
-    for c in log_group_changes(&fn_group, group.as_ref()) {
+    for c in log_group::changes(&d.log_group, group.as_ref(), untagged_group) {
         let change = Change::LogGroup(c);
         exec.change(&change, group.is_some(), &group_label, send(change.clone())).await?;
     }
@@ -236,22 +214,7 @@ pub async fn remove_rule(
 pub async fn apply(aws: &Regional, iam: &dyn IamApi, locks: &KeyedLocks, change: Change) -> AwsResult<Option<String>> {
     let done = match change {
         Change::Role(c) => return role::apply(iam, &c).await,
-        Change::LogGroup(c) => match c {
-            LogGroupChange::CreateLogGroup { name, kms_key_arn, tags } => {
-                aws.logs.create_log_group(&name, &kms_key_arn, &tags).await
-            }
-            LogGroupChange::PutRetention { name, days } => aws.logs.put_retention(&name, days).await,
-            LogGroupChange::AssociateKey { name, kms_key_arn } => aws.logs.associate_key(&name, &kms_key_arn).await,
-            LogGroupChange::TagLogGroup { arn, tags, .. } => aws.logs.tag(&arn, &tags).await,
-            other => Err(crate::aws::error::AwsError::classify(
-                "logs",
-                "(none)",
-                other.resource(),
-                Some("ValidationException"),
-                Some("not a log group change"),
-                None,
-            )),
-        },
+        Change::LogGroup(c) => return log_group::apply(aws.logs.as_ref(), &c).await,
         Change::CreateStateMachine { name, settings, tags } => {
             let sfn = aws.stepfunctions.clone();
             return retry_role_propagation(|| sfn.create_state_machine(&name, &settings, &tags)).await.map(Some);

@@ -584,6 +584,7 @@ fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults()
             "{:?}",
             plan.changes
         );
+        let backed_up = policy.clone();
         let mut manifest = policy.clone();
         manifest.spec.tables.backup = None;
         manifest.status = None;
@@ -599,6 +600,12 @@ fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults()
         assert_eq!(fake.count(Kind::BackupSelection), 0);
         assert_eq!(fake.count(Kind::BackupVault), 2, "recovery points are data: the vaults stay");
         assert!(policy.status.as_ref().is_some_and(|s| s.backup.is_none()));
+        // Turned on again (a new generation): a new plan under a new token, the vaults reused.
+        policy.spec.tables.backup = backed_up.spec.tables.backup.clone();
+        policy.metadata.generation = Some(3);
+        converged_policy(&fake, &mut policy, &lake).await;
+        assert_eq!((fake.count(Kind::BackupPlan), fake.count(Kind::BackupSelection)), (1, 1));
+        assert_eq!(fake.count(Kind::BackupVault), 2);
     });
 }
 

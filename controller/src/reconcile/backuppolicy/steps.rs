@@ -507,7 +507,12 @@ async fn converge_catalog_backup(
     let uid = policy.uid();
     let recorded = next.backup.clone().unwrap_or_default();
     let plan_name = catalog::name(policy);
-    let plan_token = uid.as_deref().map(|u| catalog::request_id(u, catalog::PLAN_PURPOSE));
+    // The token recorded before an earlier create (its answer may have been lost), else a new
+    // one: the generation makes a plan created again after a removal another request.
+    let plan_token = next.creation_tokens.get(catalog::PLAN_PURPOSE).cloned().or_else(|| {
+        let generation = policy.metadata.generation.unwrap_or_default();
+        uid.as_deref().map(|u| catalog::request_id(u, &format!("{}/{generation}", catalog::PLAN_PURPOSE)))
+    });
 
     // Reads: both vaults, the plan, the role.
     let vaults = catalog::vaults(policy, spec, facts, keys, &tags);
@@ -540,7 +545,7 @@ async fn converge_catalog_backup(
         let changes = match catalog::vault_changes(&v, o.as_ref(), &request_id) {
             Ok(c) => c,
             Err(message) => {
-                exec.blocked(&format!("backup vault {}", v.name), Stop::Stalled(reason::NOT_OWNED, message))?;
+                exec.blocked(&format!("backup vault {}", v.name), Stop::Stalled(reason::CONFLICT, message))?;
                 Vec::new()
             }
         };
@@ -659,7 +664,7 @@ pub async fn remove_catalog_backup(
     };
     let src = aws.region(&facts.region);
     let plan_name = catalog::name(policy);
-    let token = policy.uid().map(|u| catalog::request_id(&u, catalog::PLAN_PURPOSE));
+    let token = next.creation_tokens.get(catalog::PLAN_PURPOSE).cloned();
     let label = format!("backup plan {plan_name}");
     if let Some(plan) = observe_plan(&src, exec, &plan_name, token.as_deref(), recorded.plan_id.as_deref()).await? {
         for s in src.backup.list_selections(&plan.id).await?.into_iter().filter(|s| s.name == catalog::SELECTION_NAME) {

@@ -768,3 +768,34 @@ async fn plan_shows_the_catalog_backup_to_create_then_nothing_once_converged() {
     assert!(text.contains(&format!("delete backup plan lakeops-{ns}-sales")), "{text}");
     assert!(text.contains("delete selection"), "{text}");
 }
+
+#[tokio::test]
+async fn deleting_the_policy_removes_the_backup_plan_selection_and_role_and_only_vaults_without_recovery_points() {
+    let Setup { env, ns, policies, ctrl } = setup("bp-delete-backup").await;
+    let mut spec = backup_spec(35);
+    spec["allowProtectionDowngrade"] = serde_json::json!(true);
+    policies.create(&PostParams::default(), &policy_manifest("backup", spec)).await.expect("created");
+    let ready = wait_policy(&policies, "backup", reason::RECONCILED).await;
+    let recorded = ready.status.and_then(|s| s.backup).expect("status.backup");
+    let plan_id = recorded.plan_id.expect("plan id");
+    let name = format!("lakeops-{ns}-sales");
+    let here = backup_client(env, REGION);
+
+    policies.delete("backup", &DeleteParams::default()).await.expect("delete requested");
+    eventually(TIMEOUT, "the BackupPolicy gone", || async {
+        Ok(policies.get_opt("backup").await?.is_none().then_some(()))
+    })
+    .await
+    .expect("finalizer released");
+    let plans = here.list_backup_plans().send().await.expect("plans");
+    assert!(plans.backup_plans_list().iter().all(|p| p.backup_plan_id() != Some(plan_id.as_str())), "plan deleted");
+    assert!(iam(env).get_role(&format!("{ns}-sales-backup")).await.expect("get role").is_none(), "role deleted");
+    // moto never runs a backup job, so both vaults are empty here and go; a vault holding a
+    // recovery point is kept (engine::tests::deletion_keeps_every_vault_that_holds_a_recovery_point).
+    for (region, client) in [(REGION, here), (BACKUP, backup_client(env, BACKUP))] {
+        let vault = client.describe_backup_vault().backup_vault_name(&name).send().await;
+        assert!(vault.is_err(), "the empty vault in {region} is deleted: {vault:?}");
+    }
+    assert_iam_policy_covers(&ctrl.recorder);
+    ctrl.stop().await.expect("stops");
+}

@@ -39,6 +39,10 @@
 //!   and its policy naming `cloudtrail.amazonaws.com`, a Lambda notification needing an
 //!   invoke permission for the bucket, the execution role existing and trusting Lambda,
 //!   policies being JSON, rotation periods, log retention values, KMS key states.
+//! - AWS Backup: vault names unique per region, a vault holding recovery points not
+//!   deletable, plan names NOT unique (as in AWS; moto refuses a second one), a repeated
+//!   creator request id refused, a plan with selections not deletable, UpdateBackupPlan a
+//!   new version of the same id. No backup job ever runs; recovery points are set by tests.
 //! - Account-level services: one GuardDuty detector per region (a second CreateDetector is
 //!   refused, as AWS does; moto accepts it), Inspector resource types going through
 //!   `ENABLING` for the settle calls, a delegated administrator answering ACCESS_DENIED, one

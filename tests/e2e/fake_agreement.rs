@@ -155,7 +155,7 @@ async fn scenario(aws: &Regional, iam: &Arc<dyn IamApi>, account: &str, n: &str)
     let key = format!("arn:aws:kms:{REGION}:{account}:key/{n}");
     let b = &aws.backup;
     let vault = b.create_vault(n, &key, &tags, "r1").await;
-    let vault_arn = vault.as_ref().map(String::clone).unwrap_or_default();
+    let vault_arn = vault.as_ref().ok().cloned().unwrap_or_default();
     out.push(outcome("create vault", vault, |arn| format!("{}", arn.ends_with(n))));
     out.push(outcome("create vault again", b.create_vault(n, &key, &tags, "r2").await, |_| String::new()));
     out.push(outcome("describe vault", b.describe_vault(n).await, |v| {
@@ -199,7 +199,7 @@ async fn scenario(aws: &Regional, iam: &Arc<dyn IamApi>, account: &str, n: &str)
         resources: vec![format!("arn:aws:dynamodb:{REGION}:{account}:table/{n}")],
     };
     let created = b.create_selection(&plan_id, &selection, &format!("{n}-s")).await;
-    let selection_id = created.as_ref().map(String::clone).unwrap_or_default();
+    let selection_id = created.as_ref().ok().cloned().unwrap_or_default();
     out.push(outcome("create selection", created, |_| String::new()));
     out.push(outcome(
         "create selection again",

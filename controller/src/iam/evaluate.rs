@@ -161,26 +161,25 @@ struct KnownArns {
 }
 
 impl KnownArns {
-    fn from(requests: &[RecordedRequest]) -> Self {
-        let mut known = Self::default();
-        for r in requests {
-            let Some(arn) = r.param("Arn") else { continue };
-            match (r.service.as_str(), r.param("RoleName"), r.param("KeyId")) {
-                ("iam", Some(name), _) => {
-                    known.roles.insert(name.to_string(), arn.to_string());
-                }
-                ("kms", _, Some(id)) => {
-                    let region = r.region.clone().unwrap_or_default();
-                    known.keys.insert((region.clone(), id.to_string()), arn.to_string());
-                    // The key id itself, for requests that name the key directly.
-                    if let Some(key_id) = arn.rsplit('/').next() {
-                        known.keys.insert((region, key_id.to_string()), arn.to_string());
-                    }
-                }
-                _ => {}
+    /// Learns what the response to `r` reported. Only what was answered before (or by) a
+    /// request can resolve it: IAM authorises a read of a role that does not exist yet
+    /// against `role/NAME`, without the path it will have.
+    fn learn(&mut self, r: &RecordedRequest) {
+        let Some(arn) = r.param("Arn") else { return };
+        match (r.service.as_str(), r.param("RoleName"), r.param("KeyId")) {
+            ("iam", Some(name), _) => {
+                self.roles.insert(name.to_string(), arn.to_string());
             }
+            ("kms", _, Some(id)) => {
+                let region = r.region.clone().unwrap_or_default();
+                self.keys.insert((region.clone(), id.to_string()), arn.to_string());
+                // The key id itself, for requests that name the key directly.
+                if let Some(key_id) = arn.rsplit('/').next() {
+                    self.keys.insert((region, key_id.to_string()), arn.to_string());
+                }
+            }
+            _ => {}
         }
-        known
     }
 }
 
@@ -193,8 +192,14 @@ pub fn request_authorizations(
     requests: &[RecordedRequest],
     account: &str,
 ) -> Vec<(RecordedRequest, Result<Vec<Authorization>, String>)> {
-    let known = KnownArns::from(requests);
-    requests.iter().map(|r| (r.clone(), authorizations_of(r, &known, account))).collect()
+    let mut known = KnownArns::default();
+    requests
+        .iter()
+        .map(|r| {
+            known.learn(r);
+            (r.clone(), authorizations_of(r, &known, account))
+        })
+        .collect()
 }
 
 fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> Result<Vec<Authorization>, String> {
@@ -531,5 +536,23 @@ mod tests {
         );
         let unmapped = request_authorizations(&[req("s3", "GetBucketPolicy", &[])], "1");
         assert!(unmapped[0].1.as_ref().is_err_and(|e| e.contains("names no Bucket")), "{unmapped:?}");
+    }
+
+    #[test]
+    fn a_role_read_before_it_exists_is_authorised_without_its_path() {
+        let role = "arn:aws:iam::123456789012:role/lakeops/etl";
+        let got = auths(&[
+            req("iam", "GetRole", &[("RoleName", "etl")]),
+            req("iam", "CreateRole", &[("RoleName", "etl"), ("Path", "/lakeops/"), ("Arn", role)]),
+            req("iam", "PutRolePolicy", &[("RoleName", "etl")]),
+        ]);
+        assert_eq!(got[0], [a("iam:GetRole", "arn:aws:iam::123456789012:role/etl")], "no path known yet");
+        assert_eq!(got[1], [a("iam:CreateRole", role)]);
+        assert_eq!(got[2], [a("iam:PutRolePolicy", role)]);
+        // The controller's policy allows that read, and no write outside its path.
+        let p = controller_policy(Some("123456789012"), "*");
+        assert!(allows_request(&p, "iam:GetRole", "arn:aws:iam::123456789012:role/etl").allowed);
+        assert!(!allows_request(&p, "iam:PutRolePolicy", "arn:aws:iam::123456789012:role/etl").allowed);
+        assert!(!allows_request(&p, "iam:DeleteRole", "arn:aws:iam::123456789012:role/etl").allowed);
     }
 }

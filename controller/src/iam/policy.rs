@@ -232,7 +232,6 @@ const STATES_ACTIONS: &[&str] = &[
 pub const ROLE_PATH: &str = "/lakeops/";
 
 const IAM_ROLE_ACTIONS: &[&str] = &[
-    "iam:GetRole",
     "iam:UpdateAssumeRolePolicy",
     "iam:TagRole",
     "iam:ListRolePolicies",
@@ -330,6 +329,11 @@ pub fn controller_policy_bounded(
         )
         .when("Null", &owner, &["false"])
         .when("StringLike", "kms:ViaService", &["lambda.*.amazonaws.com"]),
+        // IAM authorises a read of a role that does not exist yet against `role/NAME`: it
+        // cannot know the path the role will have. A policy scoped to the path would refuse
+        // the controller's first look at every role it is about to create, so the read of a
+        // role's metadata (trust policy, tags, boundary; not its permissions) is account-wide.
+        s("FindRoles", &["iam:GetRole"], &[format!("arn:aws:iam::{acct}:role/*")]),
         s("GeneratedRoles", IAM_ROLE_ACTIONS, &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*")]),
         match boundary {
             Some(b) => s(

@@ -12,7 +12,9 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use lakeops::aws::recorder::is_read;
+use lakeops::aws::clients::AwsClients;
+use lakeops::aws::recorder::{RequestRecorder, is_read};
+use lakeops::aws::s3::NotificationTarget;
 use lakeops_crds::names::reason;
 use lakeops_crds::{DataLake, EtlFunction};
 use lakeops_testenv::TestEnv;
@@ -364,6 +366,23 @@ async fn functions_converge_with_least_privilege_roles_and_share_the_bucket_noti
     assert_eq!(notification_ids(env, &raw).await, ["team-audit".to_string()]);
     assert_eq!(notification_ids(env, &format!("{ns}-sales-curated")).await, std::slice::from_ref(&customers));
 
+    // Turning the trigger off (the function becomes a pipeline step) takes the entry and
+    // the invoke permission away: a permission alone would still let the bucket invoke it.
+    let patch = serde_json::json!({ "spec": { "source": { "trigger": false } } });
+    fns.patch("customers", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patched");
+    let customers_fn = format!("lakeops-{ns}-customers");
+    eventually(TIMEOUT, "the invoke permission removed", || async {
+        let policy = lambda.get_policy().function_name(&customers_fn).send().await;
+        let gone = match policy {
+            Ok(p) => !p.policy().unwrap_or_default().contains("lakeops-s3-invoke"),
+            Err(e) => e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()),
+        };
+        Ok(gone.then_some(()))
+    })
+    .await
+    .expect("permission removed");
+    assert!(notification_ids(env, &format!("{ns}-sales-curated")).await.is_empty());
+
     crate::common::assert_iam_policy_covers(&ctrl.recorder);
     ctrl.stop().await.expect("stopped");
 }
@@ -378,16 +397,13 @@ fn writes_since(ctrl: &RunningController, before: &lakeops::aws::recorder::Count
         .collect()
 }
 
+/// The ids of the bucket's Lambda notification entries, read through the controller's S3
+/// adapter (which reads moto's answer for an emptied document as no entries).
 async fn notification_ids(env: &TestEnv, bucket: &str) -> Vec<String> {
-    let n = env
-        .s3(REGION)
-        .get_bucket_notification_configuration()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("notification configuration");
+    let aws = AwsClients::new(env.aws_config(REGION), RequestRecorder::new()).region(REGION);
+    let n = aws.s3.get_notifications(bucket).await.expect("notification configuration");
     let mut ids: Vec<String> =
-        n.lambda_function_configurations().iter().filter_map(|c| c.id().map(str::to_string)).collect();
+        n.entries.into_iter().filter(|e| e.target == NotificationTarget::Lambda).map(|e| e.id).collect();
     ids.sort();
     ids
 }

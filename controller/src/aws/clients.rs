@@ -32,6 +32,7 @@ pub struct Regional {
     pub events: Arc<dyn crate::aws::events::EventsApi>,
     pub stepfunctions: Arc<dyn crate::aws::stepfunctions::StepFunctionsApi>,
     pub apigateway: Arc<dyn crate::aws::apigateway::ApiGatewayApi>,
+    pub backup: Arc<dyn crate::aws::backup::BackupApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -143,8 +144,13 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let backup = aws_sdk_backup::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
         let rate = self.inner.lambda_rate;
         Regional {
+            backup: Arc::new(crate::aws::backup::SdkBackup::new(aws_sdk_backup::Client::from_conf(backup))),
             sns: Arc::new(crate::aws::sns::SdkSns::new(aws_sdk_sns::Client::from_conf(sns))),
             guardduty: Arc::new(crate::aws::guardduty::SdkGuardDuty::new(aws_sdk_guardduty::Client::from_conf(
                 guardduty,

@@ -65,6 +65,8 @@ const NAMING: &[&str] = &[
     "resourceArn",
     // SNS (`Name` of CreateTopic, `ResourceArn` of its tags, as above)
     "TopicArn",
+    // AWS Backup (`BackupSelection.IamRoleArn`, the role a selection passes)
+    "IamRoleArn",
 ];
 
 /// The naming parameters of a serialized request of `service`.
@@ -115,6 +117,25 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
             {
                 params.push(("DetectorId".into(), percent_decode(id, false)));
             }
+        }
+        "backup" => {
+            // `/backup-vaults/{name}[/vault-lock]`, `/backup/plans/{id}[/selections/{id}]`,
+            // `/tags/{arn}`, `/untag/{arn}`.
+            let segments: Vec<&str> = path.split('/').collect();
+            let after = |name: &str| {
+                let i = segments.iter().position(|s| *s == name)?;
+                segments.get(i + 1).filter(|n| !n.is_empty()).map(|n| percent_decode(n, false))
+            };
+            if let Some(vault) = after("backup-vaults") {
+                params.push(("BackupVaultName".into(), vault));
+            }
+            if let Some(plan) = after("plans") {
+                params.push(("BackupPlanId".into(), plan));
+            }
+            if let Some(arn) = after("tags").or_else(|| after("untag")) {
+                params.push(("ResourceArn".into(), arn));
+            }
+            json_params(body, &mut params);
         }
         // The Query protocol: a form-encoded body.
         "iam" | "sts" | "sns" => {

@@ -127,6 +127,28 @@ const DYNAMODB_ACTIONS: &[&str] = &[
     "dynamodb:DeleteTableReplica",
 ];
 
+/// BackupPolicy: the catalog tables' AWS Backup vaults, named `lakeops-*`. Never
+/// DeleteRecoveryPoint or DeleteBackupVaultLockConfiguration.
+const BACKUP_VAULT_ACTIONS: &[&str] = &[
+    "backup:DescribeBackupVault",
+    "backup:CreateBackupVault",
+    "backup:DeleteBackupVault",
+    "backup:PutBackupVaultLockConfiguration",
+    "backup:ListTags",
+    "backup:TagResource",
+];
+/// Backup plans are named by id: scoped by the ownership tag instead.
+const BACKUP_PLAN_ACTIONS: &[&str] = &[
+    "backup:GetBackupPlan",
+    "backup:UpdateBackupPlan",
+    "backup:DeleteBackupPlan",
+    "backup:ListBackupSelections",
+    "backup:CreateBackupSelection",
+    "backup:DeleteBackupSelection",
+    "backup:ListTags",
+    "backup:TagResource",
+];
+
 /// SecurityBaseline: the region's GuardDuty detector (never DeleteDetector).
 const GUARDDUTY_DETECTOR_ACTIONS: &[&str] = &["guardduty:GetDetector", "guardduty:UpdateDetector"];
 /// ListDetectors and CreateDetector name no detector; tags go with the create.
@@ -376,6 +398,32 @@ pub fn controller_policy_bounded(
             LOG_GROUP_ACTIONS,
             &[format!("arn:aws:logs:*:{acct}:log-group:/aws/apigateway/lakeops-*")],
         ),
+        // BackupPolicy: AWS Backup of the catalog tables.
+        s("CatalogBackupVaults", BACKUP_VAULT_ACTIONS, &[format!("arn:aws:backup:*:{acct}:backup-vault:lakeops-*")]),
+        // CreateBackupVault mounts the vault's storage, which names no resource.
+        s("CatalogBackupVaultStorage", &["backup-storage:MountCapsule"], &["*".into()]),
+        // A vault encrypted with a lakeops key: AWS Backup checks the caller's rights on it.
+        s("EncryptBackupVaults", &["kms:DescribeKey", "kms:CreateGrant"], &[format!("arn:aws:kms:*:{acct}:key/*")])
+            .when("Null", &owner, &["false"])
+            .when("StringLike", "kms:ViaService", &["backup.*.amazonaws.com"]),
+        // ListBackupPlans and CreateBackupPlan name no plan; a new plan must carry the tag.
+        s("FindCatalogBackupPlans", &["backup:ListBackupPlans"], &["*".into()]),
+        s("CreateTaggedBackupPlans", &["backup:CreateBackupPlan"], &["*".into()]).when(
+            "Null",
+            &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER),
+            &["false"],
+        ),
+        s("ManageOwnedBackupPlans", BACKUP_PLAN_ACTIONS, &[format!("arn:aws:backup:*:{acct}:backup-plan:*")]).when(
+            "Null",
+            &owner,
+            &["false"],
+        ),
+        // The generated backup roles go to AWS Backup only.
+        s("PassBackupRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*-backup")]).when(
+            "StringEquals",
+            "iam:PassedToService",
+            &["backup.amazonaws.com"],
+        ),
         // SecurityBaseline: the account-level detective controls of a region.
         s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
@@ -458,6 +506,9 @@ mod tests {
                 "InspectorLambdaScanning",
                 "ConfigRecorder",
                 "PipelineLogDelivery",
+                "CatalogBackupVaultStorage",
+                "FindCatalogBackupPlans",
+                "CreateTaggedBackupPlans",
             ]
             .contains(&st.sid.as_str())
             {
@@ -510,5 +561,18 @@ mod tests {
         assert_eq!(action_for("sts", "GetCallerIdentity"), None);
         assert_eq!(action_for("s3", "DeleteBucketReplication").as_deref(), Some("s3:PutReplicationConfiguration"));
         assert!(allows(&p, "dynamodb:CreateTableReplica") && allows(&p, "dynamodb:DeleteTableReplica"));
+    }
+
+    #[test]
+    fn backup_roles_are_passed_only_to_aws_backup_and_no_recovery_point_is_ever_deleted() {
+        let p = controller_policy(Some("123456789012"), "*");
+        let pass = p.statements.iter().find(|s| s.sid == "PassBackupRoles").expect("pass");
+        assert_eq!(pass.condition["StringEquals"]["iam:PassedToService"], ["backup.amazonaws.com"]);
+        assert_eq!(pass.resources, ["arn:aws:iam::123456789012:role/lakeops/*-backup"]);
+        for op in ["CreateBackupVault", "PutBackupVaultLockConfiguration", "UpdateBackupPlan", "CreateBackupSelection"]
+        {
+            assert!(allows(&p, &action_for("backup", op).expect("controlled")), "{op}");
+        }
+        assert!(!allows(&p, "backup:DeleteRecoveryPoint") && !allows(&p, "backup:DeleteBackupVaultLockConfiguration"));
     }
 }

@@ -38,6 +38,7 @@ pub async fn change(
             }
             lambda.add_permission(&name, &permission).await
         }
+        Change::RemovePermission { name, statement_id } => lambda.remove_permission(&name, &statement_id).await,
         Change::PutNotifications { bucket, .. } => {
             // Other functions on this bucket write the same document: re-read and merge
             // under the bucket's lock so no writer drops another's entry.

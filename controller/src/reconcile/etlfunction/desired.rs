@@ -1,7 +1,7 @@
 //! The AWS state an EtlFunction asks for: a pure function of the spec, the lake it
 //! references and a few facts (account, lake key, permissions boundary), unit-tested
 //! without AWS.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kube::ResourceExt;
 use lakeops_crds::etlfunction::{Access, TableAccess};
@@ -331,15 +331,55 @@ pub fn access_statements(access: &Access, facts: Facts<'_>) -> Vec<Statement> {
     topics.sort();
     topics.dedup();
     if !topics.is_empty() {
-        statements.push(allow("PublishDeclaredTopics", &["sns:Publish"], topics));
+        statements.push(allow("PublishDeclaredTopics", &["sns:Publish"], topics.clone()));
+        // An encrypted topic needs its key for each publish: only through SNS, only for
+        // these topics (SNS names the topic in the encryption context).
+        statements.push(through_service(
+            "UseTopicKeysThroughSns",
+            &["kms:GenerateDataKey*", "kms:Decrypt"],
+            "sns",
+            "kms:EncryptionContext:aws:sns:topicArn",
+            &topics,
+        ));
     }
     let mut secrets: Vec<String> = access.secrets.iter().map(|t| t.arn.clone()).collect();
     secrets.sort();
     secrets.dedup();
     if !secrets.is_empty() {
-        statements.push(allow("ReadDeclaredSecrets", &["secretsmanager:GetSecretValue"], secrets));
+        statements.push(allow("ReadDeclaredSecrets", &["secretsmanager:GetSecretValue"], secrets.clone()));
+        // A secret encrypted with a customer managed key is decrypted with the caller's
+        // rights: only through Secrets Manager, only for these secrets (their ARN is the
+        // encryption context). Secrets under the AWS managed key need nothing more.
+        statements.push(through_service(
+            "DecryptDeclaredSecretsThroughSecretsManager",
+            &["kms:Decrypt"],
+            "secretsmanager",
+            "kms:EncryptionContext:SecretARN",
+            &secrets,
+        ));
     }
     statements
+}
+
+/// Key use by a service on behalf of the function for the resources `arns` (ARNs of that
+/// service): the keys of those resources' accounts and regions, through that service in
+/// those regions, with the encryption context naming one of them.
+fn through_service(sid: &str, actions: &[&str], service: &str, context_key: &str, arns: &[String]) -> Statement {
+    let mut keys = BTreeSet::new();
+    let mut services = BTreeSet::new();
+    for arn in arns {
+        // arn:PARTITION:SERVICE:REGION:ACCOUNT:...
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if let [_, p, _, region, account, _] = parts.as_slice() {
+            keys.insert(format!("arn:{p}:kms:{region}:{account}:key/*"));
+            services.insert(format!("{service}.{region}.amazonaws.com"));
+        }
+    }
+    let services: Vec<&str> = services.iter().map(String::as_str).collect();
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    Statement::new(sid, Effect::Allow, Principal::none(), actions, &keys.into_iter().collect::<Vec<_>>())
+        .when("StringEquals", "kms:ViaService", &services)
+        .when("StringEquals", context_key, &arns)
 }
 
 /// The version of the package to deploy: the pinned one, else what S3 reports for the
@@ -465,7 +505,9 @@ topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'}]
                 r#""Resource":["arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-audit","arn:aws:dynamodb:eu-west-1:123456789012:table/team-a-sales-tokens"]},"#,
                 r#"{"Sid":"UseLakeKeyThroughDynamoDb","Effect":"Allow","Action":["kms:Decrypt","kms:DescribeKey"],"Resource":"arn:aws:kms:eu-west-1:123456789012:key/k1","#,
                 r#""Condition":{"StringEquals":{"kms:ViaService":"dynamodb.eu-west-1.amazonaws.com"}}},"#,
-                r#"{"Sid":"PublishDeclaredTopics","Effect":"Allow","Action":"sns:Publish","Resource":"arn:aws:sns:eu-west-1:123456789012:alerts"}"#,
+                r#"{"Sid":"PublishDeclaredTopics","Effect":"Allow","Action":"sns:Publish","Resource":"arn:aws:sns:eu-west-1:123456789012:alerts"},"#,
+                r#"{"Sid":"UseTopicKeysThroughSns","Effect":"Allow","Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"arn:aws:kms:eu-west-1:123456789012:key/*","#,
+                r#""Condition":{"StringEquals":{"kms:EncryptionContext:aws:sns:topicArn":"arn:aws:sns:eu-west-1:123456789012:alerts","kms:ViaService":"sns.eu-west-1.amazonaws.com"}}}"#,
                 "]}"
             )
         );
@@ -489,7 +531,7 @@ topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'}]
         etl.spec.access =
             serde_saphyr::from_str("topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:a'}]").expect("access");
         let sids: Vec<String> = access_statements(&etl.spec.access, facts(&lake)).into_iter().map(|s| s.sid).collect();
-        assert_eq!(sids, ["PublishDeclaredTopics"]);
+        assert_eq!(sids, ["PublishDeclaredTopics", "UseTopicKeysThroughSns"]);
         etl.spec.access = serde_saphyr::from_str(
             "secrets: [{arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-key-AbCdEf'}]",
         )
@@ -497,7 +539,10 @@ topics: [{arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'}]
         let statements = access_statements(&etl.spec.access, facts(&lake));
         assert_eq!(
             PolicyDocument::new(statements).to_json(),
-            r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadDeclaredSecrets","Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-key-AbCdEf"}]}"#
+            concat!(
+                r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadDeclaredSecrets","Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-key-AbCdEf"},"#,
+                r#"{"Sid":"DecryptDeclaredSecretsThroughSecretsManager","Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:eu-west-1:123456789012:key/*","Condition":{"StringEquals":{"kms:EncryptionContext:SecretARN":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-key-AbCdEf","kms:ViaService":"secretsmanager.eu-west-1.amazonaws.com"}}}]}"#
+            )
         );
     }
 

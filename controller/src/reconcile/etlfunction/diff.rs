@@ -67,6 +67,11 @@ pub enum Change {
         name: String,
         arn: Option<String>,
     },
+    /// S3 may no longer invoke the function (its trigger was turned off).
+    RemovePermission {
+        name: String,
+        statement_id: String,
+    },
     /// RemovePermission (when `replace`) then AddPermission.
     Permission {
         name: String,
@@ -92,7 +97,7 @@ impl Change {
             Change::UpdateCode { .. } => "code",
             Change::SetConcurrency { .. } => "reserved concurrency",
             Change::SetCodeSigning { .. } => "code signing",
-            Change::Permission { .. } => "invoke permission",
+            Change::Permission { .. } | Change::RemovePermission { .. } => "invoke permission",
             Change::PutNotifications { .. } => "S3 trigger",
         }
     }
@@ -111,7 +116,8 @@ impl Change {
             | Change::UpdateCode { name, .. }
             | Change::SetConcurrency { name, .. }
             | Change::SetCodeSigning { name, .. }
-            | Change::Permission { name, .. } => name,
+            | Change::Permission { name, .. }
+            | Change::RemovePermission { name, .. } => name,
             Change::PutNotifications { bucket, .. } => bucket,
         }
     }
@@ -136,7 +142,7 @@ impl Change {
 fn action(change: &Change) -> Option<crate::engine::Action> {
     match change {
         Change::Role(c) => crate::engine::Describe::action(c),
-        Change::RemoveTrigger { .. } => Some(crate::engine::Action::Delete),
+        Change::RemoveTrigger { .. } | Change::RemovePermission { .. } => Some(crate::engine::Action::Delete),
         c if c.creates() => Some(crate::engine::Action::Create),
         _ => None,
     }
@@ -171,6 +177,9 @@ impl fmt::Display for Change {
             }
             Change::Permission { name, permission, .. } => {
                 write!(f, "function {name}: allow s3.amazonaws.com to invoke from {}", permission.source_arn)
+            }
+            Change::RemovePermission { name, statement_id } => {
+                write!(f, "function {name}: remove the S3 invoke permission {statement_id}")
             }
             Change::PutNotifications { bucket, notifications } => {
                 write!(f, "bucket {bucket}: notification configuration with {} entries", notifications.entries.len())
@@ -372,10 +381,16 @@ pub fn same_notifications(a: &Notifications, b: &Notifications) -> bool {
 pub fn trigger_changes(d: &Desired, observed: &Observed) -> Vec<Change> {
     let mut out = Vec::new();
     if !d.trigger.enabled {
-        // A pipeline step: S3 must not invoke it; an entry left from before goes. The
-        // invoke permission alone lets S3 do nothing without an entry.
+        // A pipeline step: S3 must not invoke it; an entry and a permission left from
+        // before go (a permission with no entry would still let that bucket invoke it).
         if observed.notifications.entries.iter().any(|e| e.id == d.trigger.entry.id) {
             out.push(Change::RemoveTrigger { bucket: d.trigger.bucket.clone(), id: d.trigger.entry.id.clone() });
+        }
+        if permission_state(observed.permission_policy.as_deref(), &d.trigger.permission) != PermissionState::Missing {
+            out.push(Change::RemovePermission {
+                name: d.function.name.clone(),
+                statement_id: d.trigger.permission.statement_id.clone(),
+            });
         }
         return out;
     }
@@ -477,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn a_function_without_trigger_adds_no_entry_and_removes_its_old_one() {
+    fn a_function_without_trigger_adds_no_entry_and_removes_its_old_one_and_the_permission() {
         let mut d = fixture();
         d.trigger.enabled = false;
         let mut o = converged(&d);
@@ -485,10 +500,14 @@ mod tests {
         o.notifications.entries.push(foreign);
         let changes = trigger_changes(&d, &o);
         assert!(
-            matches!(changes.as_slice(), [Change::RemoveTrigger { id, .. }] if *id == d.trigger.entry.id),
+            matches!(changes.as_slice(), [
+                Change::RemoveTrigger { id, .. },
+                Change::RemovePermission { statement_id, .. },
+            ] if *id == d.trigger.entry.id && *statement_id == d.trigger.permission.statement_id),
             "{changes:?}"
         );
         o.notifications.entries.retain(|e| e.id == "theirs");
+        o.permission_policy = None;
         assert!(trigger_changes(&d, &o).is_empty());
     }
 

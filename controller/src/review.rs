@@ -296,6 +296,31 @@ mod tests {
     }
 
     #[test]
+    fn a_shorter_or_uncopied_or_removed_catalog_backup_is_named_as_weakening() {
+        let with = |backup: &str| {
+            BASE.replace(
+                "replication: {region: eu-central-1}}",
+                &format!("replication: {{region: eu-central-1}}, tables: {{backup: {backup}}}}}"),
+            )
+        };
+        let base = with("{retentionDays: 35, copy: {region: eu-central-1, retentionDays: 90}}");
+        let weakens = |head: &str| {
+            let changes = compare(&docs(&base), &docs(head));
+            changes.iter().find(|c| c.kind == "BackupPolicy").map(|c| c.weakens.clone()).unwrap_or_default()
+        };
+        let shorter = weakens(&with("{retentionDays: 30, copy: {region: eu-central-1, retentionDays: 90}}"));
+        assert!(shorter.iter().any(|w| w.contains("backup retention shortened from 35 to 30 days")), "{shorter:?}");
+        let uncopied = weakens(&with("{retentionDays: 35}"));
+        assert!(
+            uncopied.iter().any(|w| w.contains("copy of the catalog backups to eu-central-1 removed")),
+            "{uncopied:?}"
+        );
+        let off = weakens(BASE);
+        assert!(off.iter().any(|w| w.contains("AWS Backup of the catalog tables turned off")), "{off:?}");
+        assert!(off.iter().any(|w| w.contains("vault lock (30 days minimum)")), "{off:?}");
+    }
+
+    #[test]
     fn a_pipeline_with_less_logging_and_no_tracing_is_named_as_weakening() {
         let pipeline = |level: &str, tracing: bool| {
             format!(

@@ -165,7 +165,9 @@ pub struct OnFailure {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DLQ_ARN_PATTERN))]
     pub dead_letter_queue_arn: Option<String>,
-    /// Also publish to the SecurityBaseline's alert topic, when there is one.
+    /// Also publish to the SecurityBaseline's alert topic (`lakeops-alerts` of the lake's
+    /// region): the pipeline, the execution and the error's name, never data. Without a
+    /// baseline with alerts in the region the publish fails and the execution still fails.
     #[serde(default)]
     pub alert: bool,
 }
@@ -186,9 +188,12 @@ pub struct IngestApi {
     /// `AWS_IAM` (default): callers sign their requests. `NONE` allows anonymous ingest.
     #[serde(default)]
     pub authorization: Authorization,
-    /// Largest request body accepted, in bytes (API Gateway's limit is 10 MB).
+    /// Largest request body forwarded to an execution, in characters of the body (bytes for
+    /// ASCII). Step Functions takes at most 256 KiB of input per execution, so this is at
+    /// most 262144. API Gateway itself still receives bodies up to its own 10 MB limit: a
+    /// larger body is answered 400 and never reaches an execution.
     #[serde(default = "default_max_body")]
-    #[schemars(range(min = 1, max = 10485760))]
+    #[schemars(range(min = 1, max = 262144))]
     pub max_body_bytes: i64,
     /// A custom domain with TLS 1.2; the default execute-api endpoint is then disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,8 +201,11 @@ pub struct IngestApi {
 }
 
 fn default_max_body() -> i64 {
-    1_048_576
+    MAX_BODY_BYTES
 }
+
+/// Step Functions' limit on the input of one execution (256 KiB).
+pub const MAX_BODY_BYTES: i64 = 262_144;
 
 /// Requests per second (steady) and burst.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -309,6 +317,15 @@ pub struct EtlPipelineStatus {
     /// The ingest API's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rest_api_id: Option<String>,
+    /// The ingest API's usage plan id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_plan_id: Option<String>,
+    /// The ingest API's custom domain (kept for clean-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_domain: Option<String>,
+    /// The URL callers POST to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_url: Option<String>,
     /// Creation tokens of non-idempotent creates, recorded before the create.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub creation_tokens: BTreeMap<String, String>,
@@ -336,6 +353,9 @@ const SCHEDULE_PATTERN: &str =
 
 static STEP_NAME_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(STEP_NAME_PATTERN).expect("valid"));
 static CERTIFICATE_ARN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(CERTIFICATE_ARN_PATTERN).expect("valid"));
+/// A DNS name of at least two labels.
+const DOMAIN_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$";
+static DOMAIN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(DOMAIN_PATTERN).expect("valid"));
 static SCHEDULE_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(SCHEDULE_PATTERN).expect("valid"));
 
 impl EtlPipeline {
@@ -417,20 +437,6 @@ impl EtlPipeline {
         if !s.tracing {
             f.warning("spec.tracing", "X-Ray tracing is off");
         }
-        if s.ingest.is_some() {
-            // Refused rather than ignored: a manifest must never look protected by an API
-            // that does not exist.
-            f.error(
-                "spec.ingest",
-                "the ingest API is not implemented by this version of lakeops yet; remove spec.ingest and start executions with spec.trigger",
-            );
-        }
-        if s.on_failure.as_ref().is_some_and(|o| o.alert) {
-            f.warning(
-                "spec.onFailure.alert",
-                "no alert is sent yet: the SecurityBaseline alert topic does not exist in this version; use deadLetterQueueArn",
-            );
-        }
         if let Some(api) = s.ingest.as_ref().map(|i| &i.api) {
             let t = &api.throttle;
             if !(1..=10000).contains(&t.rate_limit) {
@@ -439,11 +445,24 @@ impl EtlPipeline {
             if !(1..=5000).contains(&t.burst_limit) {
                 f.error("spec.ingest.api.throttle.burstLimit", "must be 1 to 5000 requests");
             }
-            if !(1..=10_485_760).contains(&api.max_body_bytes) {
-                f.error("spec.ingest.api.maxBodyBytes", "must be 1 to 10485760 (API Gateway's 10 MB limit)");
+            if !(1..=MAX_BODY_BYTES).contains(&api.max_body_bytes) {
+                f.error(
+                    "spec.ingest.api.maxBodyBytes",
+                    format!(
+                        "must be 1 to {MAX_BODY_BYTES} (Step Functions takes at most 256 KiB of input per execution)"
+                    ),
+                );
             }
             if api.authorization == Authorization::None {
                 f.warning("spec.ingest.api.authorization", "NONE lets anyone who finds the URL start executions");
+            }
+            if let Some(d) = &api.domain
+                && !DOMAIN_RE.is_match(&d.name)
+            {
+                f.error(
+                    "spec.ingest.api.domain.name",
+                    format!("{:?} is not a lowercase DNS name such as ingest.example.com", d.name),
+                );
             }
             match &api.domain {
                 Some(d) if !CERTIFICATE_ARN_RE.is_match(&d.certificate_arn) => {
@@ -550,7 +569,7 @@ mod tests {
         assert!(p.validate().error_summary().is_none(), "{:?}", p.validate());
         let p = pipeline(&format!("{STEPS}  ingest: {{api: {{throttle: {{rateLimit: 5, burstLimit: 10}}}}}}\n"));
         let api = &p.spec.ingest.as_ref().expect("ingest").api;
-        assert_eq!((api.authorization, api.max_body_bytes), (Authorization::AwsIam, 1_048_576));
+        assert_eq!((api.authorization, api.max_body_bytes), (Authorization::AwsIam, 262_144));
     }
 
     #[test]
@@ -566,6 +585,26 @@ mod tests {
             let findings = p.validate();
             assert!(findings.errors().any(|e| e.path == field), "{extra}: {findings:?}");
         }
+        let ingest =
+            |api: &str| format!("{STEPS}  ingest: {{api: {{throttle: {{rateLimit: 5, burstLimit: 10}}{api}}}}}\n");
+        let api_cases = [
+            (", maxBodyBytes: 1048576", "spec.ingest.api.maxBodyBytes"),
+            (
+                ", domain: {name: 'Not A Domain', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc'}",
+                "spec.ingest.api.domain.name",
+            ),
+            (
+                ", domain: {name: i.example.com, certificateArn: 'arn:aws:iam::123456789012:role/x'}",
+                "spec.ingest.api.domain.certificateArn",
+            ),
+        ];
+        for (extra, field) in api_cases {
+            let findings = pipeline(&ingest(extra)).validate();
+            assert!(findings.errors().any(|e| e.path == field), "{extra}: {findings:?}");
+        }
+        let anonymous = pipeline(&ingest(", authorization: NONE")).validate();
+        assert!(anonymous.error_summary().is_none(), "an ingest API alone is a valid trigger: {anonymous:?}");
+        assert!(anonymous.warnings().any(|w| w.path == "spec.ingest.api.authorization"), "{anonymous:?}");
         let p = pipeline(
             "  dataLakeRef: {name: sales}\n  trigger: {schedule: rate(1 hour)}\n  steps: [{name: a, etlFunctionRef: {name: v}}, {name: a, etlFunctionRef: {name: t}}]\n",
         );

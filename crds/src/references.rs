@@ -165,6 +165,14 @@ pub fn check_policy_against_lake(policy: &BackupPolicy, lake: &DataLake) -> Find
             f.error(format!("spec.tables.replicaRegions[{i}]"), format!("{region} is the lake's own region"));
         }
     }
+    if let Some(c) = policy.spec.tables.backup.as_ref().and_then(|b| b.copy.as_ref())
+        && c.region == lake.spec.region
+    {
+        f.error(
+            "spec.tables.backup.copy.region",
+            format!("must differ from the lake's region {}: the copy is what survives the region", lake.spec.region),
+        );
+    }
     if policy.spec.replication.is_some() {
         for zone in &lake.spec.zones {
             let replica = replica_bucket(lake, &zone.name);

@@ -545,6 +545,18 @@ async fn plan_of(env: &TestEnv, lake: &DataLake, policy: &BackupPolicy) -> (Vec<
     (plans, read_only)
 }
 
+/// The lake `sales` and `policy` converged by a controller run for the occasion.
+async fn converged_by_the_controller(env: &'static TestEnv, ns: &str, policy: &BackupPolicy) {
+    let lakes = api::<DataLake>(env, ns).await.expect("api");
+    let policies = api::<BackupPolicy>(env, ns).await.expect("api");
+    let ctrl = RunningController::start(env, ns, Duration::from_secs(600)).await.expect("controller");
+    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
+    wait_lake(&lakes, "sales").await;
+    policies.create(&PostParams::default(), policy).await.expect("policy");
+    wait_policy(&policies, &policy.metadata.name.clone().unwrap_or_default(), reason::RECONCILED).await;
+    ctrl.stop().await.expect("stopped");
+}
+
 #[tokio::test]
 async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shortened_retention() {
     let env = lakeops_testenv::shared().await;
@@ -569,14 +581,7 @@ async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shor
     }
 
     // Converged by the controller.
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let policies = api::<BackupPolicy>(env, &ns).await.expect("api");
-    let ctrl = RunningController::start(env, &ns, Duration::from_secs(600)).await.expect("controller");
-    lakes.create(&PostParams::default(), &lake_manifest("sales")).await.expect("lake");
-    wait_lake(&lakes, "sales").await;
-    policies.create(&PostParams::default(), &policy_manifest("sales-backup", full_spec())).await.expect("policy");
-    wait_policy(&policies, "sales-backup", reason::RECONCILED).await;
-    ctrl.stop().await.expect("stopped");
+    converged_by_the_controller(env, &ns, &policy_manifest("sales-backup", full_spec())).await;
 
     // Converged: neither the lake nor its policy has anything left to change (S3 reads the
     // replication configuration back as it was written).
@@ -613,4 +618,184 @@ async fn plan_shows_the_backup_to_create_then_nothing_once_converged_then_a_shor
         text.contains(&format!("~ bucket {ns}-sales-raw: Object Lock default retention GOVERNANCE 7 days")),
         "{text}"
     );
+}
+
+fn backup_client(env: &TestEnv, region: &str) -> aws_sdk_backup::Client {
+    aws_sdk_backup::Client::new(&env.aws_config(region))
+}
+
+/// COMPLIANCE retention, replication and the catalog's AWS Backup with a copy.
+fn backup_spec(retention_days: i64) -> serde_json::Value {
+    serde_json::json!({
+        "dataLakeRef": { "name": "sales" },
+        "retention": { "mode": "COMPLIANCE", "days": 3 },
+        "replication": { "region": BACKUP },
+        "tables": { "backup": { "retentionDays": retention_days, "copy": { "region": BACKUP, "retentionDays": 90 } } }
+    })
+}
+
+#[tokio::test]
+async fn the_catalog_is_backed_up_into_locked_vaults_with_the_lake_and_replica_keys_and_a_copy() {
+    let Setup { env, ns, policies, ctrl } = setup("bp-aws-backup").await;
+    policies.create(&PostParams::default(), &policy_manifest("backup", backup_spec(35))).await.expect("created");
+    let ready = wait_policy(&policies, "backup", reason::RECONCILED).await;
+    let status = ready.status.expect("status");
+    let recorded = status.backup.clone().expect("status.backup");
+    let name = format!("lakeops-{ns}-sales");
+    let (here, there) = (backup_client(env, REGION), backup_client(env, BACKUP));
+
+    // The vaults, read back: the lake key here, the policy's replica key in the copy region,
+    // both locked with the COMPLIANCE retention as minimum.
+    let vault = here.describe_backup_vault().backup_vault_name(&name).send().await.expect("vault");
+    assert_eq!(vault.encryption_key_arn(), Some(lake_key(env, &ns).await.as_str()));
+    assert_eq!((vault.locked(), vault.min_retention_days()), (Some(true), Some(3)), "{vault:?}");
+    let copy_vault = there.describe_backup_vault().backup_vault_name(&name).send().await.expect("copy vault");
+    assert_eq!(copy_vault.encryption_key_arn(), status.replica_key(BACKUP));
+    assert_eq!((copy_vault.locked(), copy_vault.min_retention_days()), (Some(true), Some(3)));
+    assert_eq!(recorded.vault_lock_days, Some(3));
+    let tags = here.list_tags().resource_arn(vault.backup_vault_arn().expect("arn")).send().await.expect("tags");
+    assert_eq!(tags.tags().and_then(|t| t.get(tag::OWNER)).map(String::as_str), Some(format!("{ns}/backup").as_str()));
+
+    // The plan: schedule, retention, the copy into the copy vault with its own retention.
+    let plan_id = recorded.plan_id.clone().expect("plan id");
+    let plan = here.get_backup_plan().backup_plan_id(&plan_id).send().await.expect("plan");
+    let rule = &plan.backup_plan().expect("document").rules()[0];
+    assert_eq!(rule.schedule_expression(), Some("cron(0 5 ? * * *)"));
+    assert_eq!(rule.target_backup_vault_name(), name);
+    assert_eq!(rule.lifecycle().and_then(|l| l.delete_after_days()), Some(35));
+    let copy = &rule.copy_actions()[0];
+    assert_eq!(Some(copy.destination_backup_vault_arn()), copy_vault.backup_vault_arn());
+    assert_eq!(copy.lifecycle().and_then(|l| l.delete_after_days()), Some(90));
+
+    // The selection: the lake's table by ARN, through the generated role that only AWS Backup
+    // may assume. (moto 5.2.5 has no selections; the project's moto extension stores them.)
+    let selections = here.list_backup_selections().backup_plan_id(&plan_id).send().await.expect("selections");
+    let listed = selections.backup_selections_list();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].selection_id(), recorded.selection_id.as_deref());
+    let selection = here
+        .get_backup_selection()
+        .backup_plan_id(&plan_id)
+        .selection_id(listed[0].selection_id().expect("id"))
+        .send()
+        .await
+        .expect("selection");
+    let selection = selection.backup_selection().expect("body");
+    assert_eq!(selection.resources(), [format!("arn:aws:dynamodb:{REGION}:123456789012:table/{ns}-sales-runs")]);
+    assert_eq!(Some(selection.iam_role_arn()), recorded.role_arn.as_deref());
+    let role = iam(env).get_role(&format!("{ns}-sales-backup")).await.expect("get role").expect("backup role");
+    assert!(role.assume_role_policy.contains("backup.amazonaws.com"), "{}", role.assume_role_policy);
+
+    // Converged: only reads, and the backup's share of them is 6 (two vaults and their tags,
+    // the plan, its selections) plus the backup role's 2.
+    reconcile_now(&policies, "backup", "warm-up").await;
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&policies, "backup", "measure").await;
+    let calls = ctrl.recorder.since(&before);
+    let writes: Vec<_> = calls.iter().filter(|((_, op), n)| !is_read(op) && **n > 0).collect();
+    assert!(writes.is_empty(), "a converged policy must cost no AWS write: {writes:?}");
+    let backup_reads: BTreeMap<String, u64> =
+        calls.iter().filter(|((s, _), _)| s == "backup").map(|((_, op), n)| (op.clone(), *n)).collect();
+    let expected: BTreeMap<String, u64> =
+        [("DescribeBackupVault", 2), ("ListTags", 2), ("GetBackupPlan", 1), ("ListBackupSelections", 1)]
+            .into_iter()
+            .map(|(op, n)| (op.to_string(), n))
+            .collect();
+    assert_eq!(backup_reads, expected, "{calls:?}");
+    eprintln!("steady-state reads of a converged BackupPolicy with AWS Backup: {calls:?}");
+
+    // A shorter backup retention is refused without the flag: AWS keeps 35 days.
+    set_spec(&policies, "backup", backup_spec(20)).await;
+    let refused = wait_policy(&policies, "backup", reason::PROTECTION_DOWNGRADE_REFUSED).await;
+    let (_, _, message) = Kind::ready(&refused).expect("ready");
+    assert!(message.contains("backup retention shortened from 35 to 20 days"), "{message}");
+    let plan = here.get_backup_plan().backup_plan_id(&plan_id).send().await.expect("plan");
+    assert_eq!(plan.backup_plan().expect("doc").rules()[0].lifecycle().and_then(|l| l.delete_after_days()), Some(35));
+
+    // With the flag, the plan is changed in place: same id, the new retention.
+    let mut allowed = backup_spec(20);
+    allowed["allowProtectionDowngrade"] = serde_json::json!(true);
+    set_spec(&policies, "backup", allowed).await;
+    let updated = wait_policy(&policies, "backup", reason::RECONCILED).await;
+    assert_eq!(updated.status.and_then(|s| s.backup).and_then(|b| b.plan_id), Some(plan_id.clone()));
+    let plan = here.get_backup_plan().backup_plan_id(&plan_id).send().await.expect("plan");
+    assert_eq!(plan.backup_plan().expect("doc").rules()[0].lifecycle().and_then(|l| l.delete_after_days()), Some(20));
+    let plans = here.list_backup_plans().send().await.expect("plans");
+    assert_eq!(plans.backup_plans_list().iter().filter(|p| p.backup_plan_name() == Some(name.as_str())).count(), 1);
+
+    assert_iam_policy_covers(&ctrl.recorder);
+    ctrl.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn plan_shows_the_catalog_backup_to_create_then_nothing_once_converged() {
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("bkp-plan-backup").await.expect("namespace");
+    let mut lake = lake_manifest("sales");
+    lake.metadata.namespace = Some(ns.clone());
+    let mut policy = policy_manifest("backup", backup_spec(35));
+    policy.metadata.namespace = Some(ns.clone());
+
+    let (plans, read_only) = plan_of(env, &lake, &policy).await;
+    assert!(read_only, "plan sent a write");
+    let text = lakeops::plan::render_text(&plans);
+    for line in [
+        format!("create backup vault lakeops-{ns}-sales in {REGION} encrypted with (the new"),
+        format!("create backup vault lakeops-{ns}-sales in {BACKUP} encrypted with (the new replica key in {BACKUP})"),
+        "vault lock, minimum retention 3 days (was none)".to_string(),
+        format!("create role {ns}-sales-backup with inline policy lakeops-catalog-backup"),
+        format!(
+            "create backup plan lakeops-{ns}-sales: cron(0 5 ? * * *) into lakeops-{ns}-sales kept 35 days, copy to arn:aws:backup:{BACKUP}:123456789012:backup-vault:lakeops-{ns}-sales kept 90 days"
+        ),
+        format!("select arn:aws:dynamodb:{REGION}:123456789012:table/{ns}-sales-runs"),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+
+    converged_by_the_controller(env, &ns, &policy_manifest("backup", backup_spec(35))).await;
+
+    // The manifest (no status, no UID) finds the plan by name and owner tag: nothing to change.
+    let (plans, _) = plan_of(env, &lake, &policy).await;
+    let text = lakeops::plan::render_text(&plans);
+    assert!(plans.iter().all(|p| p.plan.changes.is_empty()), "{text}");
+
+    // A manifest turning the backup off plans the selection's and the plan's deletion.
+    let mut off = policy.clone();
+    off.spec.tables.backup = None;
+    off.spec.allow_protection_downgrade = true;
+    let (plans, _) = plan_of(env, &lake, &off).await;
+    let text = lakeops::plan::render_text(&plans);
+    assert!(text.contains(&format!("delete backup plan lakeops-{ns}-sales")), "{text}");
+    assert!(text.contains("delete selection"), "{text}");
+}
+
+#[tokio::test]
+async fn deleting_the_policy_removes_the_backup_plan_selection_and_role_and_only_vaults_without_recovery_points() {
+    let Setup { env, ns, policies, ctrl } = setup("bp-delete-backup").await;
+    let mut spec = backup_spec(35);
+    spec["allowProtectionDowngrade"] = serde_json::json!(true);
+    policies.create(&PostParams::default(), &policy_manifest("backup", spec)).await.expect("created");
+    let ready = wait_policy(&policies, "backup", reason::RECONCILED).await;
+    let recorded = ready.status.and_then(|s| s.backup).expect("status.backup");
+    let plan_id = recorded.plan_id.expect("plan id");
+    let name = format!("lakeops-{ns}-sales");
+    let here = backup_client(env, REGION);
+
+    policies.delete("backup", &DeleteParams::default()).await.expect("delete requested");
+    eventually(TIMEOUT, "the BackupPolicy gone", || async {
+        Ok(policies.get_opt("backup").await?.is_none().then_some(()))
+    })
+    .await
+    .expect("finalizer released");
+    let plans = here.list_backup_plans().send().await.expect("plans");
+    assert!(plans.backup_plans_list().iter().all(|p| p.backup_plan_id() != Some(plan_id.as_str())), "plan deleted");
+    assert!(iam(env).get_role(&format!("{ns}-sales-backup")).await.expect("get role").is_none(), "role deleted");
+    // moto never runs a backup job, so both vaults are empty here and go; a vault holding a
+    // recovery point is kept (engine::tests::deletion_keeps_every_vault_that_holds_a_recovery_point).
+    for (region, client) in [(REGION, here), (BACKUP, backup_client(env, BACKUP))] {
+        let vault = client.describe_backup_vault().backup_vault_name(&name).send().await;
+        assert!(vault.is_err(), "the empty vault in {region} is deleted: {vault:?}");
+    }
+    assert_iam_policy_covers(&ctrl.recorder);
+    ctrl.stop().await.expect("stops");
 }

@@ -23,12 +23,13 @@ const BACKUP: &str = "eu-central-1";
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// The moto release the extensions were written for (`MOTO_SPEC` in tests/env/install.sh).
 const MOTO_VERSION: &str = "5.2.5";
-const EXTENSIONS: [&str; 5] = [
+const EXTENSIONS: [&str; 6] = [
     "dynamodb-replica-updates",
     "lambda-dead-letter-config",
     "s3-replication",
     "s3-bucket-policy-conditions",
     "s3-event-bridge-notifications",
+    "backup-selections-and-plan-updates",
 ];
 
 /// `GET /moto-api/lakeops/extensions` on the plain listener (the same server).

@@ -1,7 +1,10 @@
 //! The EtlPipeline reconciler against a real API server and moto: the state machine, its
 //! roles, log group, EventBridge rule and the bucket's notification document are read back
 //! through the AWS SDK; a step added costs one UpdateStateMachine; drift of the machine's
-//! role is corrected with a DriftCorrected event; the steady state writes nothing.
+//! role is corrected with a DriftCorrected event; the steady state writes nothing. The
+//! ingest API: stage throttling, usage plan, validator, access logs and resource policy read
+//! back; a throttle change is one UpdateStage; stage drift is corrected with an event; a
+//! dropped CreateRestApi answer leaves one API.
 //!
 //! Moto cannot run Lambda functions (no container runtime), so no execution is started
 //! here: the test asserts on the definition Step Functions stored, not on a run. Moto does
@@ -345,5 +348,216 @@ async fn a_create_state_machine_whose_answer_is_lost_leaves_exactly_one_machine(
     let ours: Vec<&str> =
         machines.state_machines().iter().map(|m| m.name()).filter(|n| n.contains(&format!("-{ns}-"))).collect();
     assert_eq!(ours, [format!("lakeops-{ns}-orders")], "exactly one machine");
+    ctrl.stop().await.expect("stopped");
+}
+
+fn apigateway(env: &TestEnv) -> aws_sdk_apigateway::Client {
+    aws_sdk_apigateway::Client::new(&env.aws_config(REGION))
+}
+
+/// The example pipeline's ingest API against moto, through a proxy that carries out the
+/// first CreateRestApi and drops its answer: exactly one API results. Moto stores what API
+/// Gateway stores (methods, integrations, validators, stages with method settings, access
+/// logs and tracing, usage plans) but serves no request to the API itself, so throttling,
+/// the body limit, SigV4 and the TLS-only policy are shown by what was stored and sent.
+#[tokio::test]
+async fn an_ingest_api_converges_throttled_validated_logged_and_a_lost_create_leaves_one_api() {
+    use lakeops_testenv::faultproxy::{FaultProxy, Faults};
+    let env = lakeops_testenv::shared().await;
+    let ns = env.create_namespace("etlp-api").await.expect("namespace");
+    let lakes = api::<DataLake>(env, &ns).await.expect("api");
+    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
+    let pipelines = api::<EtlPipeline>(env, &ns).await.expect("api");
+    let bucket = crate::etlfunction::artifacts(env, &ns, &["validate"]).await;
+    let mut faults = Faults::none(11);
+    faults.drop_first.insert("apigateway:CreateRestApi".into(), 1);
+    let proxy = FaultProxy::start(&env.moto_plain_endpoint, faults).await.expect("fault proxy");
+    let ctrl = RunningController::start_through(env, &ns, Duration::from_secs(600), &proxy.endpoint)
+        .await
+        .expect("controller");
+    lakes.create(&PostParams::default(), &lake()).await.expect("lake created");
+    fns.create(&PostParams::default(), &function("validate", &bucket)).await.expect("function created");
+    let mut p = pipeline(&["validate"]);
+    p.spec.trigger = Default::default();
+    p.spec.on_failure.as_mut().expect("on failure").alert = true;
+    p.spec.ingest = Some(
+        serde_json::from_value(serde_json::json!({ "api": { "throttle": { "rateLimit": 50, "burstLimit": 100 } } }))
+            .expect("ingest"),
+    );
+    pipelines.create(&PostParams::default(), &p).await.expect("pipeline created");
+    let p = wait_ready(&pipelines, "orders").await;
+    let status = p.status.expect("status");
+    let tally = proxy.tally();
+    assert_eq!(tally.dropped.get("apigateway:CreateRestApi"), Some(&1), "{tally:?}");
+
+    // Exactly one API, found by its creation token after the lost answer.
+    let name = format!("lakeops-{ns}-orders");
+    let gw = apigateway(env);
+    let apis = gw.get_rest_apis().limit(500).send().await.expect("apis");
+    let ours: Vec<_> = apis.items().iter().filter(|a| a.name() == Some(name.as_str())).collect();
+    assert_eq!(ours.len(), 1, "exactly one API: {ours:?}");
+    let rest = ours[0];
+    let id = rest.id().expect("id").to_string();
+    assert_eq!(status.rest_api_id.as_deref(), Some(id.as_str()));
+    let types: Vec<&str> =
+        rest.endpoint_configuration().map(|c| c.types().iter().map(|t| t.as_str()).collect()).unwrap_or_default();
+    assert_eq!(types, ["REGIONAL"]);
+    let policy: serde_json::Value = serde_json::from_str(rest.policy().expect("resource policy")).expect("json");
+    let deny =
+        policy["Statement"].as_array().and_then(|a| a.iter().find(|s| s["Effect"] == "Deny").cloned()).expect("deny");
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+
+    // POST / : IAM authorization, the body validator and model, Step Functions through its role.
+    let root = rest.root_resource_id().expect("root").to_string();
+    let method = gw.get_method().rest_api_id(&id).resource_id(&root).http_method("POST").send().await.expect("method");
+    assert_eq!(method.authorization_type(), Some("AWS_IAM"));
+    let validators = gw.get_request_validators().rest_api_id(&id).send().await.expect("validators");
+    let validator = validators.items().first().expect("a validator");
+    assert!(validator.validate_request_body());
+    assert_eq!(method.request_validator_id(), validator.id());
+    assert_eq!(
+        method.request_models().and_then(|m| m.get("application/json")).map(String::as_str),
+        Some("IngestRecord")
+    );
+    let integration = method.method_integration().expect("integration");
+    assert_eq!(integration.uri(), Some(format!("arn:aws:apigateway:{REGION}:states:action/StartExecution").as_str()));
+    let api_role = format!("lakeops-{ns}-orders-apigw");
+    assert_eq!(integration.credentials(), Some(format!("arn:aws:iam::{ACCOUNT}:role/lakeops/{api_role}").as_str()));
+    let template = integration.request_templates().and_then(|t| t.get("application/json")).expect("template");
+    assert!(template.contains("$body.length() > 262144"), "{template}");
+    let doc =
+        env.iam().get_role_policy().role_name(&api_role).policy_name("lakeops-pipeline").send().await.expect("policy");
+    let doc = policy_json(doc.policy_document());
+    assert_eq!(as_list(&doc["Statement"][0]["Action"]), ["states:StartExecution"]);
+    assert_eq!(
+        as_list(&doc["Statement"][0]["Resource"]),
+        [format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")]
+    );
+
+    // The stage: throttling, X-Ray, access logs to the lake-key log group; the usage plan.
+    let stage = gw.get_stage().rest_api_id(&id).stage_name("ingest").send().await.expect("stage");
+    let all = stage.method_settings().and_then(|m| m.get("*/*")).expect("*/* method settings");
+    assert_eq!((all.throttling_rate_limit(), all.throttling_burst_limit()), (50.0, 100));
+    assert!(stage.tracing_enabled());
+    let group_name = format!("/aws/apigateway/{name}");
+    let access = stage.access_log_settings().expect("access logs");
+    assert_eq!(
+        access.destination_arn(),
+        Some(format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group_name}").as_str())
+    );
+    assert!(!access.format().unwrap_or_default().contains("$input"), "bodies are never logged");
+    let key_arn = lakes.get("sales").await.expect("lake").status.and_then(|s| s.kms_key_arn).expect("lake key");
+    let groups =
+        env.logs(REGION).describe_log_groups().log_group_name_prefix(&group_name).send().await.expect("groups");
+    let group = groups.log_groups().first().expect("access log group");
+    assert_eq!((group.retention_in_days(), group.kms_key_id()), (Some(365), Some(key_arn.as_str())));
+    let plans = gw.get_usage_plans().send().await.expect("plans");
+    let plan = plans.items().iter().find(|p| p.name() == Some(name.as_str())).expect("usage plan");
+    let throttle = plan.throttle().expect("plan throttle");
+    assert_eq!((throttle.rate_limit(), throttle.burst_limit()), (50.0, 100));
+    assert!(plan.api_stages().iter().any(|s| s.api_id() == Some(id.as_str()) && s.stage() == Some("ingest")));
+
+    // onFailure.alert: after the dead-letter queue, the failure path publishes to the
+    // SecurityBaseline's topic (moto runs no execution: the stored definition and the role
+    // show it), and the machine's role may publish there and use its key only through SNS.
+    let machine_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}");
+    let m = sfn(env).describe_state_machine().state_machine_arn(&machine_arn).send().await.expect("machine");
+    let definition: serde_json::Value = serde_json::from_str(m.definition()).expect("definition JSON");
+    let alert = &definition["States"]["Alert the security topic"];
+    assert_eq!(definition["States"]["Send to dead-letter queue"]["Next"], "Alert the security topic");
+    assert_eq!(alert["Parameters"]["TopicArn"], format!("arn:aws:sns:{REGION}:{ACCOUNT}:lakeops-alerts"));
+    let doc = env
+        .iam()
+        .get_role_policy()
+        .role_name(format!("lakeops-{ns}-orders-sfn"))
+        .policy_name("lakeops-pipeline")
+        .send()
+        .await
+        .expect("policy");
+    let doc = policy_json(doc.policy_document());
+    let publish = doc["Statement"].as_array().and_then(|a| a.iter().find(|s| s["Sid"] == "PublishAlerts").cloned());
+    let publish = publish.expect("PublishAlerts");
+    assert_eq!(as_list(&publish["Resource"]), [format!("arn:aws:sns:{REGION}:{ACCOUNT}:lakeops-alerts")]);
+
+    // Steady state: reads only.
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&pipelines, "api-steady-1").await;
+    let calls = ctrl.recorder.since(&before);
+    assert!(calls.keys().all(|(_, op)| is_read(op)), "a converged ingest API needs no AWS write: {calls:?}");
+    let reads: u64 = calls.values().sum();
+    eprintln!("steady-state EtlPipeline with ingest API: {reads} reads: {calls:?}");
+    assert!(reads <= 5 + 9, "{reads} reads: {calls:?}");
+
+    // A throttle change: one UpdateStage (and the usage plan's own update).
+    let before = ctrl.recorder.snapshot();
+    let patch =
+        serde_json::json!({ "spec": { "ingest": { "api": { "throttle": { "rateLimit": 20, "burstLimit": 40 } } } } });
+    pipelines.patch("orders", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patched");
+    eventually(TIMEOUT, "throttle applied", || async {
+        let s = gw.get_stage().rest_api_id(&id).stage_name("ingest").send().await?;
+        let t = s
+            .method_settings()
+            .and_then(|m| m.get("*/*"))
+            .map(|m| (m.throttling_rate_limit(), m.throttling_burst_limit()));
+        Ok((t == Some((20.0, 40))).then_some(()))
+    })
+    .await
+    .expect("stage throttled at 20/40");
+    wait_ready(&pipelines, "orders").await;
+    let writes = writes_since(&ctrl, &before);
+    assert_eq!(
+        writes,
+        [
+            ("api gateway".to_string(), "UpdateStage".to_string(), 1),
+            ("api gateway".to_string(), "UpdateUsagePlan".to_string(), 1)
+        ],
+        "a throttle change is one stage update"
+    );
+    let sent = ctrl.recorder.requests().expect("recorded requests");
+    assert_eq!(sent.iter().filter(|r| r.operation == "UpdateStage").count(), 1);
+
+    // Drift: the stage's throttle raised out of band is lowered again, with an event.
+    gw.update_stage()
+        .rest_api_id(&id)
+        .stage_name("ingest")
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/*/*/throttling/rateLimit")
+                .value("5000")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("drifted");
+    let before = ctrl.recorder.snapshot();
+    reconcile_now(&pipelines, "api-drift-1").await;
+    assert_eq!(writes_since(&ctrl, &before), [("api gateway".to_string(), "UpdateStage".to_string(), 1)]);
+    let s = gw.get_stage().rest_api_id(&id).stage_name("ingest").send().await.expect("stage");
+    let t = s.method_settings().and_then(|m| m.get("*/*")).expect("settings");
+    assert_eq!((t.throttling_rate_limit(), t.throttling_burst_limit()), (20.0, 40));
+    let k8s_events = api::<k8s_openapi::api::events::v1::Event>(env, &ns).await.expect("events api");
+    let drift = eventually(TIMEOUT, "DriftCorrected event", || async {
+        let list = k8s_events.list(&Default::default()).await?;
+        Ok(list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("DriftCorrected")
+                && e.note.as_deref().is_some_and(|n| n.contains("stage throttling"))
+        }))
+    })
+    .await
+    .expect("drift reported");
+    assert_eq!(drift.regarding.and_then(|r| r.kind).as_deref(), Some("EtlPipeline"));
+
+    crate::common::assert_iam_policy_covers(&ctrl.recorder);
+
+    // Deletion removes the usage plan, the API and its role.
+    pipelines.delete("orders", &DeleteParams::default()).await.expect("deleted");
+    eventually(TIMEOUT, "pipeline gone", || async { Ok(pipelines.get_opt("orders").await?.is_none().then_some(())) })
+        .await
+        .expect("finalizer released");
+    assert!(gw.get_rest_api().rest_api_id(&id).send().await.is_err(), "API gone");
+    let plans = gw.get_usage_plans().send().await.expect("plans");
+    assert!(plans.items().iter().all(|p| p.name() != Some(name.as_str())), "usage plan gone");
+    assert!(env.iam().get_role().role_name(&api_role).send().await.is_err(), "API role gone");
     ctrl.stop().await.expect("stopped");
 }

@@ -191,6 +191,15 @@ pub fn operation(method: &hyper::Method, path: &str, headers: &hyper::HeaderMap,
             _ => format!("{method} {}", path.split('?').next().unwrap_or_default()),
         };
         (Protocol::RestJson, name)
+    } else if service == "apigateway" {
+        // The two creates AWS does not make idempotent are named; the rest by verb and path.
+        let p = path.split('?').next().unwrap_or_default().trim_end_matches('/');
+        let name = match (method.as_str(), p) {
+            ("POST", "/restapis") => "CreateRestApi".to_string(),
+            ("POST", "/usageplans") => "CreateUsagePlan".to_string(),
+            _ => format!("{method} {p}"),
+        };
+        (Protocol::RestJson, name)
     } else {
         // Path-style S3: `/bucket` alone with PUT and no subresource is CreateBucket.
         let (p, query) = path.split_once('?').unwrap_or((path, ""));
@@ -364,6 +373,15 @@ mod tests {
         assert_eq!((policy.name.as_str(), policy.write), ("PUT bucket?policy", true));
         let get = operation(&hyper::Method::GET, "/lake-raw?tagging", &headers(&[("authorization", AUTH_S3)]), b"");
         assert!(!get.write);
+        let gw = "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/apigateway/aws4_request, SignedHeaders=host";
+        let create = operation(&hyper::Method::POST, "/restapis", &headers(&[("authorization", gw)]), b"{}");
+        assert_eq!(
+            (create.service.as_str(), create.name.as_str(), create.write),
+            ("apigateway", "CreateRestApi", true)
+        );
+        let stage =
+            operation(&hyper::Method::PATCH, "/restapis/abc/stages/ingest", &headers(&[("authorization", gw)]), b"{}");
+        assert_eq!((stage.name.as_str(), stage.write), ("PATCH /restapis/abc/stages/ingest", true));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Regional {
     pub events: Arc<dyn crate::aws::events::EventsApi>,
     pub stepfunctions: Arc<dyn crate::aws::stepfunctions::StepFunctionsApi>,
     pub cloudwatch: Arc<dyn crate::aws::cloudwatch::CloudWatchApi>,
+    pub apigateway: Arc<dyn crate::aws::apigateway::ApiGatewayApi>,
+    pub backup: Arc<dyn crate::aws::backup::BackupApi>,
 }
 
 /// Every AWS client lakeops uses; cheap to clone, clones share the cache and the recorder.
@@ -143,11 +145,20 @@ impl AwsClients {
             .region(region.clone())
             .interceptor(self.inner.recorder.interceptor())
             .build();
+        let apigateway = aws_sdk_apigateway::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
+        let backup = aws_sdk_backup::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(self.inner.recorder.interceptor())
+            .build();
         let rate = self.inner.lambda_rate;
         Regional {
             cloudwatch: Arc::new(crate::aws::cloudwatch::SdkCloudWatch::new(aws_sdk_cloudwatch::Client::from_conf(
                 cloudwatch,
             ))),
+            backup: Arc::new(crate::aws::backup::SdkBackup::new(aws_sdk_backup::Client::from_conf(backup))),
             sns: Arc::new(crate::aws::sns::SdkSns::new(aws_sdk_sns::Client::from_conf(sns))),
             guardduty: Arc::new(crate::aws::guardduty::SdkGuardDuty::new(aws_sdk_guardduty::Client::from_conf(
                 guardduty,
@@ -159,6 +170,9 @@ impl AwsClients {
             events: Arc::new(crate::aws::events::SdkEvents::new(aws_sdk_eventbridge::Client::from_conf(events))),
             stepfunctions: Arc::new(crate::aws::stepfunctions::SdkStepFunctions::new(aws_sdk_sfn::Client::from_conf(
                 sfn,
+            ))),
+            apigateway: Arc::new(crate::aws::apigateway::SdkApiGateway::new(aws_sdk_apigateway::Client::from_conf(
+                apigateway,
             ))),
             lambda: Arc::new(SdkLambda::new(
                 aws_sdk_lambda::Client::from_conf(lambda),

@@ -3,6 +3,8 @@
 //!
 //! `IDEMPOTENCY.md` beside this file lists every create the controller sends, whether AWS makes
 //! a repeat harmless, and what happens when an answer is lost.
+pub mod apigateway;
+pub mod backup;
 pub mod clients;
 pub mod cloudtrail;
 pub mod cloudwatch;

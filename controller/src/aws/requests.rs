@@ -68,6 +68,8 @@ const NAMING: &[&str] = &[
     // CloudWatch alarms (`ResourceARN` of their tags, as above)
     "AlarmName",
     "AlarmNamePrefix",
+    // AWS Backup (`BackupSelection.IamRoleArn`, the role a selection passes)
+    "IamRoleArn",
 ];
 
 /// The naming parameters of a serialized request of `service`.
@@ -119,6 +121,25 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
                 params.push(("DetectorId".into(), percent_decode(id, false)));
             }
         }
+        "backup" => {
+            // `/backup-vaults/{name}[/vault-lock]`, `/backup/plans/{id}[/selections/{id}]`,
+            // `/tags/{arn}`, `/untag/{arn}`.
+            let segments: Vec<&str> = path.split('/').collect();
+            let after = |name: &str| {
+                let i = segments.iter().position(|s| *s == name)?;
+                segments.get(i + 1).filter(|n| !n.is_empty()).map(|n| percent_decode(n, false))
+            };
+            if let Some(vault) = after("backup-vaults") {
+                params.push(("BackupVaultName".into(), vault));
+            }
+            if let Some(plan) = after("plans") {
+                params.push(("BackupPlanId".into(), plan));
+            }
+            if let Some(arn) = after("tags").or_else(|| after("untag")) {
+                params.push(("ResourceArn".into(), arn));
+            }
+            json_params(body, &mut params);
+        }
         // The Query protocol: a form-encoded body.
         "iam" | "sts" | "sns" | "cloudwatch" => {
             for pair in std::str::from_utf8(body).unwrap_or_default().split('&') {
@@ -127,6 +148,16 @@ pub fn request_params(service: &str, request: &HttpRequest) -> Vec<(String, Stri
                 {
                     params.push((k.to_string(), percent_decode(v, true)));
                 }
+            }
+        }
+        // API Gateway (REST): IAM authorises the request path (`/restapis/{id}/stages/...`);
+        // PutIntegration passes its `credentials` role to API Gateway.
+        "api gateway" => {
+            params.push(("Path".into(), percent_decode(path.split('?').next().unwrap_or(path), false)));
+            if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body)
+                && let Some(role) = json.get("credentials").and_then(|c| c.as_str())
+            {
+                params.push(("Role".into(), role.to_string()));
             }
         }
         "eventbridge" => {

@@ -1,5 +1,6 @@
-//! Recorded intents for creates AWS does not make idempotent (KMS CreateKey today; API
-//! Gateway CreateRestApi and GuardDuty CreateDetector use the same mechanism).
+//! Recorded intents for creates AWS does not make idempotent (KMS CreateKey; AWS Backup
+//! CreateBackupPlan and CreateBackupSelection, whose token is sent as `CreatorRequestId`;
+//! API Gateway CreateRestApi and GuardDuty CreateDetector use the same mechanism).
 //!
 //! Before the first create of a convergence, one status write records what will be
 //! created: names for resources AWS names uniquely (buckets), and for each non-idempotent
@@ -13,6 +14,7 @@
 //! | KMS CreateKey | no | creation token tag; found by tag before a new create |
 //! | KMS CreateAlias | name unique | found by alias; "already exists" from our retry is ours |
 //! | S3 CreateBucket | name unique | name recorded before; untagged + recorded = ours |
+//! | AWS Backup CreateBackupPlan, CreateBackupSelection | no | token as CreatorRequestId; found in ListBackupPlans / ListBackupSelections |
 //! | DynamoDB CreateTable, CloudTrail CreateTrail | name unique | found by name, owner tags |
 //! | IAM CreateRole, Lambda CreateFunction, Logs CreateLogGroup | name unique | found by name, owner tags |
 use std::collections::BTreeMap;

@@ -398,11 +398,23 @@ struct PolicySpec {
     retention_days: Option<i64>,
     replication: bool,
     pitr: bool,
+    /// AWS Backup of the tables: (retention days, copy to the backup region, COMPLIANCE lock).
+    backup: Option<(i64, bool, bool)>,
 }
 
 fn policy_specs() -> impl Strategy<Value = PolicySpec> {
-    (proptest::option::of(1i64..30), any::<bool>(), any::<bool>())
-        .prop_map(|(retention_days, replication, pitr)| PolicySpec { retention_days, replication, pitr })
+    (
+        proptest::option::of(1i64..30),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of((30i64..60, any::<bool>(), any::<bool>())),
+    )
+        .prop_map(|(retention_days, replication, pitr, backup)| PolicySpec {
+            retention_days,
+            replication,
+            pitr,
+            backup,
+        })
 }
 
 fn policy(spec: &PolicySpec) -> BackupPolicy {
@@ -416,6 +428,16 @@ fn policy(spec: &PolicySpec) -> BackupPolicy {
     }
     if spec.replication {
         s["replication"] = serde_json::json!({ "region": BACKUP_REGION });
+    }
+    if let Some((days, copy, lock)) = spec.backup {
+        let mut b = serde_json::json!({ "retentionDays": days });
+        if copy {
+            b["copy"] = serde_json::json!({ "region": BACKUP_REGION, "retentionDays": days + 30 });
+        }
+        s["tables"]["backup"] = b;
+        if lock {
+            s["retention"] = serde_json::json!({ "mode": "COMPLIANCE", "days": 7 });
+        }
     }
     serde_json::from_value(serde_json::json!({
         "apiVersion": "lakeops.dev/v1alpha1",
@@ -477,6 +499,8 @@ proptest! {
                     converged_policy(&fake, &mut policy, &lake).await;
                     let zone = lake.zone_bucket("raw");
                     fake.edit(|r| if let Some(b) = r.buckets.get_mut(&zone) { b.lifecycle = None; b.retention = None; });
+                    // Someone shortened the backups.
+                    fake.edit(|r| for p in r.backup_plans.values_mut() { p.info.document.rules[0].delete_after_days = Some(1); });
                 }
                 3 if spec.replication => {
                     let role = backuppolicy::desired::role_name(&lake.bucket_prefix());
@@ -515,7 +539,7 @@ fn removing_replication_is_planned_as_removal_and_role_deletion() {
         let fake = FakeAws::new(ACCOUNT);
         let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec![] });
         converged_lake(&fake, &mut lake).await;
-        let mut policy = policy(&PolicySpec { retention_days: None, replication: true, pitr: true });
+        let mut policy = policy(&PolicySpec { retention_days: None, replication: true, pitr: true, backup: None });
         converged_policy(&fake, &mut policy, &lake).await;
         let mut manifest = policy.clone();
         manifest.spec.replication = None;
@@ -528,6 +552,99 @@ fn removing_replication_is_planned_as_removal_and_role_deletion() {
     });
 }
 
+/// A lake with one table and a policy backing it up with a copy, converged on the fake.
+async fn converged_catalog_backup() -> (std::sync::Arc<FakeAws>, DataLake, BackupPolicy) {
+    let fake = FakeAws::new(ACCOUNT);
+    let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: true, trail: false, tables: vec!["runs"] });
+    converged_lake(&fake, &mut lake).await;
+    let mut policy =
+        policy(&PolicySpec { retention_days: None, replication: false, pitr: true, backup: Some((40, true, false)) });
+    converged_policy(&fake, &mut policy, &lake).await;
+    (fake, lake, policy)
+}
+
+/// Turning the catalog's AWS Backup off is planned as the selection's, the plan's and the
+/// role's deletion; the vaults (recovery points are data) stay. A shorter retention is one
+/// UpdateBackupPlan marked as weakening.
+#[test]
+fn removing_the_catalog_backup_deletes_plan_and_selection_and_keeps_the_vaults() {
+    block_on(async {
+        let (fake, lake, mut policy) = converged_catalog_backup().await;
+        // `lakeops plan` of the manifest (no UID, no status) finds everything as it is.
+        let mut manifest = policy.clone();
+        manifest.status = None;
+        manifest.metadata.uid = None;
+        let plan = policy_plan(&fake, &manifest, &lake).await;
+        assert!(plan.changes.is_empty() && plan.blockers.is_empty(), "{plan:?}");
+        let mut shorter = policy.clone();
+        shorter.spec.tables.backup.as_mut().expect("backup").retention_days = 20;
+        let plan = policy_plan(&fake, &shorter, &lake).await;
+        assert!(
+            matches!(&plan.changes[..], [c] if c.weakens && c.setting == "backup plan" && c.description.contains("kept 40 days") && c.description.contains("kept 20 days")),
+            "{:?}",
+            plan.changes
+        );
+        let backed_up = policy.clone();
+        let mut manifest = policy.clone();
+        manifest.spec.tables.backup = None;
+        manifest.status = None;
+        let plan = policy_plan(&fake, &manifest, &lake).await;
+        let deleted: Vec<_> =
+            plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.description.clone()).collect();
+        assert!(deleted.iter().any(|d| d.contains("delete selection")), "{deleted:?}");
+        assert!(deleted.iter().any(|d| d.starts_with("delete backup plan")), "{deleted:?}");
+        assert!(deleted.iter().any(|d| d.starts_with("delete role")), "{deleted:?}");
+        policy.spec.tables.backup = None;
+        converged_policy(&fake, &mut policy, &lake).await;
+        assert_eq!(fake.count(Kind::BackupPlan), 0);
+        assert_eq!(fake.count(Kind::BackupSelection), 0);
+        assert_eq!(fake.count(Kind::BackupVault), 2, "recovery points are data: the vaults stay");
+        assert!(policy.status.as_ref().is_some_and(|s| s.backup.is_none()));
+        // Turned on again (a new generation): a new plan under a new token, the vaults reused.
+        policy.spec.tables.backup = backed_up.spec.tables.backup.clone();
+        policy.metadata.generation = Some(3);
+        converged_policy(&fake, &mut policy, &lake).await;
+        assert_eq!((fake.count(Kind::BackupPlan), fake.count(Kind::BackupSelection)), (1, 1));
+        assert_eq!(fake.count(Kind::BackupVault), 2);
+    });
+}
+
+/// Deleting the policy removes the plan, its selection and the backup role, and deletes a
+/// vault only when it holds no recovery point: recovery points are data.
+#[test]
+fn deletion_keeps_every_vault_that_holds_a_recovery_point() {
+    block_on(async {
+        let (fake, lake, policy) = converged_catalog_backup().await;
+        let name = backuppolicy::catalog::name(&policy);
+        fake.edit(|r| {
+            if let Some(v) = r.backup_vaults.get_mut(&(REGION.to_string(), name.clone())) {
+                v.info.recovery_points = 3;
+            }
+        });
+        let facts = backuppolicy::desired::lake_facts(&lake).expect("facts");
+        let spec = policy.spec.clone();
+        let input = backuppolicy::steps::Inputs {
+            policy: &policy,
+            spec: &spec,
+            lake: &lake,
+            facts: &facts,
+            account: ACCOUNT,
+            boundary: None,
+        };
+        let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(&policy, &crate::engine::NoProgress);
+        let mut next = policy.status.clone().unwrap_or_default();
+        backuppolicy::steps::remove_catalog_backup(fake.as_ref(), &exec, &input, true, &mut next)
+            .await
+            .expect("removed");
+        assert_eq!(fake.count(Kind::BackupPlan), 0);
+        assert_eq!(fake.count(Kind::BackupSelection), 0);
+        let vaults: Vec<String> = fake.snapshot().backup_vaults.keys().map(|(r, _)| r.clone()).collect();
+        assert_eq!(vaults, [REGION], "the vault with recovery points stays, the empty copy vault goes");
+        let role = backuppolicy::catalog::role_name(&lake.bucket_prefix());
+        assert!(!fake.snapshot().roles.contains_key(&role), "the backup role is deleted");
+    });
+}
+
 /// A lake without Object Lock and a foreign replication role are blockers in the plan.
 #[test]
 fn the_blockers_the_controller_stalls_on_are_in_the_plan() {
@@ -535,7 +652,7 @@ fn the_blockers_the_controller_stalls_on_are_in_the_plan() {
         let fake = FakeAws::new(ACCOUNT);
         let mut lake = lake(&LakeSpec { zones: vec!["raw"], object_lock: false, trail: false, tables: vec![] });
         converged_lake(&fake, &mut lake).await;
-        let policy = policy(&PolicySpec { retention_days: Some(7), replication: true, pitr: true });
+        let policy = policy(&PolicySpec { retention_days: Some(7), replication: true, pitr: true, backup: None });
         let role = backuppolicy::desired::role_name(&lake.bucket_prefix());
         fake.edit(|r| r.roles.insert(role.clone(), foreign_role(&role)));
         let plan = policy_plan(&fake, &policy, &lake).await;
@@ -548,7 +665,8 @@ fn the_blockers_the_controller_stalls_on_are_in_the_plan() {
 #[test]
 fn a_policy_crashed_after_any_call_converges_without_a_second_resource() {
     block_on(async {
-        let spec = PolicySpec { retention_days: Some(7), replication: true, pitr: true };
+        let spec =
+            PolicySpec { retention_days: Some(7), replication: true, pitr: true, backup: Some((35, true, true)) };
         let base = FakeAws::new(ACCOUNT);
         let mut lake =
             lake(&LakeSpec { zones: vec!["raw", "curated"], object_lock: true, trail: false, tables: vec!["runs"] });
@@ -568,7 +686,18 @@ fn a_policy_crashed_after_any_call_converges_without_a_second_resource() {
             converged_policy(&fake, &mut p, &lake).await;
             assert_eq!(fake.counts(), expected, "after a crash at call {n}");
         }
-        for op in ["CreateKey", "CreateAlias", "CreateBucket", "CreateRole"] {
+        assert_eq!(expected.get(&Kind::BackupPlan), Some(&1), "{expected:?}");
+        assert_eq!(expected.get(&Kind::BackupSelection), Some(&1), "{expected:?}");
+        assert_eq!(expected.get(&Kind::BackupVault), Some(&2), "{expected:?}");
+        for op in [
+            "CreateKey",
+            "CreateAlias",
+            "CreateBucket",
+            "CreateRole",
+            "CreateBackupVault",
+            "CreateBackupPlan",
+            "CreateBackupSelection",
+        ] {
             let fake = base.fork();
             let mut p = policy(&spec);
             fake.drop_response_on(move |_, o| o == op);

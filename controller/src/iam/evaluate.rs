@@ -326,11 +326,30 @@ fn authorizations_of(r: &RecordedRequest, known: &KnownArns, account: &str) -> R
             }
             out.push(auth(&action, arn));
         }
+        "backup" => {
+            let resource = match (r.param("ResourceArn"), r.param("BackupVaultName"), r.param("BackupPlanId")) {
+                (Some(arn), _, _) => arn.to_string(),
+                (None, Some(vault), _) => format!("arn:aws:backup:{region}:{account}:backup-vault:{vault}"),
+                (None, None, Some(id)) => format!("arn:aws:backup:{region}:{account}:backup-plan:{id}"),
+                // ListBackupPlans and CreateBackupPlan name no plan.
+                _ => "*".into(),
+            };
+            out.push(auth(&action, resource));
+            if let Some(role) = r.param("IamRoleArn") {
+                out.push(auth("iam:PassRole", role_arn(role)));
+            }
+        }
         // Authorised on the account, not on a resource.
         "inspector2" | "config service" | "config" => {
             out.push(auth(&action, "*".into()));
             if r.operation == "CreateFilter" {
                 out.push(auth("inspector2:TagResource", "*".into()));
+            }
+        }
+        "api gateway" => {
+            out.push(auth(&action, format!("arn:aws:apigateway:{region}::{}", need("Path")?)));
+            if let Some(role) = r.param("Role") {
+                out.push(auth("iam:PassRole", role_arn(role)));
             }
         }
         "sns" => {

@@ -7,6 +7,14 @@ use crate::policy::{Effect, PolicyDocument, Principal, Statement};
 pub fn action_for(service: &str, operation: &str) -> Option<String> {
     let action = match (service, operation) {
         ("sts", "GetCallerIdentity") => return None,
+        // API Gateway's IAM actions are the HTTP verbs of its REST paths.
+        ("api gateway", op) => {
+            let verb = [("Get", "GET"), ("Create", "POST"), ("Put", "PUT"), ("Update", "PATCH"), ("Delete", "DELETE")]
+                .iter()
+                .find(|(prefix, _)| op.starts_with(prefix))
+                .map_or("POST", |(_, verb)| verb);
+            return Some(format!("apigateway:{verb}"));
+        }
         ("s3", "GetBucketEncryption") => "GetEncryptionConfiguration",
         ("s3", "PutBucketEncryption") => "PutEncryptionConfiguration",
         ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
@@ -117,6 +125,28 @@ const DYNAMODB_ACTIONS: &[&str] = &[
     // UpdateTable with ReplicaUpdates (global tables 2019.11.21) also needs these.
     "dynamodb:CreateTableReplica",
     "dynamodb:DeleteTableReplica",
+];
+
+/// BackupPolicy: the catalog tables' AWS Backup vaults, named `lakeops-*`. Never
+/// DeleteRecoveryPoint or DeleteBackupVaultLockConfiguration.
+const BACKUP_VAULT_ACTIONS: &[&str] = &[
+    "backup:DescribeBackupVault",
+    "backup:CreateBackupVault",
+    "backup:DeleteBackupVault",
+    "backup:PutBackupVaultLockConfiguration",
+    "backup:ListTags",
+    "backup:TagResource",
+];
+/// Backup plans are named by id: scoped by the ownership tag instead.
+const BACKUP_PLAN_ACTIONS: &[&str] = &[
+    "backup:GetBackupPlan",
+    "backup:UpdateBackupPlan",
+    "backup:DeleteBackupPlan",
+    "backup:ListBackupSelections",
+    "backup:CreateBackupSelection",
+    "backup:DeleteBackupSelection",
+    "backup:ListTags",
+    "backup:TagResource",
 ];
 
 /// SecurityBaseline: the region's GuardDuty detector (never DeleteDetector).
@@ -363,6 +393,71 @@ pub fn controller_policy_bounded(
         // EtlPipeline triggers; rule names start with `lakeops-`.
         s("PipelineRules", EVENTS_ACTIONS, &[format!("arn:aws:events:*:{acct}:rule/lakeops-*")]),
         s("PipelineStateMachines", STATES_ACTIONS, &[format!("arn:aws:states:*:{acct}:stateMachine:lakeops-*")]),
+        // EtlPipeline ingest APIs. API ids are random: lists and reads are account-wide (an
+        // API is found by its tags); creates must carry the ownership tag, and every change
+        // under an API or usage plan needs it on the resource (child resources inherit it).
+        s(
+            "FindIngestApis",
+            &["apigateway:GET"],
+            &[
+                "arn:aws:apigateway:*::/restapis".into(),
+                "arn:aws:apigateway:*::/restapis/*".into(),
+                "arn:aws:apigateway:*::/usageplans".into(),
+                "arn:aws:apigateway:*::/domainnames".into(),
+                "arn:aws:apigateway:*::/domainnames/*".into(),
+            ],
+        ),
+        s(
+            "CreateTaggedIngestApis",
+            &["apigateway:POST"],
+            &[
+                "arn:aws:apigateway:*::/restapis".into(),
+                "arn:aws:apigateway:*::/usageplans".into(),
+                "arn:aws:apigateway:*::/domainnames".into(),
+            ],
+        )
+        .when("Null", &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER), &["false"]),
+        s(
+            "ManageOwnedIngestApis",
+            &["apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"],
+            &[
+                "arn:aws:apigateway:*::/restapis/*".into(),
+                "arn:aws:apigateway:*::/usageplans/*".into(),
+                "arn:aws:apigateway:*::/domainnames/*".into(),
+            ],
+        )
+        .when("Null", &owner, &["false"]),
+        s(
+            "IngestAccessLogGroups",
+            LOG_GROUP_ACTIONS,
+            &[format!("arn:aws:logs:*:{acct}:log-group:/aws/apigateway/lakeops-*")],
+        ),
+        // BackupPolicy: AWS Backup of the catalog tables.
+        s("CatalogBackupVaults", BACKUP_VAULT_ACTIONS, &[format!("arn:aws:backup:*:{acct}:backup-vault:lakeops-*")]),
+        // CreateBackupVault mounts the vault's storage, which names no resource.
+        s("CatalogBackupVaultStorage", &["backup-storage:MountCapsule"], &["*".into()]),
+        // A vault encrypted with a lakeops key: AWS Backup checks the caller's rights on it.
+        s("EncryptBackupVaults", &["kms:DescribeKey", "kms:CreateGrant"], &[format!("arn:aws:kms:*:{acct}:key/*")])
+            .when("Null", &owner, &["false"])
+            .when("StringLike", "kms:ViaService", &["backup.*.amazonaws.com"]),
+        // ListBackupPlans and CreateBackupPlan name no plan; a new plan must carry the tag.
+        s("FindCatalogBackupPlans", &["backup:ListBackupPlans"], &["*".into()]),
+        s("CreateTaggedBackupPlans", &["backup:CreateBackupPlan"], &["*".into()]).when(
+            "Null",
+            &format!("aws:RequestTag/{}", lakeops_crds::names::tag::OWNER),
+            &["false"],
+        ),
+        s("ManageOwnedBackupPlans", BACKUP_PLAN_ACTIONS, &[format!("arn:aws:backup:*:{acct}:backup-plan:*")]).when(
+            "Null",
+            &owner,
+            &["false"],
+        ),
+        // The generated backup roles go to AWS Backup only.
+        s("PassBackupRoles", &["iam:PassRole"], &[format!("arn:aws:iam::{acct}:role{ROLE_PATH}*-backup")]).when(
+            "StringEquals",
+            "iam:PassedToService",
+            &["backup.amazonaws.com"],
+        ),
         // SecurityBaseline: the account-level detective controls of a region.
         s("GuardDutyDetectors", GUARDDUTY_ACCOUNT_ACTIONS, &["*".into()]),
         s("GuardDutyDetectorSettings", GUARDDUTY_DETECTOR_ACTIONS, &[format!("arn:aws:guardduty:*:{acct}:detector/*")]),
@@ -413,6 +508,7 @@ pub fn controller_policy_bounded(
                 "cloudtrail.amazonaws.com",
                 "events.amazonaws.com",
                 "states.amazonaws.com",
+                "apigateway.amazonaws.com",
             ],
         ),
     ];
@@ -438,8 +534,12 @@ mod tests {
         let p = controller_policy(Some("123456789012"), "*");
         for st in &p.statements {
             assert!(st.actions.iter().all(|a| !a.contains('*')), "{} has a wildcard action", st.sid);
-            // Bucket ARNs carry no account; CreateKey and ListKeys name no resource.
+            // Bucket ARNs carry no account; CreateKey and ListKeys name no resource; API
+            // Gateway ARNs carry no account (its paths are per account and region).
             if ![
+                "FindIngestApis",
+                "CreateTaggedIngestApis",
+                "ManageOwnedIngestApis",
                 "CreateTaggedKeys",
                 "FindKeysByCreationToken",
                 "FindLakeKeys",
@@ -449,6 +549,9 @@ mod tests {
                 "InspectorLambdaScanning",
                 "ConfigRecorder",
                 "PipelineLogDelivery",
+                "CatalogBackupVaultStorage",
+                "FindCatalogBackupPlans",
+                "CreateTaggedBackupPlans",
             ]
             .contains(&st.sid.as_str())
             {
@@ -493,6 +596,11 @@ mod tests {
             ("cloudwatch", "PutMetricAlarm"),
             ("cloudwatch", "DescribeAlarms"),
             ("kms", "ListAliases"),
+            ("api gateway", "CreateRestApi"),
+            ("api gateway", "UpdateStage"),
+            ("api gateway", "GetUsagePlans"),
+            ("api gateway", "PutIntegration"),
+            ("api gateway", "DeleteRestApi"),
         ] {
             let action = action_for(svc, op).expect("controlled by IAM");
             assert!(allows(&p, &action), "{action} missing");
@@ -500,5 +608,18 @@ mod tests {
         assert_eq!(action_for("sts", "GetCallerIdentity"), None);
         assert_eq!(action_for("s3", "DeleteBucketReplication").as_deref(), Some("s3:PutReplicationConfiguration"));
         assert!(allows(&p, "dynamodb:CreateTableReplica") && allows(&p, "dynamodb:DeleteTableReplica"));
+    }
+
+    #[test]
+    fn backup_roles_are_passed_only_to_aws_backup_and_no_recovery_point_is_ever_deleted() {
+        let p = controller_policy(Some("123456789012"), "*");
+        let pass = p.statements.iter().find(|s| s.sid == "PassBackupRoles").expect("pass");
+        assert_eq!(pass.condition["StringEquals"]["iam:PassedToService"], ["backup.amazonaws.com"]);
+        assert_eq!(pass.resources, ["arn:aws:iam::123456789012:role/lakeops/*-backup"]);
+        for op in ["CreateBackupVault", "PutBackupVaultLockConfiguration", "UpdateBackupPlan", "CreateBackupSelection"]
+        {
+            assert!(allows(&p, &action_for("backup", op).expect("controlled")), "{op}");
+        }
+        assert!(!allows(&p, "backup:DeleteRecoveryPoint") && !allows(&p, "backup:DeleteBackupVaultLockConfiguration"));
     }
 }

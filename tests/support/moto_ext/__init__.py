@@ -11,6 +11,8 @@ page is cited next to the code), and nothing that lakeops itself should do:
   of each rule), and new object versions and delete markers are copied to the destination.
 - ``s3_event_bridge``: GetBucketNotificationConfiguration reports ``EventBridgeConfiguration``
   when the bucket's events go to EventBridge.
+- ``backup_selections``: AWS Backup selections (create, list, get, delete; a plan with
+  selections cannot be deleted) and UpdateBackupPlan (the document replaced, a new version).
 - ``s3_policy_conditions``: bucket-policy conditions are evaluated against the request
   (``aws:SecureTransport``, ``s3:TlsVersion``, the SSE headers) instead of every conditional
   statement refusing the request.
@@ -19,7 +21,14 @@ Each extension first checks whether the running moto already does what it adds; 
 steps aside. ``GET /moto-api/lakeops/extensions`` reports which are active and why.
 """
 
-from . import dynamodb_replicas, lambda_dead_letter, s3_event_bridge, s3_policy_conditions, s3_replication
+from . import (
+    backup_selections,
+    dynamodb_replicas,
+    lambda_dead_letter,
+    s3_event_bridge,
+    s3_policy_conditions,
+    s3_replication,
+)
 from ._extension import Extension, apply
 
 EXTENSIONS: list[Extension] = [
@@ -28,6 +37,7 @@ EXTENSIONS: list[Extension] = [
     s3_replication.EXTENSION,
     s3_policy_conditions.EXTENSION,
     s3_event_bridge.EXTENSION,
+    backup_selections.EXTENSION,
 ]
 
 

@@ -39,6 +39,10 @@
 //!   and its policy naming `cloudtrail.amazonaws.com`, a Lambda notification needing an
 //!   invoke permission for the bucket, the execution role existing and trusting Lambda,
 //!   policies being JSON, rotation periods, log retention values, KMS key states.
+//! - AWS Backup: vault names unique per region, a vault holding recovery points not
+//!   deletable, plan names NOT unique (as in AWS; moto refuses a second one), a repeated
+//!   creator request id refused, a plan with selections not deletable, UpdateBackupPlan a
+//!   new version of the same id. No backup job ever runs; recovery points are set by tests.
 //! - Account-level services: one GuardDuty detector per region (a second CreateDetector is
 //!   refused, as AWS does; moto accepts it), Inspector resource types going through
 //!   `ENABLING` for the settle calls, a delegated administrator answering ACCESS_DENIED, one
@@ -58,6 +62,8 @@
 //! table), multi-region trails' shadow copies, code signing configurations themselves (any
 //! ARN is accepted), and the SDK's own retries (an injected throttle is answered once per
 //! call, as after the SDK gave up).
+mod apigateway;
+mod backup;
 mod cloudtrail;
 mod cloudwatch;
 mod config;
@@ -82,6 +88,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// Object versions are S3's own type; [`ObjectVersion::new`] builds one for a starting state.
 pub use crate::aws::s3::ObjectVersion;
+pub use apigateway::{Domain, FakeApiGateway, RestApi};
+pub use backup::{BackupPlan, BackupVault, FakeBackup};
 pub use cloudtrail::{FakeCloudTrail, Trail};
 pub use cloudwatch::{Alarm, FakeCloudWatch};
 pub use config::{ConfigRegion, FakeConfig};
@@ -126,6 +134,9 @@ pub enum Kind {
     Role,
     Function,
     LogGroup,
+    BackupVault,
+    BackupPlan,
+    BackupSelection,
 }
 
 impl fmt::Display for Kind {
@@ -138,6 +149,9 @@ impl fmt::Display for Kind {
             Kind::Role => "role",
             Kind::Function => "function",
             Kind::LogGroup => "log group",
+            Kind::BackupVault => "backup vault",
+            Kind::BackupPlan => "backup plan",
+            Kind::BackupSelection => "backup selection",
         })
     }
 }
@@ -173,6 +187,16 @@ pub struct Resources {
     pub state_machines: BTreeMap<String, StateMachine>,
     /// CloudWatch metric alarms by `(region, name)`.
     pub alarms: BTreeMap<(String, String), Alarm>,
+    /// API Gateway REST APIs by id (ids are unique across regions).
+    pub rest_apis: BTreeMap<String, RestApi>,
+    /// API Gateway usage plans by `(region, id)`.
+    pub usage_plans: BTreeMap<(String, String), crate::aws::apigateway::UsagePlanInfo>,
+    /// API Gateway custom domains by `(region, name)`.
+    pub domains: BTreeMap<(String, String), Domain>,
+    /// AWS Backup vaults by `(region, name)`.
+    pub backup_vaults: BTreeMap<(String, String), BackupVault>,
+    /// AWS Backup plans by id (ids are unique across regions), deleted ones included.
+    pub backup_plans: BTreeMap<String, BackupPlan>,
 }
 
 /// A fault armed for calls whose operation matches.
@@ -315,6 +339,8 @@ impl FakeAws {
             events: Arc::new(self.events(region)),
             stepfunctions: Arc::new(FakeStepFunctions::new(self.this(), region)),
             cloudwatch: Arc::new(FakeCloudWatch::new(self.this(), region)),
+            apigateway: Arc::new(FakeApiGateway::new(self.this(), region)),
+            backup: Arc::new(FakeBackup::new(self.this(), region)),
         }
     }
 
@@ -519,6 +545,12 @@ impl FakeAws {
         all.extend(r.trails.iter().map(|(id, t)| (Kind::Trail, regional(id), t.tags.clone())));
         all.extend(r.functions.iter().map(|(id, f)| (Kind::Function, regional(id), f.tags.clone())));
         all.extend(r.log_groups.iter().map(|(id, g)| (Kind::LogGroup, regional(id), g.tags.clone())));
+        all.extend(r.backup_vaults.iter().map(|(id, v)| (Kind::BackupVault, regional(id), v.tags.clone())));
+        for p in r.backup_plans.values().filter(|p| !p.info.deleted) {
+            all.push((Kind::BackupPlan, p.info.id.clone(), p.tags.clone()));
+            // Selections carry no tags: their plan's owner owns them.
+            all.extend(p.selections.iter().map(|s| (Kind::BackupSelection, s.summary.id.clone(), p.tags.clone())));
+        }
         all.extend(r.roles.values().map(|role| (Kind::Role, role.name.clone(), role.tags.clone())));
         all
     }

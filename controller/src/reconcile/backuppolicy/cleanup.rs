@@ -7,7 +7,7 @@ use kube::runtime::reflector::ObjectRef;
 use lakeops_crds::names::reason;
 use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
 
-use super::{apply, desired, diff, observe};
+use super::{apply, desired, diff, observe, steps};
 use crate::conditions::Outcome;
 use crate::context::Context;
 use crate::engine::{Exec, NoProgress, Stop, role};
@@ -21,18 +21,22 @@ pub(super) fn lake_of(policy: &BackupPolicy, ctx: &Context) -> Option<Arc<DataLa
 }
 
 /// The alert sent once the policy's clean-up finished (a refused deletion sends none): the
-/// replication role lakeops deleted; the replicas and their keys stay.
+/// replication role, the backup plan and backup role lakeops deleted; the replicas, their keys
+/// and the backup vaults holding recovery points stay.
 /// `lake_region`: the region of the policy's lake, whose alert topic is used.
 pub(super) fn deletion_message(policy: &BackupPolicy, lake_region: Option<&str>) -> Option<Message> {
     let status = policy.status.as_ref().filter(|s| s.applied.is_some())?;
     let mut m = Message::about(policy, "ObjectDeleted", lake_region?);
     m.resources.extend(status.replication_role_arn.iter().cloned());
+    // The catalog's backup plan and role (its vaults holding recovery points stay).
+    m.resources.extend(status.backup.iter().flat_map(|b| [b.plan_arn.clone(), b.role_arn.clone()]).flatten());
     Some(m)
 }
 
 /// Deletion: refused (the finalizer holds) unless the manifest allows the downgrade; then
-/// the replication configurations lakeops wrote, the replication role and the policy's
-/// lifecycle rules go. Everything holding data stays.
+/// the replication configurations lakeops wrote, the replication role, the policy's
+/// lifecycle rules, the catalog's backup selection, plan and role, and backup vaults that
+/// hold no recovery point go. Everything holding data stays.
 pub(super) async fn cleanup(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Result<Action> {
     ctx.fingerprints.forget(policy.as_ref());
     if let Some(message) = desired::deletion_refusal(&policy) {
@@ -63,18 +67,38 @@ pub(super) async fn cleanup(policy: Arc<BackupPolicy>, ctx: Arc<Context>) -> Res
                 apply::change(&src, &facts.region, &change).await?;
             }
         }
+        if status.backup.is_some() {
+            // The plan and its selection stop new backups; vaults holding recovery points stay.
+            let account = ctx.aws.account_id().await?;
+            let input = steps::Inputs {
+                policy: &policy,
+                spec: &policy.spec,
+                lake: &lake,
+                facts: &facts,
+                account: &account,
+                boundary: None,
+            };
+            let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(policy.as_ref(), &NoProgress);
+            let mut next = status.clone();
+            stop_to_error(steps::remove_catalog_backup(&ctx.aws, &exec, &input, true, &mut next).await)?;
+        }
     }
     if let Some(arn) = role {
         let name = arn.rsplit('/').next().unwrap_or_default();
         let exec: Exec<'_, BackupPolicyStatus> = Exec::apply(policy.as_ref(), &NoProgress);
-        match role::delete(&exec, ctx.aws.iam().as_ref(), name, |t| exec.is_ours(t)).await {
-            Ok(()) => {}
-            Err(Stop::Aws(e)) => return Err(e.into()),
-            Err(Stop::Kube(e)) => return Err(e),
-            Err(Stop::Stalled(_, m) | Stop::Waiting(m)) => return Err(Error::DeletionBlocked(m)),
-        }
+        stop_to_error(role::delete(&exec, ctx.aws.iam().as_ref(), name, |t| exec.is_ours(t)).await)?;
     }
     Ok(Action::await_change())
+}
+
+/// A deletion step's stop as the finalizer's error.
+fn stop_to_error(result: std::result::Result<(), Stop>) -> Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Stop::Aws(e)) => Err(e.into()),
+        Err(Stop::Kube(e)) => Err(e),
+        Err(Stop::Stalled(_, m) | Stop::Waiting(m)) => Err(Error::DeletionBlocked(m)),
+    }
 }
 
 #[cfg(test)]

@@ -147,13 +147,17 @@ pub fn deletion_refusal(policy: &BackupPolicy) -> Option<String> {
     if policy.spec.allow_protection_downgrade {
         return None;
     }
-    let replication = applied
+    let mut what: Vec<String> = applied
         .replication
-        .as_ref()
+        .iter()
         .map(|r| format!("replication to {} stops and its role is deleted", r.region))
-        .unwrap_or_else(|| "the lake's backups stop being enforced".into());
+        .collect();
+    if applied.tables.backup.is_some() {
+        what.push("the catalog tables' backup plan is deleted (no new backups)".into());
+    }
+    let what = if what.is_empty() { "the lake's backups stop being enforced".to_string() } else { what.join("; ") };
     Some(format!(
-        "deleting this BackupPolicy weakens protection ({replication}); set spec.allowProtectionDowngrade: true to let the deletion proceed (replica buckets and their data are always kept)"
+        "deleting this BackupPolicy weakens protection ({what}); set spec.allowProtectionDowngrade: true to let the deletion proceed (replica buckets, backup vaults holding recovery points, and their data are always kept)"
     ))
 }
 
@@ -183,10 +187,17 @@ pub fn noncurrent_rules(spec: &BackupPolicySpec) -> Vec<LifecycleRule> {
         .collect()
 }
 
-/// Every region that needs a replica key: the replication region and the table replica
-/// regions (DynamoDB replicas of a table under a customer-managed key need a key there).
+/// Every region that needs a replica key: the replication region, the table replica
+/// regions (DynamoDB replicas of a table under a customer-managed key need a key there) and
+/// the region of the catalog backups' copy vault.
 pub fn key_regions(spec: &BackupPolicySpec) -> BTreeSet<String> {
-    spec.replication.iter().map(|r| r.region.clone()).chain(spec.tables.replica_regions.iter().cloned()).collect()
+    let copy = spec.tables.backup.as_ref().and_then(|b| b.copy.as_ref()).map(|c| c.region.clone());
+    spec.replication
+        .iter()
+        .map(|r| r.region.clone())
+        .chain(spec.tables.replica_regions.iter().cloned())
+        .chain(copy)
+        .collect()
 }
 
 /// Alias of the replica key in every backup region.
@@ -258,11 +269,16 @@ pub fn role_name(prefix: &str) -> String {
 
 /// `name`, or when IAM's 64 characters are exceeded, its start and a hash of the whole.
 pub fn bounded_role_name(name: String) -> String {
-    if name.len() <= ROLE_NAME_MAX {
+    bounded_name(name, ROLE_NAME_MAX)
+}
+
+/// `name`, or when longer than `max`, its start and a stable hash of the whole.
+pub fn bounded_name(name: String, max: usize) -> String {
+    if name.len() <= max {
         return name;
     }
     let hash = format!("{:08x}", fnv1a(name.as_bytes()) & 0xffff_ffff);
-    let keep: String = name.chars().take(ROLE_NAME_MAX - hash.len() - 1).collect();
+    let keep: String = name.chars().take(max - hash.len() - 1).collect();
     format!("{}-{hash}", keep.trim_end_matches('-'))
 }
 

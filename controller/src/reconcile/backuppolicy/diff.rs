@@ -31,6 +31,8 @@ pub struct ObservedTable {
 pub enum Change {
     /// A change the DataLake engine also makes (replica bucket baseline, replica key, PITR).
     Lake(LakeChange),
+    /// The catalog tables' AWS Backup (vaults, plan, selection).
+    Backup(super::catalog::BackupChange),
     PutRetention {
         bucket: String,
         retention: DefaultRetention,
@@ -64,6 +66,7 @@ impl Change {
     pub fn setting(&self) -> &'static str {
         match self {
             Change::Lake(c) => c.setting(),
+            Change::Backup(c) => c.setting(),
             Change::PutRetention { .. } | Change::ClearRetention { .. } => "Object Lock retention",
             Change::PutReplication { .. } | Change::DeleteReplication { .. } => "replication",
             Change::CreateReplica { .. } | Change::DeleteReplica { .. } => "table replica",
@@ -75,6 +78,7 @@ impl Change {
     pub fn weakens(&self) -> bool {
         match self {
             Change::Lake(c) => c.weakens(),
+            Change::Backup(c) => c.weakens(),
             Change::PutRetention { weakens, .. } => *weakens,
             Change::ClearRetention { .. } | Change::DeleteReplication { .. } | Change::DeleteReplica { .. } => true,
             Change::PutReplication { .. } | Change::CreateReplica { .. } => false,
@@ -87,6 +91,7 @@ impl Change {
     pub fn resource(&self) -> &str {
         match self {
             Change::Lake(c) => c.resource(),
+            Change::Backup(c) => c.resource(),
             Change::PutRetention { bucket, .. }
             | Change::ClearRetention { bucket }
             | Change::PutReplication { bucket, .. }
@@ -101,6 +106,7 @@ fn action(change: &Change) -> Option<crate::engine::Action> {
     use crate::engine::Action;
     match change {
         Change::Lake(c) => crate::engine::Describe::action(c),
+        Change::Backup(c) => c.action(),
         Change::ClearRetention { .. } | Change::DeleteReplication { .. } | Change::DeleteReplica { .. } => {
             Some(Action::Delete)
         }
@@ -114,6 +120,7 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Lake(c) => c.fmt(f),
+            Change::Backup(c) => c.fmt(f),
             Change::PutRetention { bucket, retention, previous, .. } => {
                 write!(f, "bucket {bucket}: Object Lock default retention {} {} days", retention.mode, retention.days)?;
                 match previous {

@@ -1,7 +1,8 @@
 //! BackupPolicy reconciler: checks the policy against its lake and the protection last
 //! applied (the guard against weakening), then converges, in dependency order, the replica
 //! keys, the replica buckets, the replication role, each zone bucket's retention,
-//! replication and lifecycle, and the catalog tables' PITR and replicas; then writes status.
+//! replication and lifecycle, the catalog tables' PITR and replicas, and their AWS Backup
+//! vaults, plan and selection (`catalog.rs`); then writes status.
 //!
 //! Point-in-time recovery: the DataLake turns PITR on for every table itself. A BackupPolicy
 //! requires it too (and restores it when someone turns it off); `pointInTimeRecovery: false`
@@ -14,6 +15,7 @@
 //!
 //! `preflight.rs` decides whether the policy can be converged now; `cleanup.rs` handles deletion.
 pub mod apply;
+pub mod catalog;
 mod cleanup;
 pub mod desired;
 pub mod diff;

@@ -5,12 +5,15 @@
 //! record the intent (replica bucket names, the keys' creation tokens) in one status write
 //! when something will be created; the replica keys; the replica buckets; the replication
 //! role; each zone bucket's retention, replication and lifecycle; the replication role's
-//! deletion when replication was removed; the catalog tables' PITR and replicas.
+//! deletion when replication was removed; the catalog tables' PITR and replicas; their AWS
+//! Backup vaults, backup role, plan and selection (`catalog.rs`), or the plan's removal.
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 use kube::ResourceExt;
-use lakeops_crds::backuppolicy::{BackupPolicySpec, ReplicaKeyStatus, TableReplicaStatus, ZoneReplicationStatus};
+use lakeops_crds::backuppolicy::{
+    BackupPolicySpec, CatalogBackup, CatalogBackupStatus, ReplicaKeyStatus, TableReplicaStatus, ZoneReplicationStatus,
+};
 use lakeops_crds::names::{reason, tag};
 use lakeops_crds::{BackupPolicy, BackupPolicyStatus, DataLake};
 
@@ -23,6 +26,7 @@ use crate::reconcile::datalake::diff::{self as lake_diff, ObservedBucket};
 use crate::reconcile::datalake::steps::{converge_bucket, observe_bucket};
 
 use super::apply;
+use super::catalog::{self, BackupChange};
 use super::desired::{self, LakeFacts, ROLE_POLICY_NAME};
 use super::diff::{self, Change, ObservedZone};
 use super::observe;
@@ -231,6 +235,10 @@ pub async fn converge(
     }
 
     converge_tables(exec, spec, applied.as_ref(), facts, &key_arns, &src, next).await?;
+    match &spec.tables.backup {
+        Some(b) => converge_catalog_backup(aws, exec, input, b, &key_arns, next).await?,
+        None => remove_catalog_backup(aws, exec, input, false, next).await?,
+    }
     Ok(())
 }
 
@@ -441,5 +449,264 @@ async fn converge_tables(
         });
     }
     next.tables = tables;
+    Ok(())
+}
+
+/// A vault as read: its description and tags. `None` when it does not exist.
+type ObservedVault = Option<(crate::aws::backup::VaultInfo, BTreeMap<String, String>)>;
+
+/// Reads a vault (DescribeBackupVault, and ListTags when it exists) and checks it is ours.
+async fn observe_vault(aws: &dyn Clients, exec: &Exe<'_>, v: &catalog::DesiredVault) -> Result<ObservedVault, Stop> {
+    let api = aws.region(&v.region).backup;
+    let Some(info) = api.describe_vault(&v.name).await? else { return Ok(None) };
+    let tags = api.list_tags(&info.arn).await?;
+    exec.owned(&format!("backup vault {} in {}", v.name, v.region), &tags)?;
+    Ok(Some((info, tags)))
+}
+
+/// The plan lakeops made for this policy: by the id status recorded (GetBackupPlan), else
+/// among the region's plans by its creation token (a create whose answer was lost) or by
+/// name and ownership tags (a plan, or a policy whose status was lost).
+async fn observe_plan(
+    src: &Regional,
+    exec: &Exe<'_>,
+    name: &str,
+    token: Option<&str>,
+    recorded: Option<&str>,
+) -> Result<Option<crate::aws::backup::PlanInfo>, Stop> {
+    if let Some(id) = recorded
+        && let Some(plan) = src.backup.get_plan(id).await?.filter(|p| !p.deleted)
+    {
+        return Ok(Some(plan));
+    }
+    for p in src.backup.list_plans().await? {
+        let by_token = token.is_some() && p.creator_request_id.as_deref() == token;
+        let ours = by_token || (p.name == name && exec.is_ours(&src.backup.list_tags(&p.arn).await?));
+        if ours {
+            return Ok(src.backup.get_plan(&p.id).await?.filter(|p| !p.deleted));
+        }
+    }
+    Ok(None)
+}
+
+/// The catalog tables' AWS Backup: the vaults (lake key; replica key in the copy region;
+/// locked under COMPLIANCE), the role AWS Backup assumes, the plan (changed in place), and
+/// the selection of the tables. Creation tokens are recorded in status before the plan and
+/// the selection are created (AWS Backup names neither uniquely).
+async fn converge_catalog_backup(
+    aws: &dyn Clients,
+    exec: &Exe<'_>,
+    input: &Inputs<'_>,
+    b: &CatalogBackup,
+    keys: &BTreeMap<String, String>,
+    next: &mut BackupPolicyStatus,
+) -> Result<(), Stop> {
+    let Inputs { policy, spec, lake, facts, account, .. } = *input;
+    let src = aws.region(&facts.region);
+    let tags = desired::resource_tags(policy, lake);
+    let uid = policy.uid();
+    let recorded = next.backup.clone().unwrap_or_default();
+    let plan_name = catalog::name(policy);
+    // The token recorded before an earlier create (its answer may have been lost), else a new
+    // one: the generation makes a plan created again after a removal another request.
+    let plan_token = next.creation_tokens.get(catalog::PLAN_PURPOSE).cloned().or_else(|| {
+        let generation = policy.metadata.generation.unwrap_or_default();
+        uid.as_deref().map(|u| catalog::request_id(u, &format!("{}/{generation}", catalog::PLAN_PURPOSE)))
+    });
+
+    // Reads: both vaults, the plan, the role.
+    let vaults = catalog::vaults(policy, spec, facts, keys, &tags);
+    let observed_vaults = try_join_all(vaults.iter().map(|v| observe_vault(aws, exec, v))).await?;
+    let plan = observe_plan(&src, exec, &plan_name, plan_token.as_deref(), recorded.plan_id.as_deref()).await?;
+    let iam = aws.iam();
+    let copy_region = b.copy.as_ref().map(|c| c.region.as_str());
+    let mut role = OwnedRole {
+        name: catalog::role_name(&facts.prefix),
+        path: crate::iam::ROLE_PATH,
+        description: "lakeops: AWS Backup of a DataLake's catalog tables (BackupPolicy)",
+        trust: catalog::trust_policy(),
+        policy_name: catalog::ROLE_POLICY_NAME,
+        policy: catalog::role_policy(facts, account, &vaults, copy_region),
+        boundary: input.boundary.map(str::to_string),
+        tags: tags.clone(),
+    };
+    let observed_role = role::observe(iam.as_ref(), &role.name, catalog::ROLE_POLICY_NAME).await?;
+    exec.desired_tags(&mut role.tags, observed_role.as_ref().map(|o| &o.info.tags));
+    if exec.plans() {
+        role.boundary = observed_role.as_ref().and_then(|o| o.info.permissions_boundary.clone());
+    }
+
+    // The vaults.
+    let mut status = CatalogBackupStatus { plan_id: None, ..Default::default() };
+    for (i, (mut v, o)) in vaults.into_iter().zip(observed_vaults).enumerate() {
+        exec.desired_tags(&mut v.tags, o.as_ref().map(|(_, t)| t));
+        let request_id =
+            uid.as_deref().map(|u| catalog::request_id(u, &format!("backup-vault/{}", v.region))).unwrap_or_default();
+        let changes = match catalog::vault_changes(&v, o.as_ref(), &request_id) {
+            Ok(c) => c,
+            Err(message) => {
+                exec.blocked(&format!("backup vault {}", v.name), Stop::Stalled(reason::CONFLICT, message))?;
+                Vec::new()
+            }
+        };
+        let api = aws.region(&v.region);
+        let mut arn = o.as_ref().map(|(info, _)| info.arn.clone());
+        let mut lock = o.as_ref().and_then(|(info, _)| info.lock.as_ref()).and_then(|l| l.min_retention_days);
+        let label = format!("backup vault {} in {}", v.name, v.region);
+        for c in changes {
+            let change = Change::Backup(c);
+            if let Some(created) =
+                exec.change(&change, o.is_some(), &label, apply::change(&api, &v.region, &change)).await?
+            {
+                arn = Some(created);
+            }
+            if let Change::Backup(BackupChange::LockVault { min_days, .. }) = change {
+                lock = Some(min_days);
+            }
+        }
+        let arn = arn.unwrap_or_else(|| catalog::vault_arn(&v.region, account, &v.name));
+        if i == 0 {
+            status.vault_arn = Some(arn);
+            status.vault_lock_days = lock;
+        } else {
+            status.copy_vault_arn = Some(arn);
+        }
+    }
+
+    // The role AWS Backup assumes.
+    let predicted = desired::role_arn(&facts.region, account, &role.name);
+    let role_arn =
+        role::converge(exec, iam.as_ref(), &role, observed_role.as_ref(), recorded.role_arn.as_deref(), predicted)
+            .await?;
+    status.role_arn = Some(role_arn.clone());
+
+    // The plan: created under a recorded token, or changed in place.
+    let document = catalog::plan_document(policy, b, account);
+    let label = format!("backup plan {plan_name}");
+    let (plan_id, selections) = match plan {
+        Some(p) => {
+            if p.document != document {
+                let change = Change::Backup(BackupChange::UpdatePlan {
+                    id: p.id.clone(),
+                    document: document.clone(),
+                    previous: p.document.clone(),
+                });
+                exec.change(&change, true, &label, apply::change(&src, &facts.region, &change)).await?;
+            }
+            status.plan_arn = Some(p.arn.clone());
+            let selections = src.backup.list_selections(&p.id).await?;
+            (p.id, selections)
+        }
+        None => {
+            if let Some(token) = &plan_token
+                && intent::record(&mut next.creation_tokens, catalog::PLAN_PURPOSE, token)
+            {
+                exec.record(next).await?;
+            }
+            let change = Change::Backup(BackupChange::CreatePlan {
+                document: document.clone(),
+                tags: tags.clone(),
+                request_id: plan_token.clone().unwrap_or_default(),
+            });
+            let id = exec
+                .change(&change, false, &label, apply::change(&src, &facts.region, &change))
+                .await?
+                .unwrap_or_else(|| crate::engine::placeholder("backup plan"));
+            if !crate::engine::is_placeholder(&id) {
+                status.plan_arn = Some(format!(
+                    "arn:{}:backup:{}:{account}:backup-plan:{id}",
+                    crate::reconcile::datalake::desired::partition(&facts.region),
+                    facts.region
+                ));
+            }
+            (id, Vec::new())
+        }
+    };
+    status.plan_id = Some(plan_id.clone()).filter(|id| !crate::engine::is_placeholder(id));
+
+    // The selection of the tables, known by the token its content gives.
+    let selection = catalog::selection(facts, account, &role_arn);
+    let selection_token = catalog::selection_request_id(&plan_id, &selection);
+    let mut selection_id = selections
+        .iter()
+        .find(|s| s.creator_request_id.as_deref() == Some(selection_token.as_str()))
+        .map(|s| s.id.clone());
+    for c in catalog::selection_changes(&plan_id, &plan_name, &selection, &selection_token, &selections) {
+        if matches!(c, BackupChange::CreateSelection { .. }) && !exec.plans() {
+            // The plan's id and the selection's token, before the create.
+            next.backup = Some(status.clone());
+            intent::record(&mut next.creation_tokens, catalog::SELECTION_PURPOSE, &selection_token);
+            exec.record(next).await?;
+        }
+        let change = Change::Backup(c);
+        if let Some(id) = exec.change(&change, true, &label, apply::change(&src, &facts.region, &change)).await? {
+            selection_id = Some(id);
+        }
+    }
+    status.selection_id = selection_id;
+    next.backup = Some(status);
+    Ok(())
+}
+
+/// `spec.tables.backup` removed (or the policy deleted): the selection and the plan go, so no
+/// new backups are made, and the backup role; the vaults and their recovery points stay,
+/// except, with `delete_empty_vaults` (deletion), vaults of ours that hold none.
+pub async fn remove_catalog_backup(
+    aws: &dyn Clients,
+    exec: &Exe<'_>,
+    input: &Inputs<'_>,
+    delete_empty_vaults: bool,
+    next: &mut BackupPolicyStatus,
+) -> Result<(), Stop> {
+    let Inputs { policy, facts, .. } = *input;
+    let Some(recorded) = next.backup.clone().or_else(|| exec.plans().then(CatalogBackupStatus::default)) else {
+        return Ok(());
+    };
+    let src = aws.region(&facts.region);
+    let plan_name = catalog::name(policy);
+    let token = next.creation_tokens.get(catalog::PLAN_PURPOSE).cloned();
+    let label = format!("backup plan {plan_name}");
+    if let Some(plan) = observe_plan(&src, exec, &plan_name, token.as_deref(), recorded.plan_id.as_deref()).await? {
+        for s in src.backup.list_selections(&plan.id).await?.into_iter().filter(|s| s.name == catalog::SELECTION_NAME) {
+            let change = Change::Backup(BackupChange::DeleteSelection {
+                plan_id: plan.id.clone(),
+                plan_name: plan_name.clone(),
+                selection_id: s.id,
+                replaced: false,
+            });
+            exec.change(&change, true, &label, apply::change(&src, &facts.region, &change)).await?;
+        }
+        let change = Change::Backup(BackupChange::DeletePlan { id: plan.id, name: plan_name.clone() });
+        exec.change(&change, true, &label, apply::change(&src, &facts.region, &change)).await?;
+    }
+    if recorded.role_arn.is_some() || exec.plans() {
+        let iam = aws.iam();
+        role::delete(exec, iam.as_ref(), &catalog::role_name(&facts.prefix), |t| exec.is_ours(t)).await?;
+    }
+    if delete_empty_vaults {
+        let regions = [Some(&recorded.vault_arn), Some(&recorded.copy_vault_arn)]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|arn| arn.split(':').nth(3).map(str::to_string));
+        for region in regions {
+            let api = aws.region(&region);
+            let Some(info) = api.backup.describe_vault(&plan_name).await? else { continue };
+            // Recovery points are data: a vault holding any stays.
+            if info.recovery_points > 0 || !exec.is_ours(&api.backup.list_tags(&info.arn).await?) {
+                continue;
+            }
+            let change = Change::Backup(BackupChange::DeleteVault { region: region.clone(), name: plan_name.clone() });
+            exec.change(
+                &change,
+                true,
+                &format!("backup vault {plan_name} in {region}"),
+                apply::change(&api, &region, &change),
+            )
+            .await?;
+        }
+    }
+    next.backup = None;
+    next.creation_tokens.retain(|k, _| k != catalog::PLAN_PURPOSE && k != catalog::SELECTION_PURPOSE);
     Ok(())
 }

@@ -30,6 +30,9 @@ pub const LAMBDA_TRANSIENT_ERRORS: [&str; 4] = [
 ];
 /// The failure path's states. Step names cannot contain spaces, so these never clash.
 pub const DEAD_LETTER_STATE: &str = "Send to dead-letter queue";
+pub const ALERT_STATE: &str = "Alert the security topic";
+/// The SecurityBaseline's alert topic and the alias of its key (the baseline kind's names).
+pub use crate::reconcile::securitybaseline::desired::{ALERTS_KEY_ALIAS, topic_arn as alert_topic_arn};
 pub const FAILED_STATE: &str = "Pipeline failed";
 /// The target id of the rule's one target.
 pub const RULE_TARGET_ID: &str = "lakeops-pipeline";
@@ -55,6 +58,11 @@ pub struct Names {
     pub events_role: String,
     pub rule: String,
     pub log_group: String,
+    /// The ingest API, its usage plan (both named like the machine) and its role.
+    pub api: String,
+    pub api_role: String,
+    /// The ingest API's access log group.
+    pub access_log_group: String,
 }
 
 /// `lakeops-<namespace>-<name>` and its suffixed variants, each within its service's limit.
@@ -68,6 +76,9 @@ pub fn names(p: &EtlPipeline) -> Names {
         // Step Functions' documentation asks for this prefix: it keeps the account's log
         // resource policy from growing with every state machine.
         log_group: format!("/aws/vendedlogs/states/{state_machine}"),
+        api_role: bounded_name(&format!("{base}-apigw"), MAX_ROLE_NAME),
+        access_log_group: format!("/aws/apigateway/{state_machine}"),
+        api: state_machine.clone(),
         state_machine,
     }
 }
@@ -211,12 +222,16 @@ impl Definition {
 }
 
 /// The definition: one Task per step invoking its function by ARN, in order, with the
-/// step's Retry on Lambda's transient errors; any error goes to the failure path (the
-/// dead-letter queue when set, then a Fail state).
-pub fn definition(p: &EtlPipeline, function_arns: &[String]) -> Definition {
+/// step's Retry on Lambda's transient errors; any error goes to the failure path: the
+/// dead-letter queue when set, then the SecurityBaseline's alert topic when `alert` (the
+/// topic ARN given), then a Fail state. The alert names the pipeline, the execution and the
+/// error's name, never the input or the error's cause (which may quote data); a failure to
+/// publish still ends in the Fail state.
+pub fn definition(p: &EtlPipeline, function_arns: &[String], alert_topic: Option<&str>) -> Definition {
     let s = &p.spec;
     let dlq = s.on_failure.as_ref().and_then(|f| f.dead_letter_queue_arn.as_deref());
-    let failure_entry = if dlq.is_some() { DEAD_LETTER_STATE } else { FAILED_STATE };
+    let alert_entry = if alert_topic.is_some() { ALERT_STATE } else { FAILED_STATE };
+    let failure_entry = if dlq.is_some() { DEAD_LETTER_STATE } else { alert_entry };
     let mut states = BTreeMap::new();
     for (i, (step, arn)) in s.steps.iter().zip(function_arns).enumerate() {
         let next = s.steps.get(i + 1).map(|n| n.name.clone());
@@ -257,10 +272,34 @@ pub fn definition(p: &EtlPipeline, function_arns: &[String]) -> Definition {
             timeout_seconds: None,
             retry: Vec::new(),
             catch: Vec::new(),
-            next: Some(FAILED_STATE.into()),
+            next: Some(alert_entry.into()),
             end: false,
         };
         states.insert(DEAD_LETTER_STATE.into(), State::Task(task));
+    }
+    if let Some(topic) = alert_topic {
+        let pipeline = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+        let task = Task {
+            resource: "arn:aws:states:::sns:publish".into(),
+            parameters: Some(serde_json::json!({
+                "TopicArn": topic,
+                "Subject": "lakeops: an EtlPipeline execution failed",
+                "Message.$": format!(
+                    "States.Format('EtlPipeline {pipeline}: execution {{}} failed with {{}}', $$.Execution.Id, $.error.Error)"
+                ),
+            })),
+            timeout_seconds: None,
+            retry: Vec::new(),
+            // The execution fails either way; a topic that is missing must not hide that.
+            catch: vec![Catcher {
+                error_equals: vec!["States.ALL".into()],
+                result_path: "$.alertError".into(),
+                next: FAILED_STATE.into(),
+            }],
+            next: Some(FAILED_STATE.into()),
+            end: false,
+        };
+        states.insert(ALERT_STATE.into(), State::Task(task));
     }
     states.insert(
         FAILED_STATE.into(),
@@ -309,6 +348,21 @@ pub fn machine_policy(p: &EtlPipeline, function_arns: &[String], facts: Facts<'_
     if let Some(dlq) = p.spec.on_failure.as_ref().and_then(|f| f.dead_letter_queue_arn.as_ref()) {
         let action = if dlq.contains(":sns:") { "sns:Publish" } else { "sqs:SendMessage" };
         statements.push(allow("SendFailedExecutions", &[action], std::slice::from_ref(dlq)));
+    }
+    if p.spec.on_failure.as_ref().is_some_and(|f| f.alert) {
+        // The SecurityBaseline's topic, and its key only through SNS. The key is named by
+        // its alias (its id is the baseline's), so only that key matches.
+        let part = partition(region);
+        statements.push(allow("PublishAlerts", &["sns:Publish"], &[alert_topic_arn(region, facts.account_id)]));
+        statements.push(
+            allow(
+                "UseAlertKeyThroughSns",
+                &["kms:GenerateDataKey", "kms:Decrypt"],
+                &[format!("arn:{part}:kms:{region}:{}:key/*", facts.account_id)],
+            )
+            .when("StringEquals", "kms:ViaService", &[&format!("sns.{region}.amazonaws.com")])
+            .when("ForAnyValue:StringEquals", "kms:ResourceAliases", &[ALERTS_KEY_ALIAS]),
+        );
     }
     statements.push(
         allow("UseLakeKeyThroughStepFunctions", &["kms:Decrypt", "kms:GenerateDataKey"], &[facts.key_arn.to_string()])
@@ -373,6 +427,7 @@ pub struct Desired {
     pub settings: StateMachineSettings,
     pub tags: BTreeMap<String, String>,
     pub trigger: Option<DesiredTrigger>,
+    pub api: Option<super::ingest::DesiredApi>,
 }
 
 /// The desired state of `p` given `facts`.
@@ -407,7 +462,8 @@ pub fn desired(p: &EtlPipeline, facts: Facts<'_>) -> Desired {
         kms_key_arn: facts.key_arn.to_string(),
         tags: tags.clone(),
     };
-    let definition = definition(p, &function_arns);
+    let alert = p.spec.on_failure.as_ref().is_some_and(|f| f.alert).then(|| alert_topic_arn(region, account));
+    let definition = definition(p, &function_arns, alert.as_deref());
     let level = p.spec.logging.level;
     let settings = StateMachineSettings {
         definition: definition.to_json(),
@@ -418,7 +474,112 @@ pub fn desired(p: &EtlPipeline, facts: Facts<'_>) -> Desired {
         kms_key_id: Some(facts.key_arn.to_string()),
     };
     let trigger = trigger(p, facts, &names, &machine_arn, &tags);
-    Desired { names, role, role_arn, log_group, machine_arn, definition, settings, tags, trigger }
+    let api = ingest_api(p, facts, &names, &machine_arn, &tags);
+    Desired { names, role, role_arn, log_group, machine_arn, definition, settings, tags, trigger, api }
+}
+
+/// The role API Gateway assumes: start executions of this one state machine, nothing else.
+pub fn api_policy(machine_arn: &str) -> PolicyDocument {
+    PolicyDocument::new(vec![allow("StartThisStateMachine", &["states:StartExecution"], &[machine_arn.to_string()])])
+}
+
+fn ingest_api(
+    p: &EtlPipeline,
+    facts: Facts<'_>,
+    names: &Names,
+    machine_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> Option<super::ingest::DesiredApi> {
+    use super::ingest::*;
+    use crate::aws::apigateway::{
+        DomainInfo, IntegrationResponse, IntegrationSettings, Model, RestApiSettings, Throttle, UsagePlanInfo,
+    };
+    use lakeops_crds::etlpipeline::Authorization;
+    let spec = &p.spec.ingest.as_ref()?.api;
+    let region = facts.lake.spec.region.as_str();
+    let account = facts.account_id;
+    let part = partition(region);
+    let anonymous = spec.authorization == Authorization::None;
+    let role_arn = role_arn(region, account, &names.api_role);
+    let throttle = Throttle { rate_limit: f64::from(spec.throttle.rate_limit), burst_limit: spec.throttle.burst_limit };
+    let access_log_arn = format!("arn:{part}:logs:{region}:{account}:log-group:{}", names.access_log_group);
+    let log_group = OwnedLogGroup {
+        name: names.access_log_group.clone(),
+        retention_days: p.spec.logging.retention_days,
+        kms_key_arn: facts.key_arn.to_string(),
+        tags: tags.clone(),
+    };
+    Some(DesiredApi {
+        settings: RestApiSettings {
+            name: names.api.clone(),
+            description: format!(
+                "Ingest API of EtlPipeline {}/{} (generated by lakeops)",
+                p.namespace().unwrap_or_default(),
+                p.name_any()
+            ),
+            policy: resource_policy(&format!("arn:{part}:iam::{account}:root"), anonymous).to_json(),
+            disable_execute_api_endpoint: spec.domain.is_some(),
+        },
+        policy: resource_policy(&format!("arn:{part}:iam::{account}:root"), anonymous),
+        tags: tags.clone(),
+        role: OwnedRole {
+            name: names.api_role.clone(),
+            path: ROLE_PATH,
+            description: "Lets API Gateway start one EtlPipeline (generated by lakeops)",
+            trust: trust("apigateway.amazonaws.com", account),
+            policy_name: ROLE_POLICY_NAME,
+            policy: api_policy(machine_arn),
+            boundary: facts.permissions_boundary.map(str::to_string),
+            tags: tags.clone(),
+        },
+        authorization: if anonymous { "NONE" } else { "AWS_IAM" },
+        model: Model {
+            name: MODEL_NAME.into(),
+            content_type: JSON.into(),
+            schema: serde_json::json!({
+                "$schema": "http://json-schema.org/draft-04/schema#",
+                "title": MODEL_NAME,
+                "type": "object",
+                "minProperties": 1
+            })
+            .to_string(),
+        },
+        integration: IntegrationSettings {
+            uri: format!("arn:{part}:apigateway:{region}:states:action/StartExecution"),
+            credentials: role_arn.clone(),
+            request_templates: BTreeMap::from([(JSON.to_string(), request_template(machine_arn, spec.max_body_bytes))]),
+            passthrough_behavior: "NEVER".into(),
+        },
+        role_arn,
+        method_responses: vec!["200".into(), REJECTED_STATUS.into()],
+        integration_responses: vec![
+            IntegrationResponse { status_code: "200".into(), selection_pattern: None },
+            IntegrationResponse {
+                status_code: REJECTED_STATUS.into(),
+                selection_pattern: Some(REJECTED_PATTERN.into()),
+            },
+        ],
+        stage: DesiredStage {
+            tracing: p.spec.tracing,
+            throttle,
+            access_log: (access_log_arn, ACCESS_LOG_FORMAT.into()),
+            tags: tags.clone(),
+        },
+        log_group,
+        usage_plan: UsagePlanInfo {
+            name: names.api.clone(),
+            throttle: Some(throttle),
+            tags: tags.clone(),
+            ..UsagePlanInfo::default()
+        },
+        domain: spec.domain.as_ref().map(|d| DomainInfo {
+            name: d.name.clone(),
+            certificate_arn: d.certificate_arn.clone(),
+            security_policy: SECURITY_POLICY.into(),
+            endpoint_types: vec!["REGIONAL".into()],
+            tags: tags.clone(),
+        }),
+    })
 }
 
 fn trigger(
@@ -646,5 +807,44 @@ spec:
         let mut d = desired(&p, facts(&lake)).definition;
         d.start_at = "tokenise".into();
         assert!(d.validate().expect_err("unreachable").contains("validate"));
+    }
+
+    #[test]
+    fn an_alert_publishes_to_the_baseline_topic_after_the_dead_letter_queue_without_data() {
+        let (mut p, lake) = fixtures();
+        p.spec.on_failure.as_mut().expect("on failure").alert = true;
+        let d = desired(&p, facts(&lake));
+        d.definition.validate().expect("valid");
+        let json: serde_json::Value = serde_json::from_str(&d.settings.definition).expect("json");
+        let states = &json["States"];
+        assert_eq!(states[DEAD_LETTER_STATE]["Next"], ALERT_STATE);
+        let alert = &states[ALERT_STATE];
+        assert_eq!(alert["Resource"], "arn:aws:states:::sns:publish");
+        assert_eq!(alert["Parameters"]["TopicArn"], "arn:aws:sns:eu-west-1:123456789012:lakeops-alerts");
+        let message = alert["Parameters"]["Message.$"].as_str().expect("message");
+        assert!(
+            message.contains("$.error.Error") && !message.contains("Cause") && !message.contains("$.input"),
+            "{message}"
+        );
+        assert_eq!(
+            (alert["Next"].as_str(), alert["Catch"][0]["Next"].as_str()),
+            (Some(FAILED_STATE), Some(FAILED_STATE))
+        );
+
+        let policy = serde_json::to_value(&d.role.policy).expect("policy");
+        let statement = |sid: &str| {
+            policy["Statement"].as_array().and_then(|a| a.iter().find(|s| s["Sid"] == sid).cloned()).expect(sid)
+        };
+        assert_eq!(statement("PublishAlerts")["Action"], "sns:Publish");
+        assert_eq!(statement("PublishAlerts")["Resource"], "arn:aws:sns:eu-west-1:123456789012:lakeops-alerts");
+        let key = statement("UseAlertKeyThroughSns");
+        assert_eq!(key["Condition"]["StringEquals"]["kms:ViaService"], "sns.eu-west-1.amazonaws.com");
+        assert_eq!(key["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"], ALERTS_KEY_ALIAS);
+
+        // Without alert: no such state, no such permission.
+        let (p, _) = fixtures();
+        let d = desired(&p, facts(&lake));
+        assert!(!d.settings.definition.contains(ALERT_STATE));
+        assert!(!d.role.policy.to_json().contains("sns:Publish"));
     }
 }

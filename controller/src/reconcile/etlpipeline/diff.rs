@@ -56,6 +56,8 @@ pub enum Change {
     DeleteStateMachine {
         arn: String,
     },
+    /// A change of the ingest API.
+    Api(super::ingest::ApiChange),
 }
 
 impl Change {
@@ -69,6 +71,7 @@ impl Change {
             Change::EnableEventBridge { .. } => "EventBridge notifications",
             Change::PutRule { .. } | Change::DeleteRule { .. } => "trigger rule",
             Change::PutTarget { .. } | Change::RemoveTargets { .. } => "trigger target",
+            Change::Api(c) => c.setting(),
         }
     }
 
@@ -83,12 +86,14 @@ impl Change {
             Change::EnableEventBridge { bucket, .. } => bucket,
             Change::PutRule { rule, .. } => &rule.name,
             Change::PutTarget { rule, .. } | Change::RemoveTargets { rule, .. } | Change::DeleteRule { rule } => rule,
+            Change::Api(c) => c.resource(),
         }
     }
 
     pub fn weakens(&self) -> bool {
         match self {
             Change::UpdateStateMachine { weakens, .. } => *weakens,
+            Change::Api(c) => c.weakens(),
             _ => false,
         }
     }
@@ -98,6 +103,7 @@ fn action(change: &Change) -> Option<Action> {
     match change {
         Change::Role(c) => crate::engine::Describe::action(c),
         Change::LogGroup(c) => crate::engine::Describe::action(c),
+        Change::Api(c) => c.action(),
         Change::CreateStateMachine { .. } => Some(Action::Create),
         Change::DeleteStateMachine { .. } | Change::DeleteRule { .. } | Change::RemoveTargets { .. } => {
             Some(Action::Delete)
@@ -138,6 +144,7 @@ impl fmt::Display for Change {
             Change::RemoveTargets { rule, ids } => write!(f, "rule {rule}: remove targets {}", ids.join(", ")),
             Change::DeleteRule { rule } => write!(f, "delete rule {rule}"),
             Change::DeleteStateMachine { arn } => write!(f, "delete state machine {arn}"),
+            Change::Api(c) => c.fmt(f),
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum LogGroupChange {
     PutRetention {
         name: String,
         days: i32,
+        /// True when logs are kept for less time than before (a group found with a longer
+        /// retention, or none: never expire).
+        shortens: bool,
     },
     AssociateKey {
         name: String,
@@ -96,7 +99,7 @@ impl Describe for LogGroupChange {
     }
 
     fn weakens(&self) -> bool {
-        false
+        matches!(self, LogGroupChange::PutRetention { shortens: true, .. })
     }
 
     fn action(&self) -> Option<Action> {
@@ -115,7 +118,12 @@ impl fmt::Display for LogGroupChange {
             LogGroupChange::Create { name, kms_key_arn, .. } => {
                 write!(f, "create log group {name}, encrypted with {kms_key_arn}")
             }
-            LogGroupChange::PutRetention { name, days } => write!(f, "log group {name}: retention {days} days"),
+            LogGroupChange::PutRetention { name, days, shortens: false } => {
+                write!(f, "log group {name}: retention {days} days")
+            }
+            LogGroupChange::PutRetention { name, days, shortens: true } => {
+                write!(f, "log group {name}: retention {days} days, shorter than now")
+            }
             LogGroupChange::AssociateKey { name, kms_key_arn } => {
                 write!(f, "log group {name}: encrypt with {kms_key_arn}")
             }
@@ -128,7 +136,7 @@ impl fmt::Display for LogGroupChange {
 pub async fn apply(logs: &dyn LogsApi, change: &LogGroupChange) -> AwsResult<Option<String>> {
     match change {
         LogGroupChange::Create { name, kms_key_arn, tags } => logs.create_log_group(name, kms_key_arn, tags).await,
-        LogGroupChange::PutRetention { name, days } => logs.put_retention(name, *days).await,
+        LogGroupChange::PutRetention { name, days, .. } => logs.put_retention(name, *days).await,
         LogGroupChange::AssociateKey { name, kms_key_arn } => logs.associate_key(name, kms_key_arn).await,
         LogGroupChange::Tag { arn, tags, .. } => logs.tag(arn, tags).await,
     }
@@ -152,7 +160,8 @@ pub async fn check_first_sight<S: Sync>(
 /// returned, false when the group was not read at first sight). A key ARN the plan does not
 /// know yet (a placeholder) is never drift.
 pub fn changes(want: &OwnedLogGroup, observed: Option<&LogGroup>, untagged: bool) -> Vec<LogGroupChange> {
-    let retention = LogGroupChange::PutRetention { name: want.name.clone(), days: want.retention_days };
+    let retention =
+        |shortens| LogGroupChange::PutRetention { name: want.name.clone(), days: want.retention_days, shortens };
     let Some(o) = observed else {
         return vec![
             LogGroupChange::Create {
@@ -160,7 +169,7 @@ pub fn changes(want: &OwnedLogGroup, observed: Option<&LogGroup>, untagged: bool
                 kms_key_arn: want.kms_key_arn.clone(),
                 tags: want.tags.clone(),
             },
-            retention,
+            retention(false),
         ];
     };
     let mut out = Vec::new();
@@ -168,7 +177,7 @@ pub fn changes(want: &OwnedLogGroup, observed: Option<&LogGroup>, untagged: bool
         out.push(LogGroupChange::Tag { name: o.name.clone(), arn: o.arn.clone(), tags: want.tags.clone() });
     }
     if o.retention_days != Some(want.retention_days) {
-        out.push(retention);
+        out.push(retention(o.retention_days.is_none_or(|kept| kept > want.retention_days)));
     }
     if o.kms_key_id.as_deref() != Some(want.kms_key_arn.as_str()) && !is_placeholder(&want.kms_key_arn) {
         out.push(LogGroupChange::AssociateKey { name: want.name.clone(), kms_key_arn: want.kms_key_arn.clone() });
@@ -233,7 +242,7 @@ mod tests {
                     kms_key_arn: w.kms_key_arn.clone(),
                     tags: w.tags.clone()
                 },
-                LogGroupChange::PutRetention { name: w.name.clone(), days: 365 },
+                LogGroupChange::PutRetention { name: w.name.clone(), days: 365, shortens: false },
             ]
         );
         assert_eq!(c[0].action(), Some(Action::Create));
@@ -246,8 +255,25 @@ mod tests {
         assert!(changes(&w, Some(&o), false).is_empty());
         o.retention_days = Some(30);
         o.kms_key_id = None;
-        let settings: Vec<_> = changes(&w, Some(&o), true).iter().map(|c| c.setting()).collect();
+        let c = changes(&w, Some(&o), true);
+        let settings: Vec<_> = c.iter().map(|c| c.setting()).collect();
         assert_eq!(settings, ["ownership tags", "log retention", "log encryption"]);
+        assert!(!c[1].weakens(), "30 days -> 365 keeps logs longer");
+    }
+
+    #[test]
+    fn keeping_logs_for_less_time_is_a_weakening() {
+        let mut w = want();
+        let mut o = seen(&w);
+        w.retention_days = 90;
+        assert!(changes(&w, Some(&o), false)[0].weakens(), "365 -> 90");
+        o.retention_days = None;
+        let c = changes(&w, Some(&o), false);
+        assert!(c[0].weakens(), "never expire -> 90");
+        assert_eq!(
+            c[0].to_string(),
+            "log group /aws/lambda/lakeops-team-a-orders: retention 90 days, shorter than now"
+        );
     }
 
     #[test]

@@ -318,25 +318,42 @@ async fn a_trigger_overlapping_a_function_and_a_missing_function_are_refused_nam
     ctrl.stop().await.expect("stopped");
 }
 
-#[tokio::test]
-async fn a_create_state_machine_whose_answer_is_lost_leaves_exactly_one_machine() {
+/// A namespace with the lake and the `validate` function, and a controller talking to moto
+/// through a proxy that carries out the first `operation` and drops its answer (the plain
+/// listener: the proxy reads and rewrites HTTP).
+struct LostAnswer {
+    env: &'static TestEnv,
+    ns: String,
+    pipelines: kube::Api<EtlPipeline>,
+    proxy: lakeops_testenv::faultproxy::FaultProxy,
+    ctrl: RunningController,
+}
+
+async fn behind_lost_answer(prefix: &str, seed: u64, operation: &str) -> LostAnswer {
     use lakeops_testenv::faultproxy::{FaultProxy, Faults};
     let env = lakeops_testenv::shared().await;
-    let ns = env.create_namespace("etlp-lost").await.expect("namespace");
+    let ns = env.create_namespace(prefix).await.expect("namespace");
     let lakes = api::<DataLake>(env, &ns).await.expect("api");
     let fns = api::<EtlFunction>(env, &ns).await.expect("api");
     let pipelines = api::<EtlPipeline>(env, &ns).await.expect("api");
     let bucket = crate::etlfunction::artifacts(env, &ns, &["validate"]).await;
-    // Moto carries out the first CreateStateMachine; the proxy then closes the connection
-    // without an answer. (The plain listener: the proxy reads and rewrites HTTP.)
-    let mut faults = Faults::none(7);
-    faults.drop_first.insert("states:CreateStateMachine".into(), 1);
+    let mut faults = Faults::none(seed);
+    faults.drop_first.insert(operation.into(), 1);
     let proxy = FaultProxy::start(&env.moto_plain_endpoint, faults).await.expect("fault proxy");
     let ctrl = RunningController::start_through(env, &ns, Duration::from_secs(600), &proxy.endpoint)
         .await
         .expect("controller");
     lakes.create(&PostParams::default(), &lake()).await.expect("lake created");
     fns.create(&PostParams::default(), &function("validate", &bucket)).await.expect("function created");
+    LostAnswer { env, ns, pipelines, proxy, ctrl }
+}
+
+#[tokio::test]
+async fn a_create_state_machine_whose_answer_is_lost_leaves_exactly_one_machine() {
+    // Moto carries out the first CreateStateMachine; the proxy then closes the connection
+    // without an answer.
+    let LostAnswer { env, ns, pipelines, proxy, ctrl } =
+        behind_lost_answer("etlp-lost", 7, "states:CreateStateMachine").await;
     let mut p = pipeline(&["validate"]);
     p.spec.trigger = Default::default();
     p.spec.trigger.schedule = Some("rate(1 hour)".into());
@@ -362,21 +379,8 @@ fn apigateway(env: &TestEnv) -> aws_sdk_apigateway::Client {
 /// the body limit, SigV4 and the TLS-only policy are shown by what was stored and sent.
 #[tokio::test]
 async fn an_ingest_api_converges_throttled_validated_logged_and_a_lost_create_leaves_one_api() {
-    use lakeops_testenv::faultproxy::{FaultProxy, Faults};
-    let env = lakeops_testenv::shared().await;
-    let ns = env.create_namespace("etlp-api").await.expect("namespace");
-    let lakes = api::<DataLake>(env, &ns).await.expect("api");
-    let fns = api::<EtlFunction>(env, &ns).await.expect("api");
-    let pipelines = api::<EtlPipeline>(env, &ns).await.expect("api");
-    let bucket = crate::etlfunction::artifacts(env, &ns, &["validate"]).await;
-    let mut faults = Faults::none(11);
-    faults.drop_first.insert("apigateway:CreateRestApi".into(), 1);
-    let proxy = FaultProxy::start(&env.moto_plain_endpoint, faults).await.expect("fault proxy");
-    let ctrl = RunningController::start_through(env, &ns, Duration::from_secs(600), &proxy.endpoint)
-        .await
-        .expect("controller");
-    lakes.create(&PostParams::default(), &lake()).await.expect("lake created");
-    fns.create(&PostParams::default(), &function("validate", &bucket)).await.expect("function created");
+    let LostAnswer { env, ns, pipelines, proxy, ctrl } =
+        behind_lost_answer("etlp-api", 11, "apigateway:CreateRestApi").await;
     let mut p = pipeline(&["validate"]);
     p.spec.trigger = Default::default();
     p.spec.on_failure.as_mut().expect("on failure").alert = true;
@@ -446,7 +450,15 @@ async fn an_ingest_api_converges_throttled_validated_logged_and_a_lost_create_le
         Some(format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group_name}").as_str())
     );
     assert!(!access.format().unwrap_or_default().contains("$input"), "bodies are never logged");
-    let key_arn = lakes.get("sales").await.expect("lake").status.and_then(|s| s.kms_key_arn).expect("lake key");
+    let key_arn = api::<DataLake>(env, &ns)
+        .await
+        .expect("api")
+        .get("sales")
+        .await
+        .expect("lake")
+        .status
+        .and_then(|s| s.kms_key_arn)
+        .expect("lake key");
     let groups =
         env.logs(REGION).describe_log_groups().log_group_name_prefix(&group_name).send().await.expect("groups");
     let group = groups.log_groups().first().expect("access log group");

@@ -307,6 +307,23 @@ fn endpoint_types(c: Option<&EndpointConfiguration>) -> Vec<String> {
     c.map(|c| c.types().iter().map(|t| t.as_str().to_string()).collect()).unwrap_or_default()
 }
 
+/// A domain as GetDomainName and GetDomainNames both report it (two SDK types, one shape).
+fn domain_info(
+    name: String,
+    certificate_arn: Option<String>,
+    security_policy: Option<SecurityPolicy>,
+    endpoint: Option<&EndpointConfiguration>,
+    tags: Option<HashMap<String, String>>,
+) -> DomainInfo {
+    DomainInfo {
+        name,
+        certificate_arn: certificate_arn.unwrap_or_default(),
+        security_policy: security_policy.map(|p| p.as_str().to_string()).unwrap_or_default(),
+        endpoint_types: endpoint_types(endpoint),
+        tags: tags_of(tags),
+    }
+}
+
 fn regional() -> EndpointConfiguration {
     EndpointConfiguration::builder().types(EndpointType::Regional).build()
 }
@@ -738,12 +755,14 @@ impl ApiGatewayApi for SdkApiGateway {
             .send()
             .await
             .map_err(|e| sdk_error("GetDomainName", name, &e));
-        Ok(none_if_missing(out)?.map(|out| DomainInfo {
-            name: out.domain_name.unwrap_or_else(|| name.to_string()),
-            certificate_arn: out.regional_certificate_arn.or(out.certificate_arn).unwrap_or_default(),
-            security_policy: out.security_policy.map(|p| p.as_str().to_string()).unwrap_or_default(),
-            endpoint_types: endpoint_types(out.endpoint_configuration.as_ref()),
-            tags: tags_of(out.tags),
+        Ok(none_if_missing(out)?.map(|out| {
+            domain_info(
+                out.domain_name.unwrap_or_else(|| name.to_string()),
+                out.regional_certificate_arn.or(out.certificate_arn),
+                out.security_policy,
+                out.endpoint_configuration.as_ref(),
+                out.tags,
+            )
         }))
     }
 
@@ -759,12 +778,14 @@ impl ApiGatewayApi for SdkApiGateway {
                 .send()
                 .await
                 .map_err(|e| sdk_error("GetDomainNames", "domain names", &e))?;
-            domains.extend(out.items.unwrap_or_default().into_iter().map(|d| DomainInfo {
-                name: d.domain_name.unwrap_or_default(),
-                certificate_arn: d.regional_certificate_arn.or(d.certificate_arn).unwrap_or_default(),
-                security_policy: d.security_policy.map(|p| p.as_str().to_string()).unwrap_or_default(),
-                endpoint_types: endpoint_types(d.endpoint_configuration.as_ref()),
-                tags: tags_of(d.tags),
+            domains.extend(out.items.unwrap_or_default().into_iter().map(|d| {
+                domain_info(
+                    d.domain_name.unwrap_or_default(),
+                    d.regional_certificate_arn.or(d.certificate_arn),
+                    d.security_policy,
+                    d.endpoint_configuration.as_ref(),
+                    d.tags,
+                )
             }));
             match out.position {
                 Some(p) if !p.is_empty() => position = Some(p),

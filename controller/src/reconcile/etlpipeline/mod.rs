@@ -166,7 +166,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::aws::fake::FakeAws;
+    use crate::aws::fake::{FakeAws, Resources};
     use crate::engine::Plan;
     use crate::reconcile::KeyedLocks;
 
@@ -332,33 +332,43 @@ mod tests {
         assert_eq!(writes(&aws).iter().filter(|o| *o == "CreateStateMachine").count(), 1);
     }
 
-    #[tokio::test]
-    async fn a_pipeline_crashed_after_any_call_converges_without_a_second_resource() {
-        let (p, lake) = fixtures();
+    /// Crashes a first round after each call in turn, then checks a second round converges,
+    /// a third writes nothing, and `check` holds on what exists (`n`: the crash point).
+    async fn crash_after_every_call(p: &EtlPipeline, lake: &DataLake, check: impl Fn(&Resources, usize)) {
         let total = {
             let aws = FakeAws::new(ACCOUNT);
             with_bucket(&aws);
-            round(&aws, &p, &lake, &mut EtlPipelineStatus::default()).await.expect("converges");
+            recorded_round(&aws, p, lake, &mut EtlPipelineStatus::default()).await.expect("converges");
             aws.calls().len()
         };
         for n in 0..total {
             let aws = FakeAws::new(ACCOUNT);
             with_bucket(&aws);
-            // Status survives the crash as far as it was recorded (here: all of it).
+            // Status survives the crash as far as it was recorded.
             let mut status = EtlPipelineStatus::default();
             aws.crash_after(n);
-            let _ = round(&aws, &p, &lake, &mut status).await;
+            let _ = recorded_round(&aws, p, lake, &mut status).await;
             aws.clear_faults();
-            round(&aws, &p, &lake, &mut status).await.unwrap_or_else(|e| panic!("after a crash at call {n}: {e:?}"));
+            recorded_round(&aws, p, lake, &mut status)
+                .await
+                .unwrap_or_else(|e| panic!("after a crash at call {n}: {e:?}"));
             aws.reset_calls();
-            round(&aws, &p, &lake, &mut status).await.expect("steady");
+            recorded_round(&aws, p, lake, &mut status).await.expect("steady");
             assert!(writes(&aws).is_empty(), "crash at {n}: a third round wrote {:?}", writes(&aws));
-            let snapshot = aws.snapshot();
+            check(&aws.snapshot(), n);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_crashed_after_any_call_converges_without_a_second_resource() {
+        let (p, lake) = fixtures();
+        crash_after_every_call(&p, &lake, |snapshot, n| {
             assert_eq!(snapshot.state_machines.len(), 1, "crash at {n}");
             assert_eq!(snapshot.event_rules.len(), 1, "crash at {n}");
             assert_eq!(snapshot.roles.len(), 2, "crash at {n}");
             assert_eq!(snapshot.log_groups.len(), 1, "crash at {n}");
-        }
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -608,26 +618,7 @@ mod tests {
     #[tokio::test]
     async fn an_ingest_api_crashed_after_any_call_converges_without_a_second_resource() {
         let (p, lake) = with_ingest(DOMAIN);
-        let total = {
-            let aws = FakeAws::new(ACCOUNT);
-            with_bucket(&aws);
-            recorded_round(&aws, &p, &lake, &mut EtlPipelineStatus::default()).await.expect("converges");
-            aws.calls().len()
-        };
-        for n in 0..total {
-            let aws = FakeAws::new(ACCOUNT);
-            with_bucket(&aws);
-            let mut status = EtlPipelineStatus::default();
-            aws.crash_after(n);
-            let _ = recorded_round(&aws, &p, &lake, &mut status).await;
-            aws.clear_faults();
-            recorded_round(&aws, &p, &lake, &mut status)
-                .await
-                .unwrap_or_else(|e| panic!("after a crash at call {n}: {e:?}"));
-            aws.reset_calls();
-            recorded_round(&aws, &p, &lake, &mut status).await.expect("steady");
-            assert!(writes(&aws).is_empty(), "crash at {n}: a third round wrote {:?}", writes(&aws));
-            let snapshot = aws.snapshot();
+        crash_after_every_call(&p, &lake, |snapshot, n| {
             assert_eq!(snapshot.rest_apis.len(), 1, "crash at {n}");
             assert_eq!(snapshot.usage_plans.len(), 1, "crash at {n}");
             assert_eq!(snapshot.domains.len(), 1, "crash at {n}");
@@ -636,7 +627,8 @@ mod tests {
             let api = snapshot.rest_apis.values().next().expect("api");
             assert_eq!(api.validators.len(), 1, "crash at {n}");
             assert!(api.stages[ingest::STAGE].throttle.is_some(), "crash at {n}");
-        }
+        })
+        .await;
     }
 
     #[tokio::test]
